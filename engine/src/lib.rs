@@ -1,0 +1,11 @@
+//! srt-graph's generic DAG engine: the plan model, its validation and renderers, and the executor
+//! (scheduler, policies, transports, journal, run directory). It knows nothing about SGLang or recipes.
+
+pub mod error;
+pub mod plan;
+pub mod policy;
+pub mod render;
+
+pub use error::PlanError;
+pub use plan::{Dag, Lifetime, Plan, Probe, Step, StepFile, PLAN_FORMAT};
+pub use policy::{Policy, RetryOn};

@@ -1,0 +1,297 @@
+//! The plan: a DAG of steps, each a command to run on one logical node. This is the stable JSON contract
+//! printed by `plan --json` and stored as `RUN_DIR/plan.json`.
+
+use crate::error::PlanError;
+use crate::policy::Policy;
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// Version of the JSON layout below; bumped on any incompatible change.
+pub const PLAN_FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lifetime {
+    /// Runs to completion; done when it exits 0.
+    Task,
+    /// Long-lived; done when started, stopped at teardown.
+    Service,
+}
+
+/// How to tell from outside that a service is up (used by `resume` and `status`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Probe {
+    Http { url: String },
+    Tcp { host: String, port: u16 },
+}
+
+/// A file the step needs, written into the run directory before the step starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepFile {
+    pub path: String,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub id: String,
+    pub kind: String,
+    /// Index into `Plan::nodes`.
+    pub node: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    pub lifetime: Lifetime,
+    pub depends_on: Vec<String>,
+    /// argv; `None` for a step that only groups others.
+    pub command: Option<Vec<String>>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    pub policy: Policy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<Probe>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<StepFile>,
+    /// One line for humans: what this step is for.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub summary: String,
+}
+
+impl Step {
+    pub fn new(
+        id: impl Into<String>,
+        kind: impl Into<String>,
+        node: usize,
+        lifetime: Lifetime,
+    ) -> Step {
+        Step {
+            id: id.into(),
+            kind: kind.into(),
+            node,
+            role: None,
+            lifetime,
+            depends_on: Vec::new(),
+            command: None,
+            env: BTreeMap::new(),
+            cwd: None,
+            ports: Vec::new(),
+            policy: Policy::default(),
+            probe: None,
+            files: Vec::new(),
+            summary: String::new(),
+        }
+    }
+
+    pub fn is_service(&self) -> bool {
+        self.lifetime == Lifetime::Service
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format: u32,
+    pub recipe: String,
+    /// Node names, index = logical node.
+    pub nodes: Vec<String>,
+    /// Address each node is reached at (same order as `nodes`).
+    pub addresses: Vec<String>,
+    pub steps: Vec<Step>,
+    /// Where clients reach the deployment, if it serves one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Recipe keys kept but not acted on.
+    #[serde(default)]
+    pub ignored: Vec<String>,
+    /// Decisions worth telling the user (e.g. fewer routers placed than asked).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// A validated plan with its graph: edges point from a dependency to its dependent.
+#[derive(Debug, Clone)]
+pub struct Dag {
+    pub plan: Plan,
+    pub graph: DiGraph<usize, ()>,
+    pub index: HashMap<String, usize>,
+    /// Step indices in a deterministic topological order.
+    pub order: Vec<usize>,
+}
+
+impl Dag {
+    /// Checks ids are unique, dependencies exist, nodes are in range and the graph has no cycle.
+    pub fn new(plan: Plan) -> Result<Dag, PlanError> {
+        let mut index = HashMap::with_capacity(plan.steps.len());
+        let mut graph = DiGraph::with_capacity(plan.steps.len(), plan.steps.len() * 2);
+        for (i, step) in plan.steps.iter().enumerate() {
+            if index.insert(step.id.clone(), i).is_some() {
+                return Err(PlanError::DuplicateStep(step.id.clone()));
+            }
+            if step.node >= plan.nodes.len() {
+                return Err(PlanError::NodeOutOfRange {
+                    step: step.id.clone(),
+                    node: step.node,
+                    nodes: plan.nodes.len(),
+                });
+            }
+            graph.add_node(i);
+        }
+        for (i, step) in plan.steps.iter().enumerate() {
+            for dep in &step.depends_on {
+                let Some(&d) = index.get(dep) else {
+                    return Err(PlanError::MissingDependency {
+                        step: step.id.clone(),
+                        dependency: dep.clone(),
+                    });
+                };
+                graph.add_edge(NodeIndex::new(d), NodeIndex::new(i), ());
+            }
+        }
+        let order = topo_order(&plan, &graph)?;
+        Ok(Dag {
+            plan,
+            graph,
+            index,
+            order,
+        })
+    }
+
+    pub fn step(&self, i: usize) -> &Step {
+        &self.plan.steps[i]
+    }
+
+    pub fn dependents(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        self.graph
+            .neighbors_directed(NodeIndex::new(i), petgraph::Direction::Outgoing)
+            .map(|n| n.index())
+    }
+
+    pub fn dependencies(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        self.graph
+            .neighbors_directed(NodeIndex::new(i), petgraph::Direction::Incoming)
+            .map(|n| n.index())
+    }
+
+    /// Dependencies of `i` in the order the step declares them.
+    pub fn dependencies_sorted(&self, i: usize) -> Vec<usize> {
+        self.plan.steps[i]
+            .depends_on
+            .iter()
+            .filter_map(|d| self.index.get(d).copied())
+            .collect()
+    }
+
+    /// Every step that (transitively) depends on `i`, `i` excluded.
+    pub fn downstream(&self, i: usize) -> Vec<usize> {
+        let mut seen = vec![false; self.plan.steps.len()];
+        let mut todo: Vec<usize> = self.dependents(i).collect();
+        let mut out = Vec::new();
+        while let Some(j) = todo.pop() {
+            if !seen[j] {
+                seen[j] = true;
+                out.push(j);
+                todo.extend(self.dependents(j));
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+}
+
+/// Kahn's algorithm, ties broken by declaration order so output is stable.
+fn topo_order(plan: &Plan, graph: &DiGraph<usize, ()>) -> Result<Vec<usize>, PlanError> {
+    let n = plan.steps.len();
+    let mut indegree: Vec<usize> = (0..n)
+        .map(|i| {
+            graph
+                .neighbors_directed(NodeIndex::new(i), petgraph::Direction::Incoming)
+                .count()
+        })
+        .collect();
+    let mut ready: std::collections::BTreeSet<usize> =
+        (0..n).filter(|&i| indegree[i] == 0).collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(i) = ready.pop_first() {
+        order.push(i);
+        for j in graph.neighbors_directed(NodeIndex::new(i), petgraph::Direction::Outgoing) {
+            let j = j.index();
+            indegree[j] -= 1;
+            if indegree[j] == 0 {
+                ready.insert(j);
+            }
+        }
+    }
+    if order.len() < n {
+        // Name one cycle so the user can break it.
+        let cycle = petgraph::algo::kosaraju_scc(graph)
+            .into_iter()
+            .find(|c| c.len() > 1)
+            .map(|c| {
+                let mut ids: Vec<String> =
+                    c.iter().map(|x| plan.steps[x.index()].id.clone()).collect();
+                ids.sort();
+                ids
+            })
+            .unwrap_or_default();
+        return Err(PlanError::Cycle(cycle));
+    }
+    Ok(order)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(steps: Vec<Step>) -> Plan {
+        Plan {
+            format: PLAN_FORMAT,
+            recipe: "t".into(),
+            nodes: vec!["node0".into()],
+            addresses: vec!["node0".into()],
+            steps,
+            endpoint: None,
+            ignored: vec![],
+            notes: vec![],
+        }
+    }
+
+    fn step(id: &str, deps: &[&str]) -> Step {
+        let mut s = Step::new(id, "shell", 0, Lifetime::Task);
+        s.depends_on = deps.iter().map(|d| d.to_string()).collect();
+        s
+    }
+
+    #[test]
+    fn cycle_is_named() {
+        let e = Dag::new(plan(vec![
+            step("a", &["b"]),
+            step("b", &["a"]),
+            step("c", &[]),
+        ]))
+        .unwrap_err();
+        assert_eq!(e, PlanError::Cycle(vec!["a".into(), "b".into()]));
+    }
+
+    #[test]
+    fn order_and_downstream() {
+        let d = Dag::new(plan(vec![
+            step("c", &["a", "b"]),
+            step("a", &[]),
+            step("b", &["a"]),
+        ]))
+        .unwrap();
+        let ids: Vec<&str> = d.order.iter().map(|&i| d.step(i).id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(d.downstream(1), vec![0, 2]);
+    }
+
+    #[test]
+    fn missing_dependency() {
+        let e = Dag::new(plan(vec![step("a", &["zz"])])).unwrap_err();
+        assert!(matches!(e, PlanError::MissingDependency { .. }));
+    }
+}

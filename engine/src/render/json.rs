@@ -1,0 +1,9 @@
+use crate::plan::Dag;
+
+/// The plan as pretty JSON (the documented contract; see `Plan`).
+pub fn json(dag: &Dag) -> String {
+    let mut s = serde_json::to_string_pretty(&dag.plan)
+        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    s.push('\n');
+    s
+}

@@ -1,0 +1,189 @@
+//! `srt-graph plan`: recipe → graph, printed as text, DOT, Mermaid or JSON.
+
+use crate::exit;
+use clap::Args;
+use srt_graph_engine::{render, Dag};
+use srt_graph_steps::{compile, ClusterConfig, Loaded, RecipeError, Target};
+use std::path::{Path, PathBuf};
+
+/// The recipe used when none is given: the local disaggregated demo.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../recipes/local-demo.yaml");
+pub const EMBEDDED_NAME: &str = "<embedded recipes/local-demo.yaml>";
+
+#[derive(Args, Clone)]
+pub struct RecipeArgs {
+    /// Recipe file; `FILE:VARIANT` selects one variant of an override file or sweep (`*` globs allowed).
+    /// Without it, the embedded default `recipes/local-demo.yaml`.
+    pub recipe: Option<String>,
+    /// Select variants (same as the `:VARIANT` suffix).
+    #[arg(long)]
+    pub variant: Option<String>,
+    /// Cluster config (srtslurm.yaml); default: $SRTSLURM_CONFIG, else ./, ../, ../../srtslurm.yaml.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_config: Option<PathBuf>,
+    /// Replace every SGLang worker launch by `srt-graph mock-worker` with the same flags.
+    #[arg(long)]
+    pub mock_workers: bool,
+}
+
+#[derive(Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+    /// Graphviz DOT (render with `dot -Tsvg`).
+    #[arg(long, group = "format")]
+    pub dot: bool,
+    /// Mermaid flowchart.
+    #[arg(long, group = "format")]
+    pub mermaid: bool,
+    /// The plan as JSON (see README: "Plan JSON").
+    #[arg(long, group = "format")]
+    pub json: bool,
+}
+
+/// Splits `file.yaml:selector` unless the whole string names an existing file.
+pub fn split_selector(arg: &str) -> (PathBuf, Option<String>) {
+    if Path::new(arg).exists() {
+        return (PathBuf::from(arg), None);
+    }
+    match arg.rsplit_once(':') {
+        Some((file, sel)) if !sel.is_empty() && !sel.contains('/') => {
+            (PathBuf::from(file), Some(sel.to_string()))
+        }
+        _ => (PathBuf::from(arg), None),
+    }
+}
+
+/// Prints a recipe error with source snippets to stderr.
+pub fn report(err: &RecipeError) {
+    match err {
+        RecipeError::Invalid(diags) => {
+            for d in diags {
+                let source = std::fs::read(&d.file)
+                    .ok()
+                    .map(|b| String::from_utf8_lossy(&b).into_owned());
+                eprintln!("error: {}\n", d.render(source.as_deref()));
+            }
+            eprintln!("{} error(s); nothing was started", diags.len());
+        }
+        RecipeError::Io { .. } => eprintln!("error: {err}"),
+    }
+}
+
+pub fn load_cluster(args: &RecipeArgs) -> Result<ClusterConfig, RecipeError> {
+    let path = match &args.cluster_config {
+        Some(p) => Some(p.clone()),
+        None => {
+            let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+            ClusterConfig::discover(&cwd, std::env::var("SRTSLURM_CONFIG").ok().as_deref())
+        }
+    };
+    match path {
+        Some(p) => ClusterConfig::load(&p),
+        None => Ok(ClusterConfig::default()),
+    }
+}
+
+/// Loads the recipe's variants (after the cluster config), or reports and returns the exit code.
+pub fn load(args: &RecipeArgs) -> Result<Vec<Loaded>, u8> {
+    let cluster = load_cluster(args).map_err(|e| {
+        report(&e);
+        exit::INVALID
+    })?;
+    let loaded = match &args.recipe {
+        Some(arg) => {
+            let (file, suffix) = split_selector(arg);
+            let selector = args.variant.clone().or(suffix);
+            srt_graph_steps::load_file(&file, selector.as_deref(), &cluster)
+        }
+        None => srt_graph_steps::load_str(
+            EMBEDDED_DEFAULT,
+            EMBEDDED_NAME,
+            args.variant.as_deref(),
+            &cluster,
+        ),
+    };
+    loaded.map_err(|e| {
+        report(&e);
+        match e {
+            RecipeError::Io { .. } => exit::ERROR,
+            RecipeError::Invalid(_) => exit::INVALID,
+        }
+    })
+}
+
+pub fn run(args: &PlanArgs) -> u8 {
+    let variants = match load(&args.recipe) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let target = Target {
+        mock_workers: args.recipe.mock_workers,
+        ..Target::default()
+    };
+    let mut dags = Vec::with_capacity(variants.len());
+    for v in &variants {
+        match compile(&v.recipe, &target).map(Dag::new) {
+            Ok(Ok(dag)) => dags.push((v.variant.clone(), dag)),
+            Ok(Err(e)) => {
+                eprintln!("error: {e}");
+                return exit::INVALID;
+            }
+            Err(e) => {
+                report(&e);
+                return exit::INVALID;
+            }
+        }
+    }
+    let many = dags.len() > 1;
+    if args.json {
+        if many {
+            let all: Vec<serde_json::Value> = dags
+                .iter()
+                .map(|(id, d)| serde_json::json!({"variant": id, "plan": d.plan}))
+                .collect();
+            emit(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&all).unwrap_or_default()
+            ));
+        } else if let Some((_, d)) = dags.first() {
+            emit(&render::json(d));
+        }
+        return exit::OK;
+    }
+    for (i, (id, dag)) in dags.iter().enumerate() {
+        let out = if args.dot {
+            render::dot(dag)
+        } else if args.mermaid {
+            render::mermaid(dag)
+        } else {
+            render::text(dag)
+        };
+        if many && !args.dot {
+            let marker = if args.mermaid { "%%" } else { "==" };
+            emit(&format!(
+                "{marker} variant {id} ({}/{}) {marker}\n",
+                i + 1,
+                dags.len()
+            ));
+        }
+        emit(&out);
+        if many && i + 1 < dags.len() {
+            emit("\n");
+        }
+    }
+    exit::OK
+}
+
+/// Writes to stdout; a closed pipe (`plan | head`) ends the program quietly instead of panicking.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(i32::from(exit::ERROR));
+    }
+}

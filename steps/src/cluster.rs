@@ -1,0 +1,134 @@
+//! The cluster config `srtslurm.yaml`: site defaults and model/container aliases.
+
+use crate::diag::{Reader, RecipeError};
+use crate::yaml::{self, Value};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Default)]
+pub struct ClusterConfig {
+    /// Where it was read from, if anywhere.
+    pub file: Option<PathBuf>,
+    pub default_account: Option<String>,
+    pub default_partition: Option<String>,
+    pub default_time_limit: Option<String>,
+    /// Overrides the recipe's `resources.gpus_per_node` (srt-slurm: the cluster wins).
+    pub gpus_per_node: Option<u32>,
+    pub network_interface: Option<String>,
+    pub model_paths: Vec<(String, String)>,
+    pub containers: Vec<(String, String)>,
+}
+
+impl ClusterConfig {
+    /// Exact-key, single-level alias lookup; unknown names pass through unchanged.
+    pub fn resolve_model(&self, name: &str) -> String {
+        lookup(&self.model_paths, name)
+    }
+
+    pub fn resolve_container(&self, name: &str) -> String {
+        lookup(&self.containers, name)
+    }
+
+    /// srtctl's search: `$SRTSLURM_CONFIG` (if set, only it), else `./`, `../`, `../../srtslurm.yaml`.
+    pub fn discover(cwd: &Path, env_value: Option<&str>) -> Option<PathBuf> {
+        if let Some(p) = env_value {
+            let p = PathBuf::from(p);
+            return p.is_file().then_some(p);
+        }
+        ["srtslurm.yaml", "../srtslurm.yaml", "../../srtslurm.yaml"]
+            .iter()
+            .map(|rel| cwd.join(rel))
+            .find(|p| p.is_file())
+    }
+
+    pub fn load(path: &Path) -> Result<ClusterConfig, RecipeError> {
+        let file = path.display().to_string();
+        let text = std::fs::read(path).map_err(|source| RecipeError::Io {
+            file: file.clone(),
+            source,
+        })?;
+        let text = String::from_utf8_lossy(&text);
+        Self::parse(&text, &file).map(|mut c| {
+            c.file = Some(path.to_path_buf());
+            c
+        })
+    }
+
+    pub fn parse(text: &str, file: &str) -> Result<ClusterConfig, RecipeError> {
+        let mut r = Reader::new(file);
+        let root = match yaml::parse(text) {
+            Ok(n) => n,
+            Err(e) => {
+                r.error(e.pos, "", e.message, None);
+                return Err(RecipeError::Invalid(r.diagnostics));
+            }
+        };
+        if matches!(root.value, Value::Null) {
+            return Ok(ClusterConfig::default());
+        }
+        if !matches!(root.value, Value::Map(_)) {
+            r.error(
+                root.pos,
+                "",
+                format!("a cluster config is a mapping, found {}", root.describe()),
+                None,
+            );
+            return Err(RecipeError::Invalid(r.diagnostics));
+        }
+        // srtslurm.yaml allows extra keys (it carries site settings this tool does not need).
+        let get = |k: &str| root.get(k);
+        let cfg = ClusterConfig {
+            file: None,
+            default_account: r.string(get("default_account"), "default_account"),
+            default_partition: r.string(get("default_partition"), "default_partition"),
+            default_time_limit: r.string(get("default_time_limit"), "default_time_limit"),
+            gpus_per_node: r
+                .int(get("gpus_per_node"), "gpus_per_node", 1, 1024)
+                .map(|v| v as u32),
+            network_interface: r.string(get("network_interface"), "network_interface"),
+            model_paths: r.string_map(get("model_paths"), "model_paths"),
+            containers: r.string_map(get("containers"), "containers"),
+        };
+        if r.diagnostics.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(RecipeError::Invalid(r.diagnostics))
+        }
+    }
+}
+
+fn lookup(table: &[(String, String)], name: &str) -> String {
+    table
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or_else(|| name.to_string(), |(_, v)| v.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aliases_resolve_once() {
+        let c = ClusterConfig::parse(
+            "model_paths:\n  a: b\n  b: /x\ncontainers: {c: /c.sqsh}\n",
+            "s",
+        )
+        .unwrap();
+        assert_eq!(c.resolve_model("a"), "b");
+        assert_eq!(c.resolve_model("zz"), "zz");
+        assert_eq!(c.resolve_container("c"), "/c.sqsh");
+    }
+
+    #[test]
+    fn discovery_order() {
+        let d = tempfile::tempdir().unwrap();
+        let sub = d.path().join("x/y");
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(d.path().join("x/srtslurm.yaml"), "{}").unwrap();
+        assert_eq!(
+            ClusterConfig::discover(&sub, None),
+            Some(sub.join("../srtslurm.yaml"))
+        );
+        assert_eq!(ClusterConfig::discover(&sub, Some("/nonexistent")), None);
+    }
+}

@@ -1,0 +1,29 @@
+//! `mount_source`: make the user's SGLang checkout visible at `/ext-sglang-src/` on a node.
+//!
+//! In a container this is a bind mount added to the launch flags; the step then checks that the mount is
+//! really there and is a Python project. On the local executor the "mount" is a symlink in the node's
+//! directory. Either way the step fails if the source is missing — it never pretends.
+
+use srt_graph_engine::{Lifetime, Policy, Step};
+
+pub const KIND: &str = "mount_source";
+
+pub fn policy() -> Policy {
+    Policy {
+        timeout_secs: Some(60.0),
+        ..Policy::default()
+    }
+}
+
+pub fn step(node: usize, node_name: &str, srt_graph: &str, src: &str, dst: &str) -> Step {
+    let mut s = Step::new(format!("mount-src/{node_name}"), KIND, node, Lifetime::Task);
+    s.command = Some(vec![
+        srt_graph.into(),
+        "mount-source".into(),
+        src.into(),
+        dst.into(),
+    ]);
+    s.summary = format!("make {src} visible at {dst}");
+    s.policy = policy();
+    s
+}

@@ -1,0 +1,55 @@
+//! `pip_install`: install Python packages into a node's environment, once per node.
+
+use srt_graph_engine::{Lifetime, Policy, RetryOn, Step};
+
+pub const KIND: &str = "pip_install";
+
+/// Package indexes flake; installs are idempotent, so non-zero exits are retried.
+pub fn policy() -> Policy {
+    Policy {
+        attempts: 3,
+        backoff_ms: 2000,
+        backoff_max_ms: 30_000,
+        timeout_secs: Some(1800.0),
+        retry_on: vec![RetryOn::Spawn, RetryOn::Exit, RetryOn::Timeout],
+    }
+}
+
+/// `pip install -e . --no-deps` in the mounted SGLang source (the seed's debugging flow).
+pub fn editable(node: usize, node_name: &str, python: &str, dir: &str) -> Step {
+    let mut s = Step::new(
+        format!("pip-sglang-src/{node_name}"),
+        KIND,
+        node,
+        Lifetime::Task,
+    );
+    s.command = Some(vec![
+        python.into(),
+        "-m".into(),
+        "pip".into(),
+        "install".into(),
+        "-e".into(),
+        ".".into(),
+        "--no-deps".into(),
+    ]);
+    s.cwd = Some(dir.into());
+    s.summary = "install the mounted SGLang checkout in editable mode".into();
+    s.policy = policy();
+    s
+}
+
+/// `pip install PKG…` under an id of the caller's choosing (`pip-dynamo/node0`, `pip-router/node0`).
+pub fn packages(id: String, node: usize, python: &str, packages: &[String], summary: &str) -> Step {
+    let mut s = Step::new(id, KIND, node, Lifetime::Task);
+    let mut argv = vec![
+        python.to_string(),
+        "-m".into(),
+        "pip".into(),
+        "install".into(),
+    ];
+    argv.extend(packages.iter().cloned());
+    s.command = Some(argv);
+    s.summary = summary.into();
+    s.policy = policy();
+    s
+}

@@ -1,0 +1,131 @@
+//! `run_benchmark`: sa-bench with the built-in load generator (`srt-graph bench`), one step per
+//! concurrency so an interrupted sweep resumes per point.
+
+use srt_graph_engine::{Lifetime, Policy, Step};
+
+pub const KIND: &str = "run_benchmark";
+
+pub fn policy() -> Policy {
+    Policy {
+        timeout_secs: Some(4.0 * 3600.0),
+        ..Policy::default()
+    }
+}
+
+pub struct Point<'a> {
+    pub url: &'a str,
+    pub model: &'a str,
+    pub tokenizer: Option<&'a str>,
+    pub isl: u32,
+    pub osl: u32,
+    pub random_range_ratio: f64,
+    pub req_rate: Option<f64>,
+    pub result_dir: &'a str,
+    pub prefill_gpus: u32,
+    pub decode_gpus: u32,
+}
+
+fn rate_text(r: Option<f64>) -> String {
+    r.map_or_else(
+        || "inf".into(),
+        |x| {
+            if x.fract() == 0.0 {
+                format!("{}", x as u64)
+            } else {
+                x.to_string()
+            }
+        },
+    )
+}
+
+/// sa-bench's result file name, so existing analysis scripts find the files.
+pub fn result_filename(p: &Point<'_>, concurrency: u32) -> String {
+    format!(
+        "isl_{}_osl_{}_concurrency_{concurrency}_req_rate_{}_ctx{}_gen{}.json",
+        p.isl,
+        p.osl,
+        rate_text(p.req_rate),
+        p.prefill_gpus,
+        p.decode_gpus
+    )
+}
+
+fn base_argv(srt_graph: &str, p: &Point<'_>) -> Vec<String> {
+    let mut argv = vec![
+        srt_graph.to_string(),
+        "bench".into(),
+        "--url".into(),
+        p.url.into(),
+        "--model".into(),
+        p.model.into(),
+    ];
+    if let Some(t) = p.tokenizer {
+        argv.extend(["--tokenizer".into(), t.into()]);
+    }
+    argv.extend([
+        "--isl".into(),
+        p.isl.to_string(),
+        "--osl".into(),
+        p.osl.to_string(),
+        "--random-range-ratio".into(),
+        p.random_range_ratio.to_string(),
+    ]);
+    argv
+}
+
+/// The warm-up pass: every concurrency once, results discarded, at sa-bench's warm-up rate of 250 req/s.
+pub fn warmup(
+    id: &str,
+    node: usize,
+    srt_graph: &str,
+    p: &Point<'_>,
+    concurrencies: &[u32],
+    mult: u32,
+) -> Step {
+    let mut s = Step::new(id, KIND, node, Lifetime::Task);
+    let mut argv = base_argv(srt_graph, p);
+    let list: Vec<String> = concurrencies.iter().map(u32::to_string).collect();
+    argv.extend([
+        "--concurrency".into(),
+        list.join("x"),
+        "--prompts-per-concurrency".into(),
+        mult.to_string(),
+        "--request-rate".into(),
+        "250".into(),
+    ]);
+    s.command = Some(argv);
+    s.policy = policy();
+    s.summary = "sa-bench warm-up".into();
+    s
+}
+
+pub fn measure(
+    id: &str,
+    node: usize,
+    srt_graph: &str,
+    p: &Point<'_>,
+    concurrency: u32,
+    mult: u32,
+) -> Step {
+    let mut s = Step::new(id, KIND, node, Lifetime::Task);
+    let mut argv = base_argv(srt_graph, p);
+    argv.extend([
+        "--concurrency".into(),
+        concurrency.to_string(),
+        "--prompts-per-concurrency".into(),
+        mult.to_string(),
+        "--request-rate".into(),
+        rate_text(p.req_rate),
+        "--result-dir".into(),
+        p.result_dir.into(),
+        "--result-filename".into(),
+        result_filename(p, concurrency),
+    ]);
+    s.command = Some(argv);
+    s.policy = policy();
+    s.summary = format!(
+        "sa-bench at concurrency {concurrency}, {} prompts",
+        concurrency * mult
+    );
+    s
+}

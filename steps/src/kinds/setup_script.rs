@@ -1,0 +1,22 @@
+//! `setup_script`: the recipe's `setup_script` (a file under the configs directory), run with bash on
+//! each node that runs workers, before anything is installed or started there.
+
+use srt_graph_engine::{Lifetime, Policy, Step};
+
+pub const KIND: &str = "setup_script";
+
+pub fn policy() -> Policy {
+    Policy {
+        timeout_secs: Some(1800.0),
+        ..Policy::default()
+    }
+}
+
+pub fn step(node: usize, node_name: &str, configs_dir: &str, script: &str) -> Step {
+    let mut s = Step::new(format!("setup/{node_name}"), KIND, node, Lifetime::Task);
+    let path = format!("{}/{script}", configs_dir.trim_end_matches('/'));
+    s.command = Some(vec!["bash".into(), path]);
+    s.summary = format!("run setup script {script}");
+    s.policy = policy();
+    s
+}

@@ -1,0 +1,109 @@
+//! `start_worker`: one SGLang process of a prefill, decode or aggregated worker on one node. A worker
+//! spanning several nodes is one step per node, joined by `--dist-init-addr leader:port --nnodes N
+//! --node-rank r`.
+
+use crate::recipe::{FrontendKind, RoleSpec};
+use srt_graph_engine::{Lifetime, Probe, Step};
+
+pub const KIND: &str = "start_worker";
+/// SGLang's default HTTP port and the seed's default bootstrap port.
+pub const HTTP_PORT: u16 = 30000;
+pub const BOOTSTRAP_PORT: u16 = 30001;
+pub const DIST_INIT_PORT: u16 = 29500;
+/// Ports of the k-th worker sharing a node are offset by k × this stride.
+pub const PORT_STRIDE: u16 = 10;
+
+/// Flags the compiler sets itself (from placement), not copied from `sglang_config`.
+pub const PLACED_FLAGS: &[&str] = &[
+    "host",
+    "port",
+    "disaggregation-bootstrap-port",
+    "dist-init-addr",
+    "nnodes",
+    "node-rank",
+];
+
+/// Where one process of a worker runs.
+pub struct Placement<'a> {
+    pub id: String,
+    pub node: usize,
+    pub bind: &'a str,
+    pub http_port: u16,
+    pub bootstrap_port: Option<u16>,
+    /// `(leader address, port, nnodes, rank)` for workers spanning nodes.
+    pub dist: Option<(String, u16, u32, u32)>,
+    pub cuda_devices: Option<String>,
+    pub probe_addr: &'a str,
+}
+
+pub fn step(
+    spec: &RoleSpec,
+    frontend: FrontendKind,
+    python: &str,
+    mock: Option<&str>,
+    place: &Placement<'_>,
+    env: std::collections::BTreeMap<String, String>,
+) -> Step {
+    let mut s = Step::new(place.id.clone(), KIND, place.node, Lifetime::Service);
+    s.role = Some(spec.role.as_str().into());
+    let mut argv: Vec<String> = match (mock, frontend) {
+        (Some(bin), _) => vec![bin.into(), "mock-worker".into()],
+        (None, FrontendKind::SglangRouter) => {
+            vec![python.into(), "-m".into(), "sglang.launch_server".into()]
+        }
+        (None, FrontendKind::Dynamo) => vec![python.into(), "-m".into(), "dynamo.sglang".into()],
+    };
+    argv.extend(super::flags(&spec.config, PLACED_FLAGS));
+    argv.extend([
+        "--host".into(),
+        place.bind.into(),
+        "--port".into(),
+        place.http_port.to_string(),
+    ]);
+    if let Some(b) = place.bootstrap_port {
+        argv.extend(["--disaggregation-bootstrap-port".into(), b.to_string()]);
+    }
+    if let Some((leader, port, nnodes, rank)) = &place.dist {
+        argv.extend([
+            "--dist-init-addr".into(),
+            format!("{leader}:{port}"),
+            "--nnodes".into(),
+            nnodes.to_string(),
+            "--node-rank".into(),
+            rank.to_string(),
+        ]);
+    }
+    s.command = Some(argv);
+    s.env = env;
+    if let Some(devs) = &place.cuda_devices {
+        s.env.insert("CUDA_VISIBLE_DEVICES".into(), devs.clone());
+    }
+    // Only prefill listens on the bootstrap port; decode just names it.
+    let listens_bootstrap = spec.role == crate::recipe::Role::Prefill;
+    s.ports = std::iter::once(place.http_port)
+        .chain(place.bootstrap_port.filter(|_| listens_bootstrap))
+        .collect();
+    if let Some((_, port, _, 0)) = &place.dist {
+        s.ports.push(*port);
+    }
+    // Only the leader (rank 0) serves HTTP.
+    if place.dist.as_ref().is_none_or(|d| d.3 == 0) {
+        s.probe = Some(Probe::Http {
+            url: format!("http://{}:{}/health", place.probe_addr, place.http_port),
+        });
+    }
+    s.summary = match &place.dist {
+        Some((_, _, n, r)) => format!(
+            "{} worker, node {} of {n}, {} GPUs",
+            spec.role.as_str(),
+            r + 1,
+            spec.gpus_per_worker
+        ),
+        None => format!(
+            "{} worker, {} GPUs",
+            spec.role.as_str(),
+            spec.gpus_per_worker
+        ),
+    };
+    s
+}

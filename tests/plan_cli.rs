@@ -1,0 +1,429 @@
+//! `srt-graph plan` end to end: the shared corpus, the bad-input suite, golden outputs and the JSON contract.
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+fn bin() -> Command {
+    let mut c = Command::cargo_bin("srt-graph").expect("binary");
+    c.env_remove("SRTSLURM_CONFIG");
+    c
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            yaml_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "yaml")
+            && !p.to_string_lossy().contains("srtslurm")
+        {
+            out.push(p);
+        }
+    }
+    out.sort();
+}
+
+#[test]
+fn every_corpus_recipe_plans() {
+    let corpus = root().join("../shared/corpus");
+    if !corpus.is_dir() {
+        eprintln!("skipped: {} is absent", corpus.display());
+        return;
+    }
+    let mut checked = 0;
+    for era in ["seed-era", "current"] {
+        let cluster = corpus.join(era).join("srtslurm.yaml.example");
+        let mut files = Vec::new();
+        yaml_files(&corpus.join(era), &mut files);
+        assert!(!files.is_empty(), "no recipes under {era}");
+        for f in files {
+            for format in ["--json", "--dot"] {
+                let out = bin()
+                    .arg("plan")
+                    .arg(&f)
+                    .arg("--cluster-config")
+                    .arg(&cluster)
+                    .arg(format)
+                    .output()
+                    .expect("run");
+                assert!(
+                    out.status.success(),
+                    "{} failed:\n{}",
+                    f.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 150, "only {checked} corpus recipes found");
+}
+
+/// Each file under tests/bad starts with `# expect: LINE:COL PATH | MESSAGE` (LINE:COL and PATH may be
+/// partial or empty when the parser decides the exact spot).
+#[test]
+fn bad_inputs_are_refused_with_location_and_message() {
+    let mut files = Vec::new();
+    yaml_files(&root().join("tests/bad"), &mut files);
+    assert!(
+        files.len() >= 30,
+        "bad-input suite has only {} files",
+        files.len()
+    );
+    let mut failures = Vec::new();
+    for f in &files {
+        let raw = std::fs::read(f).expect("read");
+        let first = String::from_utf8_lossy(&raw)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let spec = first
+            .strip_prefix("# expect: ")
+            .unwrap_or_else(|| panic!("{} lacks an expect line", f.display()));
+        let spec = format!(" {spec}");
+        let (loc_path, message) = spec
+            .split_once(" | ")
+            .map_or((spec.as_str(), ""), |(a, b)| (a, b));
+        let loc_path = loc_path.trim_start();
+        let (loc, path) = loc_path.split_once(' ').unwrap_or((loc_path, ""));
+        let out = bin().arg("plan").arg(f).output().expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let mut problems = Vec::new();
+        if out.status.code() != Some(2) {
+            problems.push(format!("exit code {:?}, expected 2", out.status.code()));
+        }
+        if stderr.contains("panicked") || stderr.contains("RUST_BACKTRACE") {
+            problems.push("panicked".into());
+        }
+        let want_loc = format!("{}:{loc}", f.display());
+        if !loc.is_empty() && !stderr.contains(&want_loc) {
+            problems.push(format!("missing location `{want_loc}`"));
+        }
+        if !path.trim().is_empty() && !stderr.contains(&format!("`{}`: ", path.trim())) {
+            problems.push(format!("missing field path `{}`", path.trim()));
+        }
+        if !message.trim().is_empty() && !stderr.contains(message.trim()) {
+            problems.push(format!("missing message `{}`", message.trim()));
+        }
+        if !problems.is_empty() {
+            failures.push(format!(
+                "{}: {}\n--- stderr ---\n{stderr}",
+                f.display(),
+                problems.join("; ")
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} bad inputs mishandled:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn a_fifty_megabyte_recipe_is_refused_quickly() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = dir.path().join("big.yaml");
+    let mut text = String::from("name: big\nsteps:\n");
+    while text.len() < 50 * 1024 * 1024 {
+        text.push_str("  - {name: a, run: \"echo aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}\n");
+    }
+    std::fs::write(&f, text).expect("write");
+    let out = bin().arg("plan").arg(&f).output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(":1:1: file is") && stderr.contains("larger than"),
+        "{stderr}"
+    );
+}
+
+const GOLDEN_FORMATS: [(&str, &str); 3] = [("txt", ""), ("dot", "--dot"), ("mmd", "--mermaid")];
+
+/// Regenerates every `graphs/<recipe>.{txt,dot,mmd}` and diffs it; `BLESS=1 cargo test` rewrites them.
+#[test]
+fn golden_plans_match() {
+    let bless = std::env::var_os("BLESS").is_some();
+    let mut recipes = Vec::new();
+    yaml_files(&root().join("recipes"), &mut recipes);
+    assert!(recipes.len() >= 5);
+    let mut stale = Vec::new();
+    for r in &recipes {
+        let stem = r.file_stem().and_then(|s| s.to_str()).expect("stem");
+        for (ext, flag) in GOLDEN_FORMATS {
+            let mut cmd = bin();
+            cmd.current_dir(root())
+                .arg("plan")
+                .arg(format!("recipes/{stem}.yaml"));
+            if !flag.is_empty() {
+                cmd.arg(flag);
+            }
+            let out = cmd.output().expect("run");
+            assert!(
+                out.status.success(),
+                "{stem}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let golden = root().join("graphs").join(format!("{stem}.{ext}"));
+            if bless {
+                std::fs::write(&golden, &out.stdout).expect("bless");
+            } else if std::fs::read(&golden).ok().as_deref() != Some(&out.stdout[..]) {
+                stale.push(golden.display().to_string());
+            }
+        }
+    }
+    assert!(stale.is_empty(), "plans differ from goldens (inspect, then `BLESS=1 cargo test --test plan_cli golden`):\n{}", stale.join("\n"));
+}
+
+/// The DOT goldens render with graphviz (required in CI, where the test script installs it).
+#[test]
+fn dot_goldens_render_with_graphviz() {
+    let have_dot = std::process::Command::new("dot").arg("-V").output().is_ok();
+    if !have_dot {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "graphviz `dot` is required in CI"
+        );
+        eprintln!("skipped: graphviz `dot` not installed");
+        return;
+    }
+    let mut files = Vec::new();
+    let dir = root().join("graphs");
+    for e in std::fs::read_dir(&dir).expect("graphs/").flatten() {
+        if e.path().extension().is_some_and(|x| x == "dot") {
+            files.push(e.path());
+        }
+    }
+    assert!(!files.is_empty());
+    for f in files {
+        let out = std::process::Command::new("dot")
+            .arg("-Tsvg")
+            .arg(&f)
+            .output()
+            .expect("dot");
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            f.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("<svg"));
+    }
+}
+
+#[test]
+fn json_contract() {
+    let out = bin()
+        .current_dir(root())
+        .args(["plan", "recipes/gb300-sglang-router.yaml", "--json"])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["recipe"], "deepseek-r1-sglang-router");
+    assert_eq!(
+        v["nodes"],
+        serde_json::json!(["node0", "node1", "node2", "node3"])
+    );
+    let steps = v["steps"].as_array().expect("steps");
+    let kinds = [
+        "mount_source",
+        "pip_install",
+        "start_worker",
+        "wait_healthy",
+        "start_router",
+        "start_nginx",
+        "run_benchmark",
+        "start_nats",
+        "start_etcd",
+        "start_frontend",
+        "setup_script",
+        "shell",
+    ];
+    for s in steps {
+        for key in [
+            "id",
+            "kind",
+            "node",
+            "depends_on",
+            "command",
+            "env",
+            "ports",
+        ] {
+            assert!(s.get(key).is_some(), "step lacks `{key}`: {s}");
+        }
+        assert!(kinds.contains(&s["kind"].as_str().expect("kind")));
+        if s["kind"] == "start_worker" {
+            assert!(
+                ["prefill", "decode", "aggregated"].contains(&s["role"].as_str().expect("role"))
+            );
+        }
+    }
+    let routers: Vec<&serde_json::Value> = steps
+        .iter()
+        .filter(|s| s["kind"] == "start_router")
+        .collect();
+    assert_eq!(routers.len(), 4, "1 + num_additional_frontends 3");
+    let router_nodes: Vec<u64> = routers
+        .iter()
+        .map(|r| r["node"].as_u64().expect("node"))
+        .collect();
+    assert_eq!(router_nodes, [0, 1, 2, 3]);
+    let argv: Vec<&str> = routers[0]["command"]
+        .as_array()
+        .expect("argv")
+        .iter()
+        .map(|a| a.as_str().expect("str"))
+        .collect();
+    assert_eq!(
+        argv.join(" "),
+        "python3 -m sglang_router.launch_router --pd-disaggregation --prefill http://node0:30000 30001 --prefill http://node1:30000 30001 --decode http://node2:30000 --decode http://node3:30000 --host 0.0.0.0 --port 30080"
+    );
+    let nginx = steps
+        .iter()
+        .find(|s| s["kind"] == "start_nginx")
+        .expect("nginx");
+    assert_eq!(nginx["node"], 0);
+    assert_eq!(nginx["ports"], serde_json::json!([8000]));
+}
+
+#[test]
+fn single_router_has_no_nginx_and_listens_on_8000() {
+    let out = bin()
+        .current_dir(root())
+        .args(["plan", "recipes/single-router.yaml", "--json"])
+        .output()
+        .expect("run");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let steps = v["steps"].as_array().expect("steps");
+    assert!(!steps.iter().any(|s| s["kind"] == "start_nginx"));
+    let routers: Vec<_> = steps
+        .iter()
+        .filter(|s| s["kind"] == "start_router")
+        .collect();
+    assert_eq!(routers.len(), 1);
+    assert_eq!(routers[0]["node"], 0);
+    assert_eq!(routers[0]["ports"], serde_json::json!([8000]));
+}
+
+#[test]
+fn sglang_src_dir_adds_mount_and_editable_install_before_each_worker() {
+    let out = bin()
+        .current_dir(root())
+        .args(["plan", "recipes/sglang-src.yaml", "--json"])
+        .output()
+        .expect("run");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let steps = v["steps"].as_array().expect("steps");
+    for (worker, node) in [("prefill-0", "node0"), ("decode-0", "node1")] {
+        let w = steps.iter().find(|s| s["id"] == worker).expect("worker");
+        assert_eq!(
+            w["depends_on"],
+            serde_json::json!([format!("pip-sglang-src/{node}")])
+        );
+        let pip = steps
+            .iter()
+            .find(|s| s["id"] == format!("pip-sglang-src/{node}"))
+            .expect("pip");
+        assert_eq!(
+            pip["command"],
+            serde_json::json!(["python3", "-m", "pip", "install", "-e", ".", "--no-deps"])
+        );
+        assert_eq!(pip["cwd"], "/ext-sglang-src");
+        assert_eq!(
+            pip["depends_on"],
+            serde_json::json!([format!("mount-src/{node}")])
+        );
+        let mount = steps
+            .iter()
+            .find(|s| s["id"] == format!("mount-src/{node}"))
+            .expect("mount");
+        assert_eq!(mount["kind"], "mount_source");
+    }
+    // Without it (or empty), neither step exists.
+    let out = bin()
+        .current_dir(root())
+        .args(["plan", "recipes/single-router.yaml", "--json"])
+        .output()
+        .expect("run");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(!v["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .any(|s| s["kind"] == "mount_source" || s["kind"] == "pip_install"));
+}
+
+#[test]
+fn override_variants_are_selectable() {
+    let f = root().join("../shared/corpus/current/recipes/b200-fp4/1k1k.yaml");
+    if !f.exists() {
+        eprintln!("skipped: corpus absent");
+        return;
+    }
+    let all = bin()
+        .arg("plan")
+        .arg(&f)
+        .arg("--json")
+        .output()
+        .expect("run");
+    let v: serde_json::Value = serde_json::from_slice(&all.stdout).expect("json");
+    let ids: Vec<&str> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x["variant"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids.len(), 8, "{ids:?}");
+    let one = bin()
+        .arg("plan")
+        .arg(format!("{}:stp_lowlat[1]", f.display()))
+        .arg("--json")
+        .output()
+        .expect("run");
+    assert!(
+        one.status.success(),
+        "{}",
+        String::from_utf8_lossy(&one.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&one.stdout).expect("json");
+    assert_eq!(v["recipe"], "b200-fp4-stp-low-latency-dep4-1p-tep8-6d");
+    let decode = v["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| s["role"] == "decode")
+        .count();
+    assert_eq!(decode, 6);
+    let none = bin()
+        .arg("plan")
+        .arg(format!("{}:nope", f.display()))
+        .output()
+        .expect("run");
+    assert_eq!(none.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no variant matches `nope`"));
+}
+
+#[test]
+fn ignored_keys_are_reported() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let f = dir.path().join("r.yaml");
+    std::fs::write(&f, "name: x\nsteps: [{name: a, run: \"true\"}]\ntelemetry: {enabled: true}\nprofiling: {type: nsys}\n").expect("write");
+    let out = bin().arg("plan").arg(&f).output().expect("run");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("ignored: telemetry") && text.contains("ignored: profiling"),
+        "{text}"
+    );
+}
