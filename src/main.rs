@@ -1,6 +1,7 @@
 //! `srt-graph`: compile srt-slurm recipes into a DAG of steps and run it across nodes.
 
 mod cli_plan;
+mod cli_run;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -12,6 +13,10 @@ pub mod exit {
     pub const ERROR: u8 = 1;
     /// The recipe or cluster config is invalid; nothing was started.
     pub const INVALID: u8 = 2;
+    /// A step failed (after its retries) or a service died; everything was torn down.
+    pub const STEP_FAILED: u8 = 3;
+    /// Interrupted by SIGINT/SIGTERM; everything was torn down.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Parser)]
@@ -20,7 +25,8 @@ pub mod exit {
     version,
     about = "Compile srt-slurm LLM-serving benchmark recipes into a DAG of steps and run it across nodes",
     after_help = "Exit codes: 0 success; 1 other error (I/O, environment); 2 invalid recipe or cluster config \
-                  (nothing was started)."
+                  (nothing was started); 3 a step failed or a service died (all torn down); 130 interrupted \
+                  (all torn down)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -31,12 +37,18 @@ struct Cli {
 enum Command {
     /// Print the graph a recipe compiles to (text by default).
     Plan(cli_plan::PlanArgs),
+    /// Run a recipe's plan (default: the embedded local demo).
+    Run(cli_run::RunArgs),
+    /// Stop everything a run started, using its journal (also when the orchestrator is gone).
+    Down(cli_run::DownArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Plan(args) => cli_plan::run(&args),
+        Command::Run(args) => cli_run::run(&args),
+        Command::Down(args) => cli_run::down(&args),
     };
     ExitCode::from(code)
 }

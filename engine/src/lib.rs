@@ -2,10 +2,18 @@
 //! (scheduler, policies, transports, journal, run directory). It knows nothing about SGLang or recipes.
 
 pub mod error;
+pub mod journal;
+pub mod local;
 pub mod plan;
 pub mod policy;
+pub mod progress;
 pub mod render;
+pub mod rundir;
+pub mod scheduler;
+pub mod trace;
+pub mod transport;
 
 pub use error::PlanError;
 pub use plan::{Dag, Lifetime, Plan, Probe, Step, StepFile, PLAN_FORMAT};
 pub use policy::{Policy, RetryOn};
+pub use scheduler::{execute, RunOptions, RunReport};

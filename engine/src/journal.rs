@@ -1,0 +1,147 @@
+//! The run journal: one JSON event per line, appended and fsynced, so a crash loses at most the event
+//! being written; a torn last line is ignored when reading.
+
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted {
+        recipe: String,
+        orchestrator_pid: u32,
+        host: String,
+        transport: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        continues: Option<String>,
+    },
+    StepStarted {
+        step: String,
+        attempt: u32,
+        node: usize,
+    },
+    /// A process of a step (task or service) is running in its own process group.
+    Spawned {
+        step: String,
+        node: usize,
+        pid: i32,
+        pgid: i32,
+        service: bool,
+    },
+    StepFinished {
+        step: String,
+        attempt: u32,
+        secs: f64,
+    },
+    StepFailed {
+        step: String,
+        attempt: u32,
+        reason: String,
+        will_retry: bool,
+    },
+    ServiceExited {
+        step: String,
+        reason: String,
+    },
+    ServiceStopped {
+        step: String,
+    },
+    RunFinished {
+        status: RunStatus,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Succeeded,
+    Failed,
+    Interrupted,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Seconds since the Unix epoch.
+    pub t: f64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+pub struct Journal {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl Journal {
+    pub fn open(path: &Path) -> std::io::Result<Journal> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Journal {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one event and fsyncs it.
+    pub fn append(&mut self, event: Event) -> std::io::Result<()> {
+        let mut line =
+            serde_json::to_vec(&Record { t: now(), event }).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        self.file.write_all(&line)?;
+        self.file.sync_data()
+    }
+}
+
+/// Reads every complete event; a torn or corrupt line (a crash mid-write) is skipped.
+pub fn read(path: &Path) -> std::io::Result<Vec<Record>> {
+    let bytes = std::fs::read(path)?;
+    Ok(bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| serde_json::from_slice(l).ok())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn torn_last_line_is_ignored() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("journal.jsonl");
+        let mut j = Journal::open(&p).unwrap();
+        j.append(Event::StepStarted {
+            step: "a".into(),
+            attempt: 1,
+            node: 0,
+        })
+        .unwrap();
+        drop(j);
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(b"{\"t\":1.0,\"event\":\"step_fin").unwrap();
+        let records = read(&p).unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            records[0].event,
+            Event::StepStarted {
+                step: "a".into(),
+                attempt: 1,
+                node: 0
+            }
+        );
+    }
+}

@@ -1,0 +1,198 @@
+//! The local transport: every node is this machine; each step runs in its own process group and its
+//! output is copied line by line, timestamped, into its log file.
+
+use crate::transport::{Exit, GroupSignaller, Process, SpawnRequest, Transport, TransportError};
+use async_trait::async_trait;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+#[derive(Debug, Default, Clone)]
+pub struct LocalTransport;
+
+struct LocalProcess {
+    child: tokio::process::Child,
+    pid: i32,
+    last: Arc<Mutex<String>>,
+    copiers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+#[async_trait]
+impl Process for LocalProcess {
+    fn pid(&self) -> i32 {
+        self.pid
+    }
+    fn pgid(&self) -> i32 {
+        self.pid
+    }
+    async fn wait(&mut self) -> std::io::Result<Exit> {
+        let status = self.child.wait().await?;
+        // Let the output copiers drain what the process wrote before it exited (bounded: a forked
+        // grandchild may hold the pipe open).
+        for c in self.copiers.drain(..) {
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(300), c).await;
+        }
+        Ok(match (status.code(), status.signal()) {
+            (Some(c), _) => Exit::Code(c),
+            (None, Some(s)) => Exit::Signal(s),
+            (None, None) => Exit::Code(-1),
+        })
+    }
+    fn last_line(&self) -> Arc<Mutex<String>> {
+        self.last.clone()
+    }
+}
+
+/// `HH:MM:SS.mmm` in UTC, for log lines.
+pub fn clock() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs() % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60,
+        now.subsec_millis()
+    )
+}
+
+fn copier<R>(
+    reader: R,
+    log: Arc<tokio::sync::Mutex<tokio::fs::File>>,
+    last: Arc<Mutex<String>>,
+) -> tokio::task::JoinHandle<()>
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut reader = BufReader::new(reader);
+        let mut buf = Vec::with_capacity(256);
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let line = String::from_utf8_lossy(&buf);
+                    let line = line.trim_end_matches(['\n', '\r']);
+                    if let Ok(mut l) = last.lock() {
+                        l.clear();
+                        l.push_str(line);
+                    }
+                    let mut f = log.lock().await;
+                    let _ = f
+                        .write_all(format!("[{}] {line}\n", clock()).as_bytes())
+                        .await;
+                }
+            }
+        }
+        let _ = log.lock().await.flush().await;
+    })
+}
+
+#[async_trait]
+impl Transport for LocalTransport {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    async fn spawn(&self, req: &SpawnRequest) -> Result<Box<dyn Process>, TransportError> {
+        let (program, args) = req.argv.split_first().ok_or(TransportError::EmptyCommand)?;
+        let file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&req.log)
+            .await
+            .map_err(|source| TransportError::Log {
+                path: req.log.display().to_string(),
+                source,
+            })?;
+        let log = Arc::new(tokio::sync::Mutex::new(file));
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(args)
+            .envs(&req.env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Own process group: teardown signals the group, so forked children go too.
+            .process_group(0)
+            .kill_on_drop(false);
+        if let Some(dir) = &req.cwd {
+            cmd.current_dir(dir);
+        }
+        let mut child = cmd.spawn().map_err(|source| TransportError::Spawn {
+            program: program.clone(),
+            source,
+        })?;
+        let pid = child.id().map_or(-1, |p| p as i32);
+        let last = Arc::new(Mutex::new(String::new()));
+        let mut copiers = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            copiers.push(copier(out, log.clone(), last.clone()));
+        }
+        if let Some(err) = child.stderr.take() {
+            copiers.push(copier(err, log, last.clone()));
+        }
+        Ok(Box::new(LocalProcess {
+            child,
+            pid,
+            last,
+            copiers,
+        }))
+    }
+}
+
+impl GroupSignaller for LocalTransport {
+    fn signal_group(&self, _node: usize, pgid: i32, signal: i32) -> std::io::Result<()> {
+        if pgid <= 1 {
+            return Ok(());
+        }
+        let sig = Signal::try_from(signal).map_err(std::io::Error::from)?;
+        match killpg(Pid::from_raw(pgid), sig) {
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn group_alive(&self, _node: usize, pgid: i32) -> bool {
+        pgid > 1 && !live_group_members(pgid).is_empty()
+    }
+}
+
+/// Pids of the group's processes that are not zombies (a zombie holds no resources, and init may be slow
+/// to reap it), read from `/proc`.
+pub fn live_group_members(pgid: i32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        // No procfs: fall back to "the group exists".
+        return if killpg(Pid::from_raw(pgid), None).is_ok() {
+            vec![pgid]
+        } else {
+            vec![]
+        };
+    };
+    let mut out = Vec::new();
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the `(comm)`, which may itself contain spaces and parentheses.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next().unwrap_or("");
+        let _ppid = fields.next();
+        let pgrp = fields.next().and_then(|p| p.parse::<i32>().ok());
+        if pgrp == Some(pgid) && state != "Z" && state != "X" {
+            out.push(pid);
+        }
+    }
+    out
+}

@@ -1,0 +1,84 @@
+//! How a step's command reaches a node. One trait; quoting, if a transport needs any, happens inside it.
+
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use thiserror::Error;
+
+/// What to start: an argv (never a shell string), its environment and working directory.
+#[derive(Debug, Clone)]
+pub struct SpawnRequest {
+    pub step: String,
+    pub node: usize,
+    pub argv: Vec<String>,
+    /// Added to the transport's base environment.
+    pub env: BTreeMap<String, String>,
+    pub cwd: Option<String>,
+    /// stdout and stderr go here, one timestamped line at a time.
+    pub log: PathBuf,
+}
+
+#[derive(Debug, Error)]
+pub enum TransportError {
+    #[error("cannot start `{program}`: {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("empty command")]
+    EmptyCommand,
+    #[error("cannot open log {path}: {source}")]
+    Log {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+impl Exit {
+    pub fn success(self) -> bool {
+        self == Exit::Code(0)
+    }
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::Code(c) => write!(f, "exit code {c}"),
+            Exit::Signal(s) => write!(f, "killed by signal {s}"),
+        }
+    }
+}
+
+/// A started process: its group can be signalled while someone else waits for it.
+#[async_trait]
+pub trait Process: Send {
+    fn pid(&self) -> i32;
+    /// Process group id; signals go to the whole group (launchers fork).
+    fn pgid(&self) -> i32;
+    async fn wait(&mut self) -> std::io::Result<Exit>;
+    /// The last line the process printed (for progress display).
+    fn last_line(&self) -> Arc<Mutex<String>>;
+}
+
+/// Sends `signal` to a process group recorded earlier (works without the `Process` handle).
+pub trait GroupSignaller: Send + Sync {
+    fn signal_group(&self, node: usize, pgid: i32, signal: i32) -> std::io::Result<()>;
+    /// Whether any process of the group is still alive.
+    fn group_alive(&self, node: usize, pgid: i32) -> bool;
+}
+
+#[async_trait]
+pub trait Transport: GroupSignaller {
+    fn name(&self) -> &'static str;
+    async fn spawn(&self, req: &SpawnRequest) -> Result<Box<dyn Process>, TransportError>;
+}

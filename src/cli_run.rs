@@ -1,0 +1,383 @@
+//! `srt-graph run` and `srt-graph down`.
+
+use crate::cli_plan::{load, RecipeArgs, EMBEDDED_DEFAULT};
+use crate::exit;
+use clap::{Args, ValueEnum};
+use srt_graph_engine::journal::{self, Event, Journal, RunStatus};
+use srt_graph_engine::local::LocalTransport;
+use srt_graph_engine::progress::{Bars, Observer, Plain};
+use srt_graph_engine::rundir::{default_run_dir, write_atomic};
+use srt_graph_engine::scheduler::{RunOptions, RunReport, StepResult};
+use srt_graph_engine::transport::{GroupSignaller, Transport};
+use srt_graph_engine::{execute, policy, Dag};
+use srt_graph_steps::{compile, Target};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Executor {
+    Local,
+    Ssh,
+    Slurm,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+    /// Where steps run. Default: `slurm` inside an allocation (SLURM_JOB_ID set), else `local`.
+    #[arg(long, value_enum)]
+    pub executor: Option<Executor>,
+    /// Most tasks running at once (long-lived services do not count).
+    #[arg(long, short = 'j', default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: u32,
+    /// Most tasks running at once on one node.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub per_node: u32,
+    /// After a failure, still run every branch that does not depend on it.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Leave services running after success (bring them down with `srt-graph down RUN_DIR`).
+    #[arg(long)]
+    pub keep_up: bool,
+    /// Grace period between SIGTERM and SIGKILL at teardown (e.g. 10s, 500ms).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub grace: Duration,
+    /// Run directory (default: runs/<recipe-name>-<UTC timestamp>).
+    #[arg(long)]
+    pub run_dir: Option<PathBuf>,
+    /// Only failures and the final summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Args)]
+pub struct DownArgs {
+    /// The run directory of the run to bring down.
+    pub run_dir: PathBuf,
+    /// Grace period between SIGTERM and SIGKILL.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub grace: Duration,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    policy::parse_duration(s)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("`{s}` is not a duration (e.g. 10s, 500ms, 2m)"))
+}
+
+/// Logical node k of the local executor listens on 127.0.1.(k+1): every node keeps the real ports.
+pub fn loopback_address(k: usize) -> String {
+    format!("127.0.{}.{}", 1 + (k + 1) / 256, (k + 1) % 256)
+}
+
+pub fn run(args: &RunArgs) -> u8 {
+    let executor = args
+        .executor
+        .unwrap_or(if std::env::var_os("SLURM_JOB_ID").is_some() {
+            Executor::Slurm
+        } else {
+            Executor::Local
+        });
+    if executor != Executor::Local {
+        eprintln!(
+            "error: the ssh and slurm executors are not implemented yet; use --executor local"
+        );
+        return exit::ERROR;
+    }
+    let variants = match load(&args.recipe) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    if variants.len() != 1 {
+        let ids: Vec<&str> = variants.iter().map(|v| v.variant.as_str()).collect();
+        eprintln!(
+            "error: this file has {} variants; run one at a time with FILE:VARIANT or --variant ({})",
+            variants.len(),
+            ids.join(", ")
+        );
+        return exit::INVALID;
+    }
+    let recipe = &variants[0].recipe;
+    let run_dir = args
+        .run_dir
+        .clone()
+        .unwrap_or_else(|| default_run_dir(Path::new("runs"), &recipe.name));
+    let run_dir = match prepare_run_dir(&run_dir, args) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: run directory {}: {e}", run_dir.display());
+            return exit::ERROR;
+        }
+    };
+    let me = std::env::current_exe()
+        .map_or_else(|_| "srt-graph".to_string(), |p| p.display().to_string());
+    let total = recipe.total_nodes() as usize;
+    let target = Target {
+        addresses: (0..total).map(loopback_address).collect(),
+        bind_all: false,
+        run_dir: run_dir.display().to_string(),
+        srt_graph: me,
+        // The embedded demo has no GPU to run on: its workers are always mocked.
+        mock_workers: args.recipe.mock_workers || args.recipe.recipe.is_none(),
+        ext_src_dir: format!("{}/{{node}}/ext-sglang-src", run_dir.display()),
+        ..Target::default()
+    };
+    let plan = match compile(recipe, &target) {
+        Ok(p) => p,
+        Err(e) => {
+            crate::cli_plan::report(&e);
+            return exit::INVALID;
+        }
+    };
+    let dag = match Dag::new(plan) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::INVALID;
+        }
+    };
+    if let Err(e) = write_atomic(
+        &run_dir.join("plan.json"),
+        srt_graph_engine::render::json(&dag).as_bytes(),
+    ) {
+        eprintln!("error: cannot write plan.json: {e}");
+        return exit::ERROR;
+    }
+    let mut journal = match Journal::open(&run_dir.join("journal.jsonl")) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("error: cannot open the journal: {e}");
+            return exit::ERROR;
+        }
+    };
+    let transport: Arc<dyn Transport> = Arc::new(LocalTransport);
+    if let Err(e) = journal.append(Event::RunStarted {
+        recipe: recipe.name.clone(),
+        orchestrator_pid: std::process::id(),
+        host: hostname(),
+        transport: transport.name().into(),
+        continues: None,
+    }) {
+        eprintln!("error: cannot write the journal: {e}");
+        return exit::ERROR;
+    }
+    eprintln!(
+        "run {}: {} step(s) on {} node(s), {} executor; run directory {}",
+        recipe.name,
+        dag.plan.steps.len(),
+        dag.plan.nodes.len(),
+        transport.name(),
+        run_dir.display()
+    );
+    let opts = RunOptions {
+        jobs: args.jobs as usize,
+        per_node: args.per_node as usize,
+        keep_going: args.keep_going,
+        keep_up: args.keep_up,
+        grace: args.grace,
+        run_dir: run_dir.clone(),
+        already_done: Vec::new(),
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return exit::ERROR;
+        }
+    };
+    let fancy = std::io::stderr().is_terminal() && !args.quiet;
+    let report = rt.block_on(async {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        spawn_signal_forwarder(tx);
+        let mut observer: Box<dyn Observer> = if fancy {
+            Box::new(Bars::new(dag.plan.steps.len()))
+        } else {
+            Box::new(Plain { quiet: args.quiet })
+        };
+        execute(&dag, transport, &opts, &mut journal, observer.as_mut(), rx).await
+    });
+    let _ = std::fs::remove_file(run_dir.join("lock"));
+    finish(&dag, &run_dir, &report)
+}
+
+fn hostname() -> String {
+    nix_hostname().unwrap_or_else(|| "localhost".into())
+}
+
+fn nix_hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// SIGINT and SIGTERM become interrupt requests; the executor decides what each one means.
+fn spawn_signal_forwarder(tx: tokio::sync::mpsc::UnboundedSender<()>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    tokio::spawn(async move {
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            if tx.send(()).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// Creates the run directory, refuses one that holds another run, takes the lock and copies the inputs
+/// (before anything starts: srt-slurm's submit-time copy race is a known bug).
+fn prepare_run_dir(dir: &Path, args: &RunArgs) -> std::io::Result<PathBuf> {
+    if dir.join("journal.jsonl").exists() {
+        return Err(std::io::Error::other(
+            "already holds a run (use `srt-graph resume` to continue it, or pick another --run-dir)",
+        ));
+    }
+    std::fs::create_dir_all(dir.join("logs"))?;
+    let dir = dir.canonicalize()?;
+    std::fs::write(
+        dir.join("lock"),
+        format!("{} {}\n", std::process::id(), hostname()),
+    )?;
+    match &args.recipe.recipe {
+        Some(r) => {
+            let (file, _) = crate::cli_plan::split_selector(r);
+            std::fs::copy(&file, dir.join("recipe.yaml"))?;
+        }
+        None => std::fs::write(dir.join("recipe.yaml"), EMBEDDED_DEFAULT)?,
+    }
+    if let Some(c) = &args.recipe.cluster_config {
+        std::fs::copy(c, dir.join("srtslurm.yaml"))?;
+    }
+    Ok(dir)
+}
+
+fn finish(dag: &Dag, run_dir: &Path, report: &RunReport) -> u8 {
+    let summary = serde_json::to_vec_pretty(report).unwrap_or_default();
+    if let Err(e) = write_atomic(&run_dir.join("summary.json"), &summary) {
+        eprintln!("warning: cannot write summary.json: {e}");
+    }
+    let mut table = String::from(
+        "\nstep                                     node     tries   seconds  result\n",
+    );
+    for s in &report.steps {
+        let result = match s.result {
+            StepResult::NotRun => "not run",
+            StepResult::Done => "done",
+            StepResult::Up => "up",
+            StepResult::Failed => "FAILED",
+            StepResult::Skipped => "skipped",
+            StepResult::Cancelled => "cancelled",
+        };
+        table.push_str(&format!(
+            "{:<40} {:<8} {:>5} {:>9.2}  {result}\n",
+            s.id, s.node, s.attempts, s.secs
+        ));
+    }
+    eprint!("{table}");
+    eprintln!("critical path: {}", report.critical_path.join(" → "));
+    eprintln!("makespan: {:.2}s", report.makespan_secs);
+    for f in &report.failures {
+        eprintln!("\n{f}");
+    }
+    if !report.left_up.is_empty() {
+        eprintln!("\nservices left up (--keep-up):");
+        for s in &report.left_up {
+            eprintln!(
+                "  {} on {} (process group {})",
+                s.step, dag.plan.nodes[s.node], s.pgid
+            );
+        }
+        if let Some(e) = &dag.plan.endpoint {
+            eprintln!("endpoint: {e}");
+        }
+        eprintln!("bring them down with: srt-graph down {}", run_dir.display());
+    }
+    eprintln!("run directory: {}", run_dir.display());
+    match report.status {
+        RunStatus::Succeeded => exit::OK,
+        RunStatus::Failed => exit::STEP_FAILED,
+        RunStatus::Interrupted => exit::INTERRUPTED,
+    }
+}
+
+/// Stops everything a run started, from its journal — also when its orchestrator is gone.
+pub fn down(args: &DownArgs) -> u8 {
+    let journal_path = args.run_dir.join("journal.jsonl");
+    let records = match journal::read(&journal_path) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {}: {e}", journal_path.display());
+            return exit::ERROR;
+        }
+    };
+    // A live orchestrator tears down itself, in order; ask it first.
+    if let Some(pid) = live_orchestrator(&args.run_dir) {
+        eprintln!("asking the orchestrator (pid {pid}) to stop");
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let deadline = Instant::now() + args.grace + Duration::from_secs(5);
+        while Instant::now() < deadline
+            && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+        {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let transport = LocalTransport;
+    let groups: Vec<(String, usize, i32)> = records
+        .iter()
+        .rev()
+        .filter_map(|r| match &r.event {
+            Event::Spawned {
+                step, node, pgid, ..
+            } => Some((step.clone(), *node, *pgid)),
+            _ => None,
+        })
+        .collect();
+    let alive: Vec<&(String, usize, i32)> = groups
+        .iter()
+        .filter(|(_, n, g)| transport.group_alive(*n, *g))
+        .collect();
+    if alive.is_empty() {
+        eprintln!("nothing of this run is running");
+        return exit::OK;
+    }
+    for (step, node, pgid) in &alive {
+        eprintln!("stopping {step} (process group {pgid})");
+        let _ = transport.signal_group(*node, *pgid, 15);
+    }
+    let deadline = Instant::now() + args.grace;
+    while Instant::now() < deadline && alive.iter().any(|(_, n, g)| transport.group_alive(*n, *g)) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for (_, node, pgid) in &alive {
+        let _ = transport.signal_group(*node, *pgid, 9);
+    }
+    let _ = std::fs::remove_file(args.run_dir.join("lock"));
+    exit::OK
+}
+
+fn live_orchestrator(run_dir: &Path) -> Option<i32> {
+    let text = std::fs::read_to_string(run_dir.join("lock")).ok()?;
+    let pid: i32 = text.split_whitespace().next()?.parse().ok()?;
+    (pid > 1
+        && pid != std::process::id() as i32
+        && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok())
+    .then_some(pid)
+}
