@@ -371,3 +371,46 @@ fn an_existing_run_directory_is_not_overwritten() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("already holds a run"));
 }
+
+#[test]
+fn a_second_sigint_skips_the_grace_period() {
+    let r = Run::new(
+        "name: int2\nsteps:\n  - {name: svc, run: \"trap '' TERM INT; sleep 300 & wait\", service: true}\n  - {name: hold, run: 'sleep 300'}\n",
+    );
+    let bin = assert_cmd::cargo::cargo_bin("srt-graph");
+    let mut child = std::process::Command::new(bin)
+        .current_dir(&r.root)
+        .args(["run", "recipe.yaml", "--grace", "60s", "--run-dir"])
+        .arg(&r.run_dir)
+        .env_remove("SLURM_JOB_ID")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !journal::read(&r.run_dir.join("journal.jsonl"))
+        .is_ok_and(|j| j.iter().any(|e| matches!(e.event, Event::Spawned { .. })))
+    {
+        assert!(Instant::now() < deadline, "service never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Give bash time to install its trap, then interrupt twice.
+    std::thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("kill");
+    std::thread::sleep(Duration::from_millis(300));
+    let first = Instant::now();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("kill");
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if first.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("a second SIGINT did not cut the 60 s grace short");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130));
+    assert!(first.elapsed() < Duration::from_secs(30));
+    r.assert_no_survivors();
+}

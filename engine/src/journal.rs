@@ -68,9 +68,14 @@ pub struct Record {
     pub event: Event,
 }
 
+/// Appends go to a writer thread that writes and fsyncs in batches (group commit): the event loop never
+/// waits on the disk, and every event is on stable storage one fsync after it was appended. A write
+/// error is reported by the next `append` (and by `close`).
 pub struct Journal {
     path: PathBuf,
-    file: std::fs::File,
+    tx: Option<std::sync::mpsc::Sender<Vec<u8>>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+    error: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 pub fn now() -> f64 {
@@ -81,13 +86,33 @@ pub fn now() -> f64 {
 
 impl Journal {
     pub fn open(path: &Path) -> std::io::Result<Journal> {
-        let file = std::fs::OpenOptions::new()
+        let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)?;
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let error = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let err = error.clone();
+        let writer = std::thread::Builder::new()
+            .name("journal".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    let mut batch = first;
+                    while let Ok(more) = rx.try_recv() {
+                        batch.extend_from_slice(&more);
+                    }
+                    if let Err(e) = file.write_all(&batch).and_then(|()| file.sync_data()) {
+                        if let Ok(mut slot) = err.lock() {
+                            slot.get_or_insert_with(|| e.to_string());
+                        }
+                    }
+                }
+            })?;
         Ok(Journal {
             path: path.to_path_buf(),
-            file,
+            tx: Some(tx),
+            writer: Some(writer),
+            error,
         })
     }
 
@@ -95,13 +120,40 @@ impl Journal {
         &self.path
     }
 
-    /// Appends one event and fsyncs it.
+    fn failed(&self) -> Option<String> {
+        self.error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// Appends one event (fsynced by the writer thread in its next batch).
     pub fn append(&mut self, event: Event) -> std::io::Result<()> {
+        if let Some(e) = self.failed() {
+            return Err(std::io::Error::other(e));
+        }
         let mut line =
             serde_json::to_vec(&Record { t: now(), event }).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        self.file.write_all(&line)?;
-        self.file.sync_data()
+        self.tx
+            .as_ref()
+            .and_then(|tx| tx.send(line).ok())
+            .ok_or_else(|| std::io::Error::other("journal writer stopped"))
+    }
+
+    /// Waits until everything appended is written and fsynced.
+    pub fn close(&mut self) -> std::io::Result<()> {
+        self.tx.take();
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+        match self.failed() {
+            Some(e) => Err(std::io::Error::other(e)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        let _ = self.close();
     }
 }
 

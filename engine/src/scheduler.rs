@@ -261,9 +261,11 @@ impl Executor<'_> {
 
     /// Nothing running, nothing waiting on a backoff, and nothing more can start.
     fn quiescent(&self) -> bool {
+        // A service is busy until its spawn is reported: teardown must know its process group.
         let busy = self.runs.iter().enumerate().any(|(i, r)| {
             matches!(r.state, State::Backoff)
-                || (r.state == State::Running && self.dag.step(i).lifetime == Lifetime::Task)
+                || (r.state == State::Running
+                    && (self.dag.step(i).lifetime == Lifetime::Task || r.pgid.is_none()))
         });
         if busy {
             return false;
@@ -280,7 +282,8 @@ impl Executor<'_> {
     }
 
     fn start_ready(&mut self) {
-        for &i in &self.dag.order.clone() {
+        for k in 0..self.dag.order.len() {
+            let i = self.dag.order[k];
             if self.runs[i].state != State::Pending || self.remaining_deps[i] != 0 {
                 continue;
             }
@@ -322,6 +325,7 @@ impl Executor<'_> {
             });
             return;
         }
+        tracing::debug!(step = %step.id, attempt, node = step.node, "launch");
         let Some(argv) = step.command.clone() else {
             // A grouping step: done as soon as its dependencies are.
             let _ = self.tx.send(Msg::Exited {
@@ -647,6 +651,7 @@ impl Executor<'_> {
         if self.stopping {
             return;
         }
+        tracing::info!("stopping: no new steps start; running tasks are cancelled");
         self.stopping = true;
         for i in 0..self.runs.len() {
             match self.runs[i].state {
@@ -737,6 +742,7 @@ impl Executor<'_> {
             if group.is_empty() {
                 continue;
             }
+            tracing::debug!(level, services = group.len(), "teardown wave");
             for &i in &group {
                 self.runs[i].stopping = true;
                 if let Some(pgid) = self.runs[i].pgid {
@@ -805,6 +811,12 @@ impl Executor<'_> {
         }
         let status = self.status;
         self.record(Event::RunFinished { status });
+        if let Err(e) = self.journal.close() {
+            self.failures.push(format!(
+                "the journal {} is incomplete: {e}",
+                self.journal.path().display()
+            ));
+        }
         let trace = crate::trace::render(&self.dag.plan.nodes, &self.spans);
         let _ =
             crate::rundir::write_atomic(&self.opts.run_dir.join("trace.json"), trace.as_bytes());
