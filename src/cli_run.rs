@@ -123,6 +123,7 @@ pub fn run(args: &RunArgs) -> u8 {
         // The embedded demo has no GPU to run on: its workers are always mocked.
         mock_workers: args.recipe.mock_workers || args.recipe.recipe.is_none(),
         ext_src_dir: format!("{}/{{node}}/ext-sglang-src", run_dir.display()),
+        venv: Some(cache_dir().join("venv").display().to_string()),
         ..Target::default()
     };
     let plan = match compile(recipe, &target) {
@@ -139,6 +140,11 @@ pub fn run(args: &RunArgs) -> u8 {
             return exit::INVALID;
         }
     };
+    if let Err(missing) = preflight(&dag) {
+        eprintln!("error: {missing}");
+        let _ = std::fs::remove_file(run_dir.join("lock"));
+        return exit::ERROR;
+    }
     if let Err(e) = write_atomic(
         &run_dir.join("plan.json"),
         srt_graph_engine::render::json(&dag).as_bytes(),
@@ -204,6 +210,52 @@ pub fn run(args: &RunArgs) -> u8 {
     });
     let _ = std::fs::remove_file(run_dir.join("lock"));
     finish(&dag, &run_dir, &report)
+}
+
+/// Where runs keep what they reuse (the Python venv with sglang-router): `$SRT_GRAPH_CACHE`, else
+/// `$XDG_CACHE_HOME/srt-graph`, else `~/.cache/srt-graph`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("SRT_GRAPH_CACHE") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(d).join("srt-graph");
+    }
+    std::env::var_os("HOME").map_or_else(
+        || PathBuf::from(".cache/srt-graph"),
+        |h| PathBuf::from(h).join(".cache/srt-graph"),
+    )
+}
+
+/// Every program the plan starts by name must be on PATH here (local executor), before anything starts.
+fn preflight(dag: &Dag) -> Result<(), String> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut missing: Vec<String> = Vec::new();
+    for step in &dag.plan.steps {
+        let Some(program) = step.command.as_ref().and_then(|c| c.first()) else {
+            continue;
+        };
+        if program.contains('/')
+            || missing
+                .iter()
+                .any(|m| m.starts_with(&format!("`{program}`")))
+        {
+            continue;
+        }
+        if !std::env::split_paths(&path).any(|d| d.join(program).is_file()) {
+            let hint = srt_graph_steps::kinds::install_hint(program)
+                .map_or_else(String::new, |h| format!("; install it with `{h}`"));
+            missing.push(format!(
+                "`{program}` (needed by step `{}`) is not installed{hint}",
+                step.id
+            ));
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}\nnothing was started", missing.join("\n")))
+    }
 }
 
 fn hostname() -> String {

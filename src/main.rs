@@ -2,6 +2,7 @@
 
 mod cli_plan;
 mod cli_run;
+mod cli_tools;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -44,6 +45,16 @@ enum Command {
     Run(cli_run::RunArgs),
     /// Stop everything a run started, using its journal (also when the orchestrator is gone).
     Down(cli_run::DownArgs),
+    /// A GPU-less SGLang server stand-in (what `--mock-workers` launches).
+    MockWorker(cli_tools::MockWorkerArgs),
+    /// Load generator: sa-bench's method against any OpenAI-compatible endpoint.
+    Bench(cli_tools::BenchArgs),
+    /// Wait until routers or frontends see the expected workers, then send a smoke request.
+    WaitHealthy(cli_tools::WaitHealthyArgs),
+    /// Wait until a TCP port accepts connections or a URL answers 2xx.
+    WaitReady(cli_tools::WaitReadyArgs),
+    /// Make an SGLang checkout visible where workers expect it (`/ext-sglang-src`).
+    MountSource(cli_tools::MountSourceArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +75,11 @@ fn main() -> ExitCode {
         Command::Plan(args) => cli_plan::run(&args),
         Command::Run(args) => cli_run::run(&args),
         Command::Down(args) => cli_run::down(&args),
+        Command::MockWorker(args) => cli_tools::mock_worker(&args),
+        Command::Bench(args) => cli_tools::bench(&args),
+        Command::WaitHealthy(args) => cli_tools::wait_healthy(&args),
+        Command::WaitReady(args) => cli_tools::wait_ready(&args),
+        Command::MountSource(args) => cli_tools::mount_source(&args),
     };
     ExitCode::from(code)
 }

@@ -28,7 +28,13 @@ pub struct Target {
     pub configs_dir: String,
     /// Where the SGLang source appears on a node; `{node}` is replaced by the node name.
     pub ext_src_dir: String,
+    /// A Python virtualenv the run creates (or reuses) on node 0 and installs sglang-router into; workers'
+    /// source installs go there too. `None` = the nodes' Python already has what it needs (containers).
+    pub venv: Option<String>,
 }
+
+/// The sglang-router release the local simulation installs (the one verified against the mock).
+pub const SGLANG_ROUTER_PACKAGE: &str = "sglang-router==0.3.2";
 
 impl Default for Target {
     fn default() -> Self {
@@ -43,6 +49,7 @@ impl Default for Target {
             mock_workers: false,
             configs_dir: "/configs".into(),
             ext_src_dir: "/ext-sglang-src".into(),
+            venv: None,
         }
     }
 }
@@ -100,6 +107,33 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
     let mock = target.mock_workers.then_some(target.srt_graph.as_str());
     let router_mode = recipe.frontend.kind == FrontendKind::SglangRouter;
 
+    // The run's own Python environment (local simulation): created once, sglang-router installed into it.
+    let mut venv_ready: Vec<String> = Vec::new();
+    let mut router_ready: Vec<String> = Vec::new();
+    let python_of = |venv: &str| format!("{}/bin/python", venv.trim_end_matches('/'));
+    let (worker_python, frontend_python) = match &target.venv {
+        Some(v) => (python_of(v), python_of(v)),
+        None => (target.worker_python.clone(), target.frontend_python.clone()),
+    };
+    if let Some(venv) = &target.venv {
+        let name = &nodes.names[0];
+        steps.push(kinds::pip_install::venv(0, name, venv));
+        venv_ready.push(format!("venv/{name}"));
+        if router_mode && !recipe.roles.is_empty() {
+            let mut s = kinds::pip_install::packages(
+                format!("pip-router/{name}"),
+                0,
+                &worker_python,
+                &[SGLANG_ROUTER_PACKAGE.to_string()],
+                "install the real sglang-router (cached in the venv between runs)",
+            );
+            s.command = s.command.map(|argv| kinds::pip_install::locked(venv, argv));
+            s.depends_on = venv_ready.clone();
+            router_ready.push(s.id.clone());
+            steps.push(s);
+        }
+    }
+
     // Per-node preparation steps that every worker process on that node waits for.
     let mut prep: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     let worker_nodes: std::collections::BTreeSet<usize> = worker_node_set(recipe);
@@ -124,7 +158,7 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
                 kinds::pip_install::packages(
                     format!("pip-dynamo/{name}"),
                     k,
-                    &target.worker_python,
+                    &worker_python,
                     &recipe.dynamo.packages,
                     "install Dynamo (once per node)",
                 ),
@@ -137,10 +171,15 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
                 kinds::mount_source::step(k, name, &target.srt_graph, src, &dst),
                 &mut steps,
             );
-            chain(
-                kinds::pip_install::editable(k, name, &target.worker_python, &dst),
-                &mut steps,
-            );
+            let mut pip = kinds::pip_install::editable(k, name, &worker_python, &dst);
+            if let Some(venv) = &target.venv {
+                // Every node's install goes into the one shared venv here: serialise them.
+                pip.command = pip
+                    .command
+                    .map(|argv| kinds::pip_install::locked(venv, argv));
+                pip.depends_on.extend(venv_ready.iter().cloned());
+            }
+            chain(pip, &mut steps);
         }
         if let Some(l) = last {
             prep.insert(k, vec![l]);
@@ -281,7 +320,7 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
                 let mut s = start_worker::step(
                     spec,
                     recipe.frontend.kind,
-                    &target.worker_python,
+                    &worker_python,
                     mock,
                     &place,
                     env,
@@ -329,13 +368,14 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
                 let mut s = start_router::step(
                     i,
                     k,
-                    &target.frontend_python,
+                    &frontend_python,
                     nodes.bind(k),
                     &addr,
                     port,
                     &workers,
                     &recipe.frontend.args,
                 );
+                s.depends_on.extend(router_ready.iter().cloned());
                 s.env = kinds::env(&recipe.environment);
                 s.env.extend(kinds::env(&recipe.frontend.env));
                 // A router needs its workers started (it waits for their health itself).
@@ -360,7 +400,7 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
                 let mut s = start_frontend::step(
                     i,
                     k,
-                    &target.frontend_python,
+                    &frontend_python,
                     &addr,
                     port,
                     &recipe.frontend.args,

@@ -3,7 +3,10 @@
 pub mod cluster;
 pub mod compile;
 pub mod diag;
+pub mod health;
 pub mod kinds;
+pub mod loadgen;
+pub mod mock_worker;
 pub mod recipe;
 pub mod variants;
 pub mod yaml;

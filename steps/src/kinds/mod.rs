@@ -28,6 +28,19 @@ pub fn default_policy(kind: &str) -> Policy {
     }
 }
 
+/// How to get a program a step needs, on Debian (the tool's reference platform).
+pub fn install_hint(program: &str) -> Option<&'static str> {
+    Some(match program {
+        "nginx" => "apt-get install nginx",
+        "nats-server" => "apt-get install nats-server",
+        "etcd" => "apt-get install etcd-server",
+        "python3" => "apt-get install python3 python3-venv",
+        "flock" => "apt-get install util-linux",
+        "bash" => "apt-get install bash",
+        _ => return None,
+    })
+}
+
 /// Renders a flag map as srt-slurm does: `true` → `--k`; `false`/null → omitted; list → `--k v1 v2`;
 /// anything else → `--k v`. Keys are emitted in sorted order (srt-slurm sorts them too).
 pub fn flags(map: &[(String, Node)], skip: &[&str]) -> Vec<String> {

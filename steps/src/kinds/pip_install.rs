@@ -53,3 +53,28 @@ pub fn packages(id: String, node: usize, python: &str, packages: &[String], summ
     s.policy = policy();
     s
 }
+
+/// `python3 -m venv DIR`: idempotent, so a cached venv is reused as is.
+pub fn venv(node: usize, node_name: &str, dir: &str) -> Step {
+    let mut s = Step::new(format!("venv/{node_name}"), KIND, node, Lifetime::Task);
+    s.command = Some(vec![
+        "python3".into(),
+        "-m".into(),
+        "venv".into(),
+        dir.into(),
+    ]);
+    s.summary = format!("create (or reuse) the virtualenv {dir}");
+    s.policy = policy();
+    s
+}
+
+/// Wraps a pip command in `flock` on the venv: concurrent installs into one environment corrupt it
+/// (srt-slurm had to add the same lock).
+pub fn locked(venv: &str, argv: Vec<String>) -> Vec<String> {
+    let mut out = vec![
+        "flock".to_string(),
+        format!("{}/.srt-graph.lock", venv.trim_end_matches('/')),
+    ];
+    out.extend(argv);
+    out
+}

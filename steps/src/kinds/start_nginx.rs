@@ -31,7 +31,8 @@ worker_rlimit_nofile {nofile};\n\
 pid {dir}/nginx.pid;\n\
 error_log stderr warn;\n\
 events {{\n    worker_connections {connections};\n    multi_accept on;\n    use epoll;\n}}\n\
-http {{\n    access_log off;\n\
+http {{\n    log_format upstreams '$msec $status $upstream_addr $request_time';\n\
+    access_log {dir}/access.log upstreams buffer=64k flush=1s;\n\
     client_body_temp_path {dir}/client_body;\n    proxy_temp_path {dir}/proxy;\n\
     fastcgi_temp_path {dir}/fastcgi;\n    uwsgi_temp_path {dir}/uwsgi;\n    scgi_temp_path {dir}/scgi;\n\
     client_max_body_size 64m;\n\
@@ -48,7 +49,7 @@ http {{\n    access_log off;\n\
 
 pub fn step(node: usize, addr: &str, config: &Config<'_>) -> Step {
     let mut s = Step::new("nginx", KIND, node, Lifetime::Service);
-    let conf = format!("{}/nginx.conf", config.run_dir.trim_end_matches('/'));
+    let conf = format!("{}/nginx/nginx.conf", config.run_dir.trim_end_matches('/'));
     s.command = Some(vec![
         "nginx".into(),
         "-c".into(),
@@ -61,7 +62,8 @@ pub fn step(node: usize, addr: &str, config: &Config<'_>) -> Step {
         "daemon off;".into(),
     ]);
     s.files = vec![StepFile {
-        path: "nginx.conf".into(),
+        // Under nginx/, which is also nginx's prefix (pid, temp files, access log of upstream choices).
+        path: "nginx/nginx.conf".into(),
         content: render(config),
     }];
     s.ports = vec![PUBLIC_PORT];

@@ -7,6 +7,8 @@ use srt_graph_engine::{Lifetime, Probe, Step};
 pub const KIND: &str = "start_router";
 /// Router port behind nginx (the seed moved it off 8000 to end the port clash with nginx).
 pub const INTERNAL_PORT: u16 = 30080;
+/// sglang-router's Prometheus exporter port (its default).
+pub const METRICS_PORT: u16 = 29000;
 
 pub struct Workers<'a> {
     /// `(url, bootstrap port)` of every prefill leader.
@@ -50,9 +52,23 @@ pub fn step(
         "--port".into(),
         port.to_string(),
     ]);
+    // The router also serves Prometheus metrics (default 0.0.0.0:29000): bind it to the node like the
+    // router itself, and plan its port, so co-located routers cannot collide.
+    let metrics_port = args
+        .iter()
+        .find(|(k, _)| k == "prometheus-port")
+        .and_then(|(_, v)| v.scalar_text())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(METRICS_PORT);
+    if !args.iter().any(|(k, _)| k == "prometheus-host") {
+        argv.extend(["--prometheus-host".into(), bind.into()]);
+    }
+    if !args.iter().any(|(k, _)| k == "prometheus-port") {
+        argv.extend(["--prometheus-port".into(), metrics_port.to_string()]);
+    }
     argv.extend(super::flags(args, &["host", "port"]));
     s.command = Some(argv);
-    s.ports = vec![port];
+    s.ports = vec![port, metrics_port];
     s.probe = Some(Probe::Http {
         url: format!("http://{addr}:{port}/workers"),
     });

@@ -1,0 +1,243 @@
+//! Subcommands that steps run on nodes: `mock-worker`, `wait-healthy`, `wait-ready`, `mount-source`,
+//! `bench`.
+
+use crate::exit;
+use clap::Args;
+
+#[derive(Args)]
+pub struct MockWorkerArgs {
+    /// The same flags as `python3 -m sglang.launch_server`; unknown ones are accepted and ignored.
+    /// Knobs: --mock-load-time S, --mock-slow-start S, --mock-ttft S, --mock-tokens-per-sec N,
+    /// --mock-max-concurrent N, --mock-crash-after N, --mock-refuse-health, --mock-bootstrap-timeout S
+    /// (or SRT_MOCK_LOAD_TIME, SRT_MOCK_SLOW_START, SRT_MOCK_TTFT, SRT_MOCK_TPS, SRT_MOCK_MAX_CONCURRENT,
+    /// SRT_MOCK_CRASH_AFTER, SRT_MOCK_REFUSE_HEALTH=1, SRT_MOCK_BOOTSTRAP_TIMEOUT).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => Some(rt),
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            None
+        }
+    }
+}
+
+pub fn mock_worker(args: &MockWorkerArgs) -> u8 {
+    use srt_graph_steps::mock_worker;
+    let cfg = match mock_worker::parse_args(&args.args, &|k| std::env::var(k).ok()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: mock-worker: {e}");
+            return exit::INVALID;
+        }
+    };
+    let Some(rt) = runtime() else {
+        return exit::ERROR;
+    };
+    match rt.block_on(mock_worker::serve(cfg)) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("error: mock-worker: {e}");
+            exit::ERROR
+        }
+    }
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    srt_graph_engine::policy::parse_duration(s)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("`{s}` is not a duration (e.g. 2s, 500ms)"))
+}
+
+#[derive(Args)]
+pub struct WaitHealthyArgs {
+    /// `sglang` (router `/workers`) or `dynamo` (frontend `/health`).
+    #[arg(long, default_value = "sglang")]
+    pub mode: String,
+    /// A router or frontend base URL; every one must see all workers.
+    #[arg(long = "url", required = true)]
+    pub urls: Vec<String>,
+    #[arg(long, default_value_t = 0)]
+    pub prefill: u32,
+    #[arg(long, default_value_t = 0)]
+    pub decode: u32,
+    /// Longest pause between polls (polling starts at 100 ms and doubles).
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub max_interval: std::time::Duration,
+    /// After the gate, one chat request through this public URL.
+    #[arg(long)]
+    pub smoke: Option<String>,
+    #[arg(long, default_value = "default")]
+    pub model: String,
+}
+
+pub fn wait_healthy(a: &WaitHealthyArgs) -> u8 {
+    let w = srt_graph_steps::health::WaitHealthy {
+        mode: a.mode.clone(),
+        urls: a.urls.clone(),
+        prefill: a.prefill,
+        decode: a.decode,
+        max_interval: a.max_interval,
+        smoke: a.smoke.clone(),
+        model: a.model.clone(),
+    };
+    let Some(rt) = runtime() else {
+        return exit::ERROR;
+    };
+    match rt.block_on(srt_graph_steps::health::wait_healthy(&w)) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::ERROR
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct WaitReadyArgs {
+    /// `tcp` (HOST:PORT accepts a connection) or `http` (URL answers 2xx).
+    pub kind: String,
+    pub target: String,
+}
+
+pub fn wait_ready(a: &WaitReadyArgs) -> u8 {
+    let Some(rt) = runtime() else {
+        return exit::ERROR;
+    };
+    match rt.block_on(srt_graph_steps::health::wait_ready(
+        &a.kind,
+        &a.target,
+        std::time::Duration::from_secs(1),
+    )) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::INVALID
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct MountSourceArgs {
+    /// The SGLang checkout (`backend.sglang_src_dir`).
+    pub src: std::path::PathBuf,
+    /// Where workers see it (`/ext-sglang-src` in a container).
+    pub dst: std::path::PathBuf,
+}
+
+pub fn mount_source(a: &MountSourceArgs) -> u8 {
+    match srt_graph_steps::health::mount_source(&a.src, &a.dst) {
+        Ok(msg) => {
+            println!("{msg}");
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::ERROR
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Base URL of an OpenAI-compatible server (nginx, a router, a worker).
+    #[arg(long)]
+    pub url: String,
+    #[arg(long, default_value = "/v1/completions")]
+    pub endpoint: String,
+    #[arg(long)]
+    pub model: String,
+    /// Recorded as `tokenizer_id` (token counts use the documented word approximation).
+    #[arg(long)]
+    pub tokenizer: Option<String>,
+    #[arg(long)]
+    pub isl: u32,
+    #[arg(long)]
+    pub osl: u32,
+    #[arg(long, default_value_t = 0.8)]
+    pub random_range_ratio: f64,
+    /// One concurrency or several joined by `x` (sa-bench's "AxBxC").
+    #[arg(long)]
+    pub concurrency: String,
+    /// Requests per concurrency point = concurrency × this.
+    #[arg(long, default_value_t = 5)]
+    pub prompts_per_concurrency: u32,
+    /// Requests per second (Poisson arrivals), or `inf`.
+    #[arg(long, default_value = "inf")]
+    pub request_rate: String,
+    /// Save one sa-bench result JSON per concurrency here.
+    #[arg(long)]
+    pub result_dir: Option<std::path::PathBuf>,
+    /// File name for a single concurrency (default: sa-bench's pattern).
+    #[arg(long)]
+    pub result_filename: Option<String>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, default_value = "600s", value_parser = parse_duration)]
+    pub request_timeout: std::time::Duration,
+}
+
+pub fn bench(a: &BenchArgs) -> u8 {
+    let concurrencies: Result<Vec<u32>, _> = a
+        .concurrency
+        .split('x')
+        .map(|c| c.trim().parse::<u32>())
+        .collect();
+    let concurrencies = match concurrencies {
+        Ok(c) if !c.is_empty() && c.iter().all(|&x| x > 0) => c,
+        _ => {
+            eprintln!(
+                "error: --concurrency `{}` is not positive integers joined by `x`",
+                a.concurrency
+            );
+            return exit::INVALID;
+        }
+    };
+    let request_rate = match a.request_rate.as_str() {
+        "inf" => None,
+        r => match r.parse::<f64>() {
+            Ok(x) if x > 0.0 && x.is_finite() => Some(x),
+            _ => {
+                eprintln!("error: --request-rate `{r}` is not `inf` or a positive number");
+                return exit::INVALID;
+            }
+        },
+    };
+    if a.result_filename.is_some() && concurrencies.len() > 1 {
+        eprintln!("error: --result-filename names one file; give one concurrency");
+        return exit::INVALID;
+    }
+    let cfg = srt_graph_steps::loadgen::BenchConfig {
+        url: a.url.clone(),
+        endpoint: a.endpoint.clone(),
+        model: a.model.clone(),
+        tokenizer: a.tokenizer.clone(),
+        isl: a.isl,
+        osl: a.osl,
+        random_range_ratio: a.random_range_ratio,
+        concurrencies,
+        prompts_per_concurrency: a.prompts_per_concurrency,
+        request_rate,
+        result_dir: a.result_dir.clone(),
+        result_filename: a.result_filename.clone(),
+        seed: a.seed,
+        request_timeout: a.request_timeout,
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let Some(rt) = runtime() else {
+        return exit::ERROR;
+    };
+    match rt.block_on(srt_graph_steps::loadgen::run(&cfg)) {
+        Ok(_) => exit::OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::ERROR
+        }
+    }
+}

@@ -1,0 +1,474 @@
+//! `srt-graph bench`: sa-bench's method in Rust, against any OpenAI-compatible endpoint.
+//!
+//! Random prompts with input length in [ratio·isl, isl] and output length in [ratio·osl, osl]
+//! (`ignore_eos`), `concurrency × prompts_per_concurrency` requests per concurrency at `request_rate`
+//! (Poisson arrivals; `inf` sends all at once) under a concurrency cap, streaming `/v1/completions`.
+//! Metrics and the result file follow sa-bench (`benchmark_serving.py`): TTFT, TPOT, ITL, E2EL (mean,
+//! median, std, p99, in ms), request/output/total-token throughput, one JSON per concurrency.
+//!
+//! Token counts (documented approximation): a prompt of N words counts N input tokens; output tokens are
+//! the server's `usage.completion_tokens` when it sends one, else the words received.
+
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    pub url: String,
+    pub endpoint: String,
+    pub model: String,
+    pub tokenizer: Option<String>,
+    pub isl: u32,
+    pub osl: u32,
+    pub random_range_ratio: f64,
+    pub concurrencies: Vec<u32>,
+    pub prompts_per_concurrency: u32,
+    /// Requests per second; `None` = all at once.
+    pub request_rate: Option<f64>,
+    pub result_dir: Option<PathBuf>,
+    pub result_filename: Option<String>,
+    pub seed: u64,
+    pub request_timeout: Duration,
+    pub progress: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Outcome {
+    success: bool,
+    prompt_len: usize,
+    output_len: usize,
+    ttft: f64,
+    itl: Vec<f64>,
+    latency: f64,
+    text: String,
+    error: String,
+}
+
+/// The figures of one concurrency point (also written as its sa-bench result file).
+#[derive(Debug, Clone)]
+pub struct PointResult {
+    pub concurrency: u32,
+    pub json: Value,
+    pub file: Option<PathBuf>,
+}
+
+const VOCAB: [&str; 32] = [
+    "the", "of", "and", "to", "in", "is", "that", "for", "it", "as", "was", "with", "be", "by",
+    "on", "not", "he", "this", "are", "or", "his", "from", "at", "which", "but", "have", "an",
+    "had", "they", "you", "were", "their",
+];
+
+/// sa-bench's random dataset: per request a length pair and a prompt of `input_len` words that differs
+/// from its neighbours (`(offset + i + j) % vocab`).
+fn dataset(cfg: &BenchConfig, n: usize) -> Vec<(String, usize, usize)> {
+    let mut rng = fastrand::Rng::with_seed(cfg.seed);
+    let lo = |x: u32| ((f64::from(x) * cfg.random_range_ratio) as u32).clamp(1, x.max(1));
+    (0..n)
+        .map(|i| {
+            let input = rng.u32(lo(cfg.isl)..=cfg.isl.max(1)) as usize;
+            let output = rng.u32(lo(cfg.osl)..=cfg.osl.max(1)) as usize;
+            let offset = rng.usize(..VOCAB.len());
+            let prompt: Vec<&str> = (0..input)
+                .map(|j| VOCAB[(offset + i + j) % VOCAB.len()])
+                .collect();
+            (prompt.join(" "), input, output)
+        })
+        .collect()
+}
+
+async fn one_request(
+    client: &reqwest::Client,
+    cfg: &BenchConfig,
+    prompt: String,
+    input: usize,
+    output: usize,
+) -> Outcome {
+    let url = format!("{}{}", cfg.url.trim_end_matches('/'), cfg.endpoint);
+    let body = json!({
+        "model": cfg.model, "prompt": prompt, "max_tokens": output, "temperature": 0.0,
+        "ignore_eos": true, "stream": true, "stream_options": {"include_usage": true},
+    });
+    let mut out = Outcome {
+        prompt_len: input,
+        ..Outcome::default()
+    };
+    let start = Instant::now();
+    let resp = match client
+        .post(&url)
+        .json(&body)
+        .timeout(cfg.request_timeout)
+        .send()
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            out.error = e.to_string();
+            return out;
+        }
+    };
+    if !resp.status().is_success() {
+        let status = resp.status();
+        out.error = format!(
+            "{status}: {}",
+            resp.text()
+                .await
+                .unwrap_or_default()
+                .chars()
+                .take(300)
+                .collect::<String>()
+        );
+        return out;
+    }
+    let mut stream = resp.bytes_stream();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut last = start;
+    let mut first = true;
+    let mut usage_tokens: Option<usize> = None;
+    let mut done = false;
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                out.error = format!("stream broke: {e}");
+                return out;
+            }
+        };
+        buf.extend_from_slice(&chunk);
+        while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=pos).collect();
+            let line = String::from_utf8_lossy(&line);
+            let Some(data) = line.trim().strip_prefix("data:") else {
+                continue;
+            };
+            let data = data.trim();
+            if data == "[DONE]" {
+                done = true;
+                continue;
+            }
+            let Ok(v) = serde_json::from_str::<Value>(data) else {
+                continue;
+            };
+            if let Some(u) = v
+                .pointer("/usage/completion_tokens")
+                .and_then(Value::as_u64)
+            {
+                usage_tokens = Some(u as usize);
+            }
+            let text = v
+                .pointer("/choices/0/text")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if text.is_empty() {
+                continue;
+            }
+            let now = Instant::now();
+            if first {
+                out.ttft = now.duration_since(start).as_secs_f64();
+                first = false;
+            } else {
+                out.itl.push(now.duration_since(last).as_secs_f64());
+            }
+            last = now;
+            out.text.push_str(text);
+        }
+    }
+    out.latency = start.elapsed().as_secs_f64();
+    if first {
+        out.error = "no tokens received".into();
+        return out;
+    }
+    if !done {
+        out.error = "stream ended without [DONE]".into();
+        return out;
+    }
+    out.output_len = usage_tokens.unwrap_or_else(|| out.text.split_whitespace().count());
+    out.success = true;
+    out
+}
+
+fn mean(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        0.0
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}
+
+/// numpy's default percentile (linear interpolation).
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = p / 100.0 * (sorted.len() - 1) as f64;
+    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64)
+}
+
+/// `mean_X_ms`, `median_X_ms`, `std_X_ms`, `p99_X_ms` from values in seconds.
+fn stats(name: &str, values: &[f64], out: &mut serde_json::Map<String, Value>) {
+    let mut ms: Vec<f64> = values.iter().map(|v| v * 1000.0).collect();
+    ms.sort_by(f64::total_cmp);
+    let m = mean(&ms);
+    let std = (ms.iter().map(|x| (x - m).powi(2)).sum::<f64>() / ms.len().max(1) as f64).sqrt();
+    out.insert(format!("mean_{name}_ms"), json!(m));
+    out.insert(format!("median_{name}_ms"), json!(percentile(&ms, 50.0)));
+    out.insert(format!("std_{name}_ms"), json!(std));
+    out.insert(format!("p99_{name}_ms"), json!(percentile(&ms, 99.0)));
+}
+
+fn cpu_seconds() -> f64 {
+    use nix::sys::resource::{getrusage, UsageWho};
+    getrusage(UsageWho::RUSAGE_SELF).map_or(0.0, |u| {
+        let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+        t(u.user_time()) + t(u.system_time())
+    })
+}
+
+fn rate_text(r: Option<f64>) -> Value {
+    r.map_or_else(|| json!("inf"), |x| json!(x))
+}
+
+async fn run_point(
+    client: &reqwest::Client,
+    cfg: &BenchConfig,
+    concurrency: u32,
+) -> Result<PointResult, String> {
+    let n = (concurrency as usize) * (cfg.prompts_per_concurrency.max(1) as usize);
+    let data = dataset(cfg, n);
+    let bar = if cfg.progress {
+        let b = indicatif::ProgressBar::new(n as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "  c={msg} [{elapsed_precise}] {bar:30} {pos}/{len} requests",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b.set_message(concurrency.to_string());
+        Some(b)
+    } else {
+        None
+    };
+    let gate = Arc::new(tokio::sync::Semaphore::new(concurrency as usize));
+    let mut rng = fastrand::Rng::with_seed(cfg.seed ^ 0x5eed);
+    let cpu0 = cpu_seconds();
+    let t0 = Instant::now();
+    let mut tasks = Vec::with_capacity(n);
+    let mut at = Duration::ZERO;
+    for (prompt, input, output) in data {
+        if let Some(rate) = cfg.request_rate {
+            // Poisson process: exponential gaps with mean 1/rate.
+            let gap = -(1.0 - rng.f64()).ln() / rate;
+            at += Duration::from_secs_f64(gap);
+        }
+        let (client, cfg, gate, bar) = (client.clone(), cfg.clone(), gate.clone(), bar.clone());
+        let start_at = t0 + at;
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep_until(start_at.into()).await;
+            let _permit = gate.acquire_owned().await.ok();
+            let o = one_request(&client, &cfg, prompt, input, output).await;
+            if let Some(b) = bar {
+                b.inc(1);
+            }
+            o
+        }));
+    }
+    let mut outcomes = Vec::with_capacity(n);
+    for t in tasks {
+        outcomes.push(t.await.map_err(|e| e.to_string())?);
+    }
+    let duration = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let ok: Vec<&Outcome> = outcomes.iter().filter(|o| o.success).collect();
+    let errors: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| !o.success)
+        .map(|o| o.error.as_str())
+        .collect();
+    let total_in: usize = ok.iter().map(|o| o.prompt_len).sum();
+    let total_out: usize = ok.iter().map(|o| o.output_len).sum();
+    let ttfts: Vec<f64> = ok.iter().map(|o| o.ttft).collect();
+    let tpots: Vec<f64> = ok
+        .iter()
+        .filter(|o| o.output_len > 1)
+        .map(|o| (o.latency - o.ttft) / (o.output_len - 1) as f64)
+        .collect();
+    let itls: Vec<f64> = ok.iter().flat_map(|o| o.itl.iter().copied()).collect();
+    let e2el: Vec<f64> = ok.iter().map(|o| o.latency).collect();
+    let mut m = serde_json::Map::new();
+    let date = srt_graph_engine::rundir::utc_stamp();
+    for (k, v) in [
+        ("date", json!(date)),
+        ("backend", json!("openai-completions")),
+        ("model_id", json!(cfg.model)),
+        (
+            "tokenizer_id",
+            json!(cfg.tokenizer.clone().unwrap_or_else(|| cfg.model.clone())),
+        ),
+        ("best_of", json!(1)),
+        ("num_prompts", json!(n)),
+        ("request_rate", rate_text(cfg.request_rate)),
+        ("burstiness", json!(1.0)),
+        ("max_concurrency", json!(concurrency)),
+        ("duration", json!(duration)),
+        ("completed", json!(ok.len())),
+        ("total_input_tokens", json!(total_in)),
+        ("total_output_tokens", json!(total_out)),
+        ("request_throughput", json!(ok.len() as f64 / duration)),
+        ("request_goodput:", Value::Null),
+        ("output_throughput", json!(total_out as f64 / duration)),
+        (
+            "total_token_throughput",
+            json!((total_in + total_out) as f64 / duration),
+        ),
+        (
+            "input_lens",
+            json!(outcomes.iter().map(|o| o.prompt_len).collect::<Vec<_>>()),
+        ),
+        (
+            "output_lens",
+            json!(outcomes.iter().map(|o| o.output_len).collect::<Vec<_>>()),
+        ),
+        (
+            "ttfts",
+            json!(outcomes.iter().map(|o| o.ttft).collect::<Vec<_>>()),
+        ),
+        (
+            "itls",
+            json!(outcomes.iter().map(|o| o.itl.clone()).collect::<Vec<_>>()),
+        ),
+        (
+            "generated_texts",
+            json!(outcomes.iter().map(|o| o.text.clone()).collect::<Vec<_>>()),
+        ),
+        (
+            "errors",
+            json!(outcomes.iter().map(|o| o.error.clone()).collect::<Vec<_>>()),
+        ),
+    ] {
+        m.insert(k.into(), v);
+    }
+    stats("ttft", &ttfts, &mut m);
+    stats("tpot", &tpots, &mut m);
+    stats("itl", &itls, &mut m);
+    stats("e2el", &e2el, &mut m);
+    m.insert("client_cpu_seconds".into(), json!(cpu));
+    m.insert(
+        "client_cpu_ms_per_request".into(),
+        json!(1000.0 * cpu / n.max(1) as f64),
+    );
+    if !errors.is_empty() {
+        let mut distinct: Vec<&str> = errors.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        return Err(format!(
+            "{} of {n} requests failed at concurrency {concurrency}; e.g. {}",
+            errors.len(),
+            distinct
+                .iter()
+                .take(3)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ));
+    }
+    let json = Value::Object(m);
+    let mut file = None;
+    if let (Some(dir), Some(name)) = (&cfg.result_dir, &cfg.result_filename) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let path = dir.join(name);
+        let bytes = serde_json::to_vec_pretty(&json).map_err(|e| e.to_string())?;
+        // Temp + rename: an interrupted run never leaves a truncated result that looks complete.
+        srt_graph_engine::rundir::write_atomic(&path, &bytes)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        file = Some(path);
+    }
+    Ok(PointResult {
+        concurrency,
+        json,
+        file,
+    })
+}
+
+pub fn client(max_connections: usize) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(max_connections)
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Runs every concurrency of the config in turn; stops at the first point with failed requests.
+pub async fn run(cfg: &BenchConfig) -> Result<Vec<PointResult>, String> {
+    crate::mock_worker::raise_nofile_limit();
+    let max = cfg.concurrencies.iter().copied().max().unwrap_or(1) as usize;
+    let client = client(max)?;
+    let mut results = Vec::new();
+    for &c in &cfg.concurrencies {
+        let r = run_point(&client, cfg, c).await?;
+        print_point(&r);
+        results.push(r);
+    }
+    Ok(results)
+}
+
+pub fn print_point(r: &PointResult) {
+    let j = &r.json;
+    let f = |k: &str| j.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+    println!(
+        "concurrency {:>6}: {:>6} req in {:>7.2}s | {:>9.2} req/s {:>10.1} out tok/s | TTFT mean {:>8.2} p99 {:>8.2} ms | TPOT mean {:>7.2} ms | ITL p99 {:>7.2} ms | client CPU {:.3} ms/req{}",
+        r.concurrency,
+        j["completed"],
+        f("duration"),
+        f("request_throughput"),
+        f("output_throughput"),
+        f("mean_ttft_ms"),
+        f("p99_ttft_ms"),
+        f("mean_tpot_ms"),
+        f("p99_itl_ms"),
+        f("client_cpu_ms_per_request"),
+        r.file.as_ref().map_or(String::new(), |p| format!(" → {}", p.display())),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_match_numpy() {
+        let v = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(percentile(&v, 50.0), 2.5);
+        assert!((percentile(&v, 99.0) - 3.97).abs() < 1e-9);
+    }
+
+    #[test]
+    fn dataset_lengths_are_in_range() {
+        let cfg = BenchConfig {
+            url: String::new(),
+            endpoint: "/v1/completions".into(),
+            model: "m".into(),
+            tokenizer: None,
+            isl: 100,
+            osl: 10,
+            random_range_ratio: 0.8,
+            concurrencies: vec![1],
+            prompts_per_concurrency: 5,
+            request_rate: None,
+            result_dir: None,
+            result_filename: None,
+            seed: 0,
+            request_timeout: Duration::from_secs(1),
+            progress: false,
+        };
+        for (prompt, input, output) in dataset(&cfg, 200) {
+            assert!((80..=100).contains(&input) && (8..=10).contains(&output));
+            assert_eq!(prompt.split_whitespace().count(), input);
+        }
+    }
+}
