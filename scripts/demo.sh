@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# The main job on the embedded default recipe (recipes/local-demo.yaml): build, then print its plan in text
-# and render its DOT graph to SVG. (The local run of this plan — mock workers, real sglang-router, real
-# nginx, sa-bench — lands with the executor; see README "Status".)
+# The main job on the embedded default recipe (recipes/local-demo.yaml): a disaggregated deployment on
+# four logical nodes of this machine (127.0.1.1-4) — 2 prefill + 2 decode mock workers, 4 real
+# sglang-routers (installed from PyPI into a cached venv by the run itself) behind real nginx — then the
+# sa-bench sweep. From a fresh Debian 12 machine with only Rust, as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v dot >/dev/null 2>&1 || {
+missing=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+command -v flock >/dev/null 2>&1 || missing+=(util-linux)
+if ((${#missing[@]})); then
+    echo "== installing: ${missing[*]}"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends graphviz >/dev/null
-}
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+export PATH="$PATH:/usr/sbin"
 cargo build --release --quiet
-./target/release/srt-graph plan --mock-workers
-mkdir -p runs
-./target/release/srt-graph plan --mock-workers --dot | dot -Tsvg -o runs/local-demo-plan.svg
-echo "graph: runs/local-demo-plan.svg"
+exec ./target/release/srt-graph run "$@"

@@ -48,6 +48,10 @@ pub struct RunArgs {
     /// Run directory (default: runs/<recipe-name>-<UTC timestamp>).
     #[arg(long)]
     pub run_dir: Option<PathBuf>,
+    /// Address of logical node 0 on the local executor; node k gets the next k addresses
+    /// (default 127.0.1.1, so node k is 127.0.1.(k+1)).
+    #[arg(long, default_value = "127.0.1.1")]
+    pub first_address: std::net::Ipv4Addr,
     /// Only failures and the final summary.
     #[arg(long, short)]
     pub quiet: bool,
@@ -68,9 +72,10 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{s}` is not a duration (e.g. 10s, 500ms, 2m)"))
 }
 
-/// Logical node k of the local executor listens on 127.0.1.(k+1): every node keeps the real ports.
-pub fn loopback_address(k: usize) -> String {
-    format!("127.0.{}.{}", 1 + (k + 1) / 256, (k + 1) % 256)
+/// Logical node k of the local executor listens on its own loopback address (Linux routes all of
+/// 127/8), so every node keeps the real ports.
+pub fn loopback_address(first: std::net::Ipv4Addr, k: usize) -> String {
+    std::net::Ipv4Addr::from(u32::from(first).wrapping_add(k as u32)).to_string()
 }
 
 pub fn run(args: &RunArgs) -> u8 {
@@ -100,7 +105,12 @@ pub fn run(args: &RunArgs) -> u8 {
         );
         return exit::INVALID;
     }
-    let recipe = &variants[0].recipe;
+    let mut recipe = variants[0].recipe.clone();
+    if let Err(e) = resolve_source_dir(&mut recipe, args.recipe.recipe.as_deref()) {
+        eprintln!("error: {e}\nnothing was started");
+        return exit::INVALID;
+    }
+    let recipe = &recipe;
     let run_dir = args
         .run_dir
         .clone()
@@ -116,7 +126,9 @@ pub fn run(args: &RunArgs) -> u8 {
         .map_or_else(|_| "srt-graph".to_string(), |p| p.display().to_string());
     let total = recipe.total_nodes() as usize;
     let target = Target {
-        addresses: (0..total).map(loopback_address).collect(),
+        addresses: (0..total)
+            .map(|k| loopback_address(args.first_address, k))
+            .collect(),
         bind_all: false,
         run_dir: run_dir.display().to_string(),
         srt_graph: me,
@@ -210,6 +222,38 @@ pub fn run(args: &RunArgs) -> u8 {
     });
     let _ = std::fs::remove_file(run_dir.join("lock"));
     finish(&dag, &run_dir, &report)
+}
+
+/// `sglang_src_dir` must exist on this host; a relative path is relative to the recipe file.
+fn resolve_source_dir(
+    recipe: &mut srt_graph_steps::Recipe,
+    recipe_arg: Option<&str>,
+) -> Result<(), String> {
+    let Some((dir, pos)) = recipe.sglang_src_dir.clone() else {
+        return Ok(());
+    };
+    let mut path = PathBuf::from(&dir);
+    if path.is_relative() {
+        if let Some(arg) = recipe_arg {
+            let (file, _) = crate::cli_plan::split_selector(arg);
+            if let Some(parent) = file.parent() {
+                path = parent.join(path);
+            }
+        }
+    }
+    match path.canonicalize() {
+        Ok(p) if p.is_dir() => {
+            recipe.sglang_src_dir = Some((p.display().to_string(), pos));
+            Ok(())
+        }
+        _ => Err(format!(
+            "{}:{}:{}: `backend.sglang_src_dir`: {} does not exist on this host\n  help: point it at your SGLang checkout (relative paths are relative to the recipe file)",
+            recipe.file,
+            pos.line,
+            pos.col,
+            path.display()
+        )),
+    }
 }
 
 /// Where runs keep what they reuse (the Python venv with sglang-router): `$SRT_GRAPH_CACHE`, else
@@ -359,11 +403,70 @@ fn finish(dag: &Dag, run_dir: &Path, report: &RunReport) -> u8 {
         }
         eprintln!("bring them down with: srt-graph down {}", run_dir.display());
     }
+    print_bench_results(run_dir);
     eprintln!("run directory: {}", run_dir.display());
     match report.status {
         RunStatus::Succeeded => exit::OK,
         RunStatus::Failed => exit::STEP_FAILED,
         RunStatus::Interrupted => exit::INTERRUPTED,
+    }
+}
+
+/// The sa-bench result files of the run, one line per concurrency point.
+fn print_bench_results(run_dir: &Path) {
+    let mut rows: Vec<(u64, String)> = Vec::new();
+    let Ok(dirs) = std::fs::read_dir(run_dir) else {
+        return;
+    };
+    for d in dirs
+        .flatten()
+        .filter(|d| d.file_name().to_string_lossy().starts_with("sa-bench_"))
+    {
+        for f in std::fs::read_dir(d.path()).into_iter().flatten().flatten() {
+            let Ok(bytes) = std::fs::read(f.path()) else {
+                continue;
+            };
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+                continue;
+            };
+            let n = |k: &str| {
+                v.get(k)
+                    .and_then(serde_json::Value::as_f64)
+                    .unwrap_or(f64::NAN)
+            };
+            let c = v
+                .get("max_concurrency")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0);
+            rows.push((
+                c,
+                format!(
+                    "{c:>11} {:>8} {:>9.1} {:>11.1} {:>9.1} {:>9.1} {:>9.2} {:>9.2}  {}",
+                    n("completed"),
+                    n("request_throughput"),
+                    n("output_throughput"),
+                    n("mean_ttft_ms"),
+                    n("p99_ttft_ms"),
+                    n("mean_tpot_ms"),
+                    n("mean_itl_ms"),
+                    f.path()
+                        .strip_prefix(run_dir)
+                        .unwrap_or(&f.path())
+                        .display()
+                ),
+            ));
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    rows.sort();
+    eprintln!("\nsa-bench results ({}):", run_dir.display());
+    eprintln!(
+        "concurrency requests     req/s  out tok/s  TTFT ms  p99 TTFT   TPOT ms    ITL ms  file"
+    );
+    for (_, r) in rows {
+        eprintln!("{r}");
     }
 }
 

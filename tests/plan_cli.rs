@@ -287,7 +287,7 @@ fn json_contract() {
         .collect();
     assert_eq!(
         argv.join(" "),
-        "python3 -m sglang_router.launch_router --pd-disaggregation --prefill http://node0:30000 30001 --prefill http://node1:30000 30001 --decode http://node2:30000 --decode http://node3:30000 --host 0.0.0.0 --port 30080"
+        "python3 -m sglang_router.launch_router --pd-disaggregation --prefill http://node0:30000 30001 --prefill http://node1:30000 30001 --decode http://node2:30000 --decode http://node3:30000 --host 0.0.0.0 --port 30080 --prometheus-host 0.0.0.0 --prometheus-port 29000"
     );
     let nginx = steps
         .iter()
@@ -313,7 +313,7 @@ fn single_router_has_no_nginx_and_listens_on_8000() {
         .collect();
     assert_eq!(routers.len(), 1);
     assert_eq!(routers[0]["node"], 0);
-    assert_eq!(routers[0]["ports"], serde_json::json!([8000]));
+    assert_eq!(routers[0]["ports"], serde_json::json!([8000, 29000]));
 }
 
 #[test]

@@ -647,7 +647,11 @@ async fn respond(
         };
         return Json(body).into_response();
     }
-    // Streaming: one SSE event per token, the first after `ttft`, then one every 1/tokens_per_sec.
+    // Streaming: one SSE event per token; token i is due at start + ttft + i/tokens_per_sec. Deadlines are
+    // absolute and every token already due goes out in one write, so the rate holds even when the timer
+    // (1 ms resolution) is coarser than the token interval.
+    let start = tokio::time::Instant::now();
+    let due = move |i: usize| start + ttft + per_token.mul_f64(i as f64);
     let state = (0usize, guard, id, req, usage, false);
     let stream =
         futures_util::stream::unfold(state, move |(i, guard, id, req, usage, done)| async move {
@@ -668,14 +672,20 @@ async fn respond(
                     (i, guard, id, req, usage, true),
                 ));
             }
-            tokio::time::sleep(if i == 0 { ttft } else { per_token }).await;
-            let finish = (i + 1 == tokens).then_some("length");
-            let text = format!(" {}", WORDS[i % WORDS.len()]);
-            let ev = chunk(api, &id, &req.model, &text, finish);
-            Some((
-                Ok(Bytes::from(format!("data: {ev}\n\n"))),
-                (i + 1, guard, id, req, usage, false),
-            ))
+            tokio::time::sleep_until(due(i)).await;
+            let now = tokio::time::Instant::now();
+            let mut out = String::new();
+            let mut next = i;
+            while next < tokens && (next == i || due(next) <= now) {
+                let finish = (next + 1 == tokens).then_some("length");
+                let text = format!(" {}", WORDS[next % WORDS.len()]);
+                out.push_str(&format!(
+                    "data: {}\n\n",
+                    chunk(api, &id, &req.model, &text, finish)
+                ));
+                next += 1;
+            }
+            Some((Ok(Bytes::from(out)), (next, guard, id, req, usage, false)))
         });
     Response::builder()
         .header("content-type", "text/event-stream")

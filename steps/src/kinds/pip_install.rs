@@ -57,12 +57,10 @@ pub fn packages(id: String, node: usize, python: &str, packages: &[String], summ
 /// `python3 -m venv DIR`: idempotent, so a cached venv is reused as is.
 pub fn venv(node: usize, node_name: &str, dir: &str) -> Step {
     let mut s = Step::new(format!("venv/{node_name}"), KIND, node, Lifetime::Task);
-    s.command = Some(vec![
-        "python3".into(),
-        "-m".into(),
-        "venv".into(),
-        dir.into(),
-    ]);
+    s.command = Some(locked(
+        dir,
+        vec!["python3".into(), "-m".into(), "venv".into(), dir.into()],
+    ));
     s.summary = format!("create (or reuse) the virtualenv {dir}");
     s.policy = policy();
     s
@@ -73,7 +71,8 @@ pub fn venv(node: usize, node_name: &str, dir: &str) -> Step {
 pub fn locked(venv: &str, argv: Vec<String>) -> Vec<String> {
     let mut out = vec![
         "flock".to_string(),
-        format!("{}/.srt-graph.lock", venv.trim_end_matches('/')),
+        // Beside the venv, so that it also guards the venv's creation.
+        format!("{}.lock", venv.trim_end_matches('/')),
     ];
     out.extend(argv);
     out

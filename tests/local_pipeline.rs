@@ -1,0 +1,581 @@
+//! The seed pipeline for real on this machine: mock GPU workers, the real sglang-router (from PyPI, into
+//! the run's cached venv), real nginx, the built-in sa-bench. Each test uses its own loopback range so the
+//! tests can run in parallel.
+
+use assert_cmd::Command;
+use serde_json::Value;
+use srt_graph_engine::journal::{self, Event};
+use srt_graph_engine::local::live_group_members;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn srt_graph() -> Command {
+    let mut c = Command::cargo_bin("srt-graph").expect("bin");
+    c.env_remove("SLURM_JOB_ID").env_remove("SRTSLURM_CONFIG");
+    c.env(
+        "PATH",
+        format!("{}:/usr/sbin", std::env::var("PATH").unwrap_or_default()),
+    );
+    c.timeout(Duration::from_secs(300));
+    c
+}
+
+fn assert_no_survivors(run_dir: &Path) {
+    let groups: Vec<(String, i32)> = journal::read(&run_dir.join("journal.jsonl"))
+        .expect("journal")
+        .into_iter()
+        .filter_map(|r| match r.event {
+            Event::Spawned { step, pgid, .. } => Some((step, pgid)),
+            _ => None,
+        })
+        .collect();
+    assert!(!groups.is_empty());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let alive: Vec<_> = groups
+            .iter()
+            .filter(|(_, g)| !live_group_members(*g).is_empty())
+            .collect();
+        if alive.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "processes survived: {alive:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+const SMALL_DEMO: &str = r#"name: small-demo
+model: {path: mock-model, container: none, precision: bf16}
+resources: {gpu_type: gb300, gpus_per_node: 4, prefill_nodes: 2, prefill_workers: 2, decode_nodes: 2, decode_workers: 2}
+frontend: {type: sglang, enable_multiple_frontends: true, num_additional_frontends: 3}
+backend:
+  type: sglang
+  prefill_environment: {SRT_MOCK_LOAD_TIME: "0.3"}
+  decode_environment: {SRT_MOCK_LOAD_TIME: "0.3"@CRASH@}
+  sglang_config:
+    prefill: {served-model-name: test-model, tensor-parallel-size: 4, disaggregation-mode: prefill, disaggregation-bootstrap-port: 30001}
+    decode: {served-model-name: test-model, tensor-parallel-size: 4, disaggregation-mode: decode, disaggregation-bootstrap-port: 30001}
+health_check: {max_attempts: 60, interval_seconds: 1}
+benchmark: {type: sa-bench, isl: 64, osl: 8, concurrencies: "2x8", req_rate: inf}
+"#;
+
+#[test]
+fn disaggregated_demo_end_to_end() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("demo.yaml"),
+        SMALL_DEMO.replace("@CRASH@", ""),
+    )
+    .expect("write");
+    let run_dir = dir.path().join("run");
+    let out = srt_graph()
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "demo.yaml",
+            "--mock-workers",
+            "--first-address",
+            "127.0.21.1",
+            "--run-dir",
+        ])
+        .arg(&run_dir)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+
+    // Every router saw every worker.
+    let gate = std::fs::read_to_string(run_dir.join("logs/wait-healthy.log")).expect("gate log");
+    for k in 1..=4 {
+        assert!(
+            gate.contains(&format!(
+                "http://127.0.21.{k}:30080: 2/2 prefill, 2/2 decode"
+            )),
+            "{gate}"
+        );
+    }
+    assert!(
+        gate.contains("Model is ready.") && gate.contains("smoke request"),
+        "{gate}"
+    );
+
+    // nginx spread the benchmark over all four routers.
+    let access = std::fs::read_to_string(run_dir.join("nginx/access.log")).expect("access log");
+    let mut per_router = std::collections::BTreeMap::new();
+    for line in access.lines() {
+        if let Some(upstream) = line.split_whitespace().nth(2) {
+            *per_router.entry(upstream.to_string()).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(per_router.len(), 4, "{per_router:?}");
+    assert!(per_router.values().all(|&n| n >= 5), "{per_router:?}");
+
+    // sa-bench result files, named and keyed as sa-bench's, with sane values.
+    let results = run_dir.join("sa-bench_isl_64_osl_8");
+    for c in [2, 8] {
+        let f = results.join(format!(
+            "isl_64_osl_8_concurrency_{c}_req_rate_inf_ctx8_gen8.json"
+        ));
+        let v: Value = serde_json::from_slice(&std::fs::read(&f).expect("result")).expect("json");
+        for key in [
+            "date",
+            "backend",
+            "model_id",
+            "tokenizer_id",
+            "best_of",
+            "num_prompts",
+            "request_rate",
+            "burstiness",
+            "max_concurrency",
+            "duration",
+            "completed",
+            "total_input_tokens",
+            "total_output_tokens",
+            "request_throughput",
+            "request_goodput:",
+            "output_throughput",
+            "total_token_throughput",
+            "input_lens",
+            "output_lens",
+            "ttfts",
+            "itls",
+            "generated_texts",
+            "errors",
+            "mean_ttft_ms",
+            "median_ttft_ms",
+            "std_ttft_ms",
+            "p99_ttft_ms",
+            "mean_tpot_ms",
+            "median_tpot_ms",
+            "std_tpot_ms",
+            "p99_tpot_ms",
+            "mean_itl_ms",
+            "median_itl_ms",
+            "std_itl_ms",
+            "p99_itl_ms",
+            "mean_e2el_ms",
+            "median_e2el_ms",
+            "std_e2el_ms",
+            "p99_e2el_ms",
+        ] {
+            assert!(v.get(key).is_some(), "{} lacks {key}", f.display());
+        }
+        assert_eq!(v["completed"], 5 * c);
+        assert_eq!(v["max_concurrency"], c);
+        assert_eq!(v["request_rate"], "inf");
+        let out_lens = v["output_lens"].as_array().expect("lens");
+        assert!(out_lens
+            .iter()
+            .all(|l| (6..=8).contains(&l.as_u64().expect("len"))));
+        let ttft = v["mean_ttft_ms"].as_f64().expect("ttft");
+        assert!(ttft > 0.0 && ttft < 5000.0, "ttft {ttft}");
+        assert!(v["output_throughput"].as_f64().expect("tput") > 0.0);
+    }
+    assert!(stderr.contains("sa-bench results"), "{stderr}");
+    assert_no_survivors(&run_dir);
+}
+
+#[test]
+fn a_worker_crash_during_the_benchmark_fails_the_run_with_its_name_and_log() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let recipe = SMALL_DEMO
+        .replace("@CRASH@", ", SRT_MOCK_CRASH_AFTER: \"6\"")
+        .replace("\"2x8\"", "\"8x16\"");
+    std::fs::write(dir.path().join("demo.yaml"), recipe).expect("write");
+    let run_dir = dir.path().join("run");
+    let out = srt_graph()
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "demo.yaml",
+            "--mock-workers",
+            "--first-address",
+            "127.0.22.1",
+            "-q",
+            "--run-dir",
+        ])
+        .arg(&run_dir)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("service `decode-0` (start_worker) on node2 exited while the run was live")
+            || stderr.contains(
+                "service `decode-1` (start_worker) on node3 exited while the run was live"
+            ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("crash injected after 6 request(s)"),
+        "log tail shown: {stderr}"
+    );
+    assert_no_survivors(&run_dir);
+}
+
+#[test]
+fn sglang_src_dir_is_mounted_and_installed_before_the_workers() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let run_dir = dir.path().join("run");
+    let out = srt_graph()
+        .args([
+            "run",
+            "recipes/local-sglang-src.yaml",
+            "--mock-workers",
+            "--first-address",
+            "127.0.23.1",
+            "-q",
+            "--run-dir",
+        ])
+        .arg(&run_dir)
+        .current_dir(root())
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for node in ["node0", "node1"] {
+        let link = run_dir.join(node).join("ext-sglang-src");
+        assert_eq!(
+            std::fs::read_link(&link).expect("symlink"),
+            root().join("recipes/fake-sglang")
+        );
+        let log = std::fs::read_to_string(run_dir.join(format!("logs/pip-sglang-src_{node}.log")))
+            .expect("pip log");
+        assert!(log.contains("Successfully installed fake-sglang"), "{log}");
+    }
+    // Each worker started only after the install on its own node finished.
+    let records = journal::read(&run_dir.join("journal.jsonl")).expect("journal");
+    let when = |pred: &dyn Fn(&Event) -> bool| {
+        records
+            .iter()
+            .find(|r| pred(&r.event))
+            .map(|r| r.t)
+            .expect("event")
+    };
+    for (worker, node) in [("prefill-0", "node0"), ("decode-0", "node1")] {
+        let pip = format!("pip-sglang-src/{node}");
+        let installed = when(&|e| matches!(e, Event::StepFinished { step, .. } if *step == pip));
+        let started = when(&|e| matches!(e, Event::StepStarted { step, .. } if step == worker));
+        assert!(
+            installed <= started,
+            "{worker} started before {pip} finished"
+        );
+    }
+    // The editable install points at the mounted checkout, not a copy.
+    let venv = std::env::var("SRT_GRAPH_CACHE").map_or_else(
+        |_| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/srt-graph/venv"),
+        |c| PathBuf::from(c).join("venv"),
+    );
+    let py = std::process::Command::new(venv.join("bin/python"))
+        .args(["-c", "import fake_sglang; print(fake_sglang.SOURCE)"])
+        .output()
+        .expect("python");
+    assert!(
+        String::from_utf8_lossy(&py.stdout).contains("recipes/fake-sglang/fake_sglang/__init__.py")
+    );
+    assert_no_survivors(&run_dir);
+}
+
+#[test]
+fn single_router_and_aggregated_variants_run() {
+    // single router: on :8000, no nginx; aggregated: 4 workers sharing a node, one router behind nginx.
+    for (recipe, first, check, nginx) in [
+        (
+            "recipes/single-router.yaml",
+            "127.0.24.1",
+            "http://127.0.24.1:8000: 1/1 prefill, 1/1 decode",
+            false,
+        ),
+        (
+            "recipes/aggregated.yaml",
+            "127.0.25.1",
+            "http://127.0.25.1:30080: 0/0 prefill, 4/4 decode",
+            true,
+        ),
+    ] {
+        let dir = tempfile::tempdir().expect("tmp");
+        let run_dir = dir.path().join("run");
+        let mut cmd = srt_graph();
+        cmd.args([
+            "run",
+            recipe,
+            "--mock-workers",
+            "--first-address",
+            first,
+            "-q",
+            "--run-dir",
+        ])
+        .arg(&run_dir)
+        .current_dir(root());
+        // Shorten the sweeps: these recipes are written for GPUs.
+        let out = cmd
+            .env("SRT_MOCK_TPS", "5000")
+            .env("SRT_MOCK_LOAD_TIME", "0.2")
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{recipe}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let gate = std::fs::read_to_string(run_dir.join("logs/wait-healthy.log")).expect("gate");
+        assert!(gate.contains(check), "{recipe}: {gate}");
+        let plan: Value =
+            serde_json::from_slice(&std::fs::read(run_dir.join("plan.json")).expect("plan"))
+                .expect("json");
+        let has_nginx = plan["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .any(|s| s["kind"] == "start_nginx");
+        assert_eq!(has_nginx, nginx, "{recipe}");
+        assert_no_survivors(&run_dir);
+    }
+}
+
+/// Minimal HTTP/1.1 client for the direct API test (Connection: close).
+fn http(method: &str, addr: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let body = body.unwrap_or("");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).expect("write");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read");
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, resp)
+}
+
+/// Kills a spawned process group when the test ends, pass or fail.
+struct Group(std::process::Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let pgid = nix::unistd::Pid::from_raw(self.0.id() as i32);
+        let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_group(program: &Path, args: &[&str], log: &Path) -> Group {
+    use std::os::unix::process::CommandExt;
+    let out = std::fs::File::create(log).expect("log");
+    let child = std::process::Command::new(program)
+        .args(args)
+        .stdout(out.try_clone().expect("dup"))
+        .stderr(out)
+        .process_group(0)
+        .spawn()
+        .expect("spawn");
+    Group(child)
+}
+
+fn wait_for(addr: &str, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(addr).is_err() || http("GET", addr, path, None).0 != 200 {
+        assert!(Instant::now() < deadline, "{addr}{path} never answered 200");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The venv with the real sglang-router, created the way runs create it (and shared with them).
+fn router_python() -> PathBuf {
+    let venv = std::env::var("SRT_GRAPH_CACHE").map_or_else(
+        |_| PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/srt-graph/venv"),
+        |c| PathBuf::from(c).join("venv"),
+    );
+    std::fs::create_dir_all(venv.parent().expect("parent")).expect("cache dir");
+    let lock = format!("{}.lock", venv.display());
+    let venv_s = venv.display().to_string();
+    let py = format!("{venv_s}/bin/python");
+    for argv in [
+        vec!["flock", &lock, "python3", "-m", "venv", &venv_s],
+        vec![
+            "flock",
+            &lock,
+            &py,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "sglang-router==0.3.2",
+        ],
+    ] {
+        let ok = std::process::Command::new(argv[0])
+            .args(&argv[1..])
+            .status()
+            .expect("install")
+            .success();
+        assert!(ok, "{argv:?} failed");
+    }
+    PathBuf::from(py)
+}
+
+#[test]
+fn the_mock_speaks_sglang_to_the_real_router() {
+    let py = router_python();
+    let bin = assert_cmd::cargo::cargo_bin("srt-graph");
+    let dir = tempfile::tempdir().expect("tmp");
+    let log = |n: &str| dir.path().join(n);
+    let _prefill = spawn_group(
+        &bin,
+        &[
+            "mock-worker",
+            "--disaggregation-mode",
+            "prefill",
+            "--host",
+            "127.0.26.1",
+            "--port",
+            "30000",
+            "--disaggregation-bootstrap-port",
+            "30001",
+            "--served-model-name",
+            "m",
+            "--mock-load-time",
+            "0.2",
+            "--trust-remote-code",
+            "--cuda-graph-bs",
+            "1",
+            "2",
+            "4",
+        ],
+        &log("prefill.log"),
+    );
+    let _decode = spawn_group(
+        &bin,
+        &[
+            "mock-worker",
+            "--disaggregation-mode",
+            "decode",
+            "--host",
+            "127.0.26.2",
+            "--port",
+            "30000",
+            "--served-model-name",
+            "m",
+            "--mock-load-time",
+            "0.2",
+            "--mock-bootstrap-timeout",
+            "1",
+        ],
+        &log("decode.log"),
+    );
+    wait_for("127.0.26.1:30000", "/health");
+    wait_for("127.0.26.2:30000", "/health");
+    for path in [
+        "/server_info",
+        "/get_server_info",
+        "/model_info",
+        "/get_model_info",
+        "/v1/models",
+    ] {
+        let (status, body) = http("GET", "127.0.26.1:30000", path, None);
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    let (_, models) = http("GET", "127.0.26.2:30000", "/v1/models", None);
+    assert!(models.contains("\"id\":\"m\""), "{models}");
+
+    let _router = spawn_group(
+        &py,
+        &[
+            "-m",
+            "sglang_router.launch_router",
+            "--pd-disaggregation",
+            "--prefill",
+            "http://127.0.26.1:30000",
+            "30001",
+            "--decode",
+            "http://127.0.26.2:30000",
+            "--host",
+            "127.0.26.3",
+            "--port",
+            "30080",
+            "--prometheus-host",
+            "127.0.26.3",
+        ],
+        &log("router.log"),
+    );
+    wait_for("127.0.26.3:30080", "/workers");
+    // The router answers before it has probed and registered the workers: wait for both.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, workers) = http("GET", "127.0.26.3:30080", "/workers", None);
+        if workers.contains("\"prefill_count\":1") && workers.contains("\"decode_count\":1") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "router never registered both workers: {workers}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let cases = [
+        (
+            "/v1/completions",
+            r#"{"model":"m","prompt":"a b c","max_tokens":3,"stream":false}"#,
+            "\"finish_reason\":\"length\"",
+        ),
+        (
+            "/v1/completions",
+            r#"{"model":"m","prompt":"a b c","max_tokens":3,"stream":true}"#,
+            "data: [DONE]",
+        ),
+        (
+            "/v1/chat/completions",
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":2,"stream":true}"#,
+            "chat.completion.chunk",
+        ),
+        (
+            "/v1/chat/completions",
+            r#"{"model":"m","messages":[{"role":"user","content":"hi"}],"max_tokens":2}"#,
+            "\"role\":\"assistant\"",
+        ),
+        (
+            "/generate",
+            r#"{"text":"hello there","sampling_params":{"max_new_tokens":3}}"#,
+            "\"completion_tokens\":3",
+        ),
+    ];
+    for (path, body, expect) in cases {
+        let (status, resp) = http("POST", "127.0.26.3:30080", path, Some(body));
+        assert_eq!(status, 200, "{path}: {resp}");
+        assert!(resp.contains(expect), "{path}: {resp}");
+    }
+    // The router injected the bootstrap fields and the decode side fetched the prefilled room.
+    // Without a prefill partner, decode fails as a real one would.
+    let (status, resp) = http(
+        "POST",
+        "127.0.26.2:30000",
+        "/v1/completions",
+        Some(
+            r#"{"model":"m","prompt":"x","max_tokens":2,"bootstrap_host":"127.0.26.1","bootstrap_port":30001,"bootstrap_room":42}"#,
+        ),
+    );
+    assert_eq!(status, 500, "{resp}");
+    assert!(resp.contains("KV transfer failed"), "{resp}");
+    let (status, _) = http(
+        "POST",
+        "127.0.26.2:30000",
+        "/v1/completions",
+        Some(r#"{"model":"m","prompt":"x","max_tokens":2}"#),
+    );
+    assert_eq!(status, 400);
+}
