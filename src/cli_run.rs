@@ -122,6 +122,11 @@ pub fn run(args: &RunArgs) -> u8 {
             return exit::ERROR;
         }
     };
+    let venv = cache_dir().join("venv");
+    if let Err(e) = std::fs::create_dir_all(cache_dir()) {
+        eprintln!("error: cache directory {}: {e}", cache_dir().display());
+        return exit::ERROR;
+    }
     let me = std::env::current_exe()
         .map_or_else(|_| "srt-graph".to_string(), |p| p.display().to_string());
     let total = recipe.total_nodes() as usize;
@@ -135,7 +140,7 @@ pub fn run(args: &RunArgs) -> u8 {
         // The embedded demo has no GPU to run on: its workers are always mocked.
         mock_workers: args.recipe.mock_workers || args.recipe.recipe.is_none(),
         ext_src_dir: format!("{}/{{node}}/ext-sglang-src", run_dir.display()),
-        venv: Some(cache_dir().join("venv").display().to_string()),
+        venv: Some(venv.display().to_string()),
         ..Target::default()
     };
     let plan = match compile(recipe, &target) {
