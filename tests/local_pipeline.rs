@@ -579,3 +579,78 @@ fn the_mock_speaks_sglang_to_the_real_router() {
     );
     assert_eq!(status, 400);
 }
+
+#[test]
+fn bench_counts_tokens_with_the_models_tokenizer() {
+    let bin = assert_cmd::cargo::cargo_bin("srt-graph");
+    let dir = tempfile::tempdir().expect("tmp");
+    let model = dir.path().join("model");
+    std::fs::create_dir(&model).expect("model dir");
+    // A real (WordLevel) tokenizer.json: every word is one token, punctuation another.
+    let tokenizer = serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": [], "normalizer": null,
+        "pre_tokenizer": {"type": "Whitespace"}, "post_processor": null, "decoder": null,
+        "model": {"type": "WordLevel", "vocab": {"[UNK]": 0, "the": 1, "of": 2}, "unk_token": "[UNK]"},
+    });
+    std::fs::write(model.join("tokenizer.json"), tokenizer.to_string()).expect("tokenizer");
+    let _mock = spawn_group(
+        &bin,
+        &[
+            "mock-worker",
+            "--host",
+            "127.0.27.1",
+            "--port",
+            "30000",
+            "--served-model-name",
+            "m",
+            "--mock-load-time",
+            "0",
+        ],
+        &dir.path().join("mock.log"),
+    );
+    wait_for("127.0.27.1:30000", "/health");
+    let out = srt_graph()
+        .args([
+            "bench",
+            "--url",
+            "http://127.0.27.1:30000",
+            "--model",
+            "m",
+            "--isl",
+            "40",
+            "--osl",
+            "4",
+        ])
+        .args([
+            "--random-range-ratio",
+            "1",
+            "--concurrency",
+            "2",
+            "--prompts-per-concurrency",
+            "3",
+            "--result-dir",
+        ])
+        .arg(dir.path().join("res"))
+        .arg("--tokenizer")
+        .arg(&model)
+        .output()
+        .expect("bench");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("token counts: ") && stdout.contains("tokenizer.json"),
+        "{stdout}"
+    );
+    let f = std::fs::read_dir(dir.path().join("res"))
+        .expect("results")
+        .flatten()
+        .next()
+        .expect("a result file");
+    let v: Value = serde_json::from_slice(&std::fs::read(f.path()).expect("read")).expect("json");
+    assert_eq!(v["input_lens"], serde_json::json!([40, 40, 40, 40, 40, 40]));
+    assert_eq!(v["tokenizer_id"], model.display().to_string());
+}

@@ -111,11 +111,14 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
     let mut venv_ready: Vec<String> = Vec::new();
     let mut router_ready: Vec<String> = Vec::new();
     let python_of = |venv: &str| format!("{}/bin/python", venv.trim_end_matches('/'));
-    let (worker_python, frontend_python) = match &target.venv {
+    // Only what the venv serves: the router, or installs of a mounted SGLang source.
+    let needs_venv = (router_mode && !recipe.roles.is_empty()) || recipe.sglang_src_dir.is_some();
+    let venv = target.venv.as_ref().filter(|_| needs_venv);
+    let (worker_python, frontend_python) = match venv {
         Some(v) => (python_of(v), python_of(v)),
         None => (target.worker_python.clone(), target.frontend_python.clone()),
     };
-    if let Some(venv) = &target.venv {
+    if let Some(venv) = venv {
         let name = &nodes.names[0];
         steps.push(kinds::pip_install::venv(0, name, venv));
         venv_ready.push(format!("venv/{name}"));
@@ -172,7 +175,7 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
                 &mut steps,
             );
             let mut pip = kinds::pip_install::editable(k, name, &worker_python, &dst);
-            if let Some(venv) = &target.venv {
+            if let Some(venv) = venv {
                 // Every node's install goes into the one shared venv here: serialise them.
                 pip.command = pip
                     .command
@@ -942,7 +945,7 @@ mod tests {
         assert_eq!(routers.len(), 1);
         assert_eq!(
             (routers[0].node, routers[0].ports.as_slice()),
-            (0, &[8000u16][..])
+            (0, &[8000u16, 29000][..])
         );
         assert!(!plan.steps.iter().any(|s| s.kind == "start_nginx"));
     }

@@ -8,6 +8,7 @@ pub mod kinds;
 pub mod loadgen;
 pub mod mock_worker;
 pub mod recipe;
+pub mod tokens;
 pub mod variants;
 pub mod yaml;
 

@@ -6,9 +6,12 @@
 //! Metrics and the result file follow sa-bench (`benchmark_serving.py`): TTFT, TPOT, ITL, E2EL (mean,
 //! median, std, p99, in ms), request/output/total-token throughput, one JSON per concurrency.
 //!
-//! Token counts (documented approximation): a prompt of N words counts N input tokens; output tokens are
-//! the server's `usage.completion_tokens` when it sends one, else the words received.
+//! Token counts: with the model's `tokenizer.json` (`--tokenizer` = the model directory), prompts are cut to
+//! exactly their input length in tokens and output without `usage` is counted by it; without one, the
+//! documented approximation is one whitespace-separated word per token. Output tokens are the server's
+//! `usage.completion_tokens` when it sends one.
 
+use crate::tokens::TokenCounter;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -55,26 +58,18 @@ pub struct PointResult {
     pub file: Option<PathBuf>,
 }
 
-const VOCAB: [&str; 32] = [
-    "the", "of", "and", "to", "in", "is", "that", "for", "it", "as", "was", "with", "be", "by",
-    "on", "not", "he", "this", "are", "or", "his", "from", "at", "which", "but", "have", "an",
-    "had", "they", "you", "were", "their",
-];
-
-/// sa-bench's random dataset: per request a length pair and a prompt of `input_len` words that differs
-/// from its neighbours (`(offset + i + j) % vocab`).
-fn dataset(cfg: &BenchConfig, n: usize) -> Vec<(String, usize, usize)> {
+/// sa-bench's random dataset: per request a length pair and a prompt of `input_len` tokens that differs
+/// from its neighbours.
+fn dataset(cfg: &BenchConfig, counter: &TokenCounter, n: usize) -> Vec<(String, usize, usize)> {
     let mut rng = fastrand::Rng::with_seed(cfg.seed);
     let lo = |x: u32| ((f64::from(x) * cfg.random_range_ratio) as u32).clamp(1, x.max(1));
     (0..n)
         .map(|i| {
             let input = rng.u32(lo(cfg.isl)..=cfg.isl.max(1)) as usize;
             let output = rng.u32(lo(cfg.osl)..=cfg.osl.max(1)) as usize;
-            let offset = rng.usize(..VOCAB.len());
-            let prompt: Vec<&str> = (0..input)
-                .map(|j| VOCAB[(offset + i + j) % VOCAB.len()])
-                .collect();
-            (prompt.join(" "), input, output)
+            let offset = rng.usize(..1 << 20) + i;
+            let (prompt, tokens) = counter.prompt(offset, input);
+            (prompt, tokens, output)
         })
         .collect()
 }
@@ -184,7 +179,8 @@ async fn one_request(
         out.error = "stream ended without [DONE]".into();
         return out;
     }
-    out.output_len = usage_tokens.unwrap_or_else(|| out.text.split_whitespace().count());
+    // The server's own count, else counted by the caller's tokenizer (usize::MAX marks "not yet").
+    out.output_len = usage_tokens.unwrap_or(usize::MAX);
     out.success = true;
     out
 }
@@ -234,10 +230,11 @@ fn rate_text(r: Option<f64>) -> Value {
 async fn run_point(
     client: &reqwest::Client,
     cfg: &BenchConfig,
+    counter: &Arc<TokenCounter>,
     concurrency: u32,
 ) -> Result<PointResult, String> {
     let n = (concurrency as usize) * (cfg.prompts_per_concurrency.max(1) as usize);
-    let data = dataset(cfg, n);
+    let data = dataset(cfg, counter, n);
     let bar = if cfg.progress {
         let b = indicatif::ProgressBar::new(n as u64);
         b.set_style(
@@ -263,12 +260,21 @@ async fn run_point(
             let gap = -(1.0 - rng.f64()).ln() / rate;
             at += Duration::from_secs_f64(gap);
         }
-        let (client, cfg, gate, bar) = (client.clone(), cfg.clone(), gate.clone(), bar.clone());
+        let (client, cfg, gate, bar, count) = (
+            client.clone(),
+            cfg.clone(),
+            gate.clone(),
+            bar.clone(),
+            counter.clone(),
+        );
         let start_at = t0 + at;
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep_until(start_at.into()).await;
             let _permit = gate.acquire_owned().await.ok();
-            let o = one_request(&client, &cfg, prompt, input, output).await;
+            let mut o = one_request(&client, &cfg, prompt, input, output).await;
+            if o.success && o.output_len == usize::MAX {
+                o.output_len = count.count(&o.text);
+            }
             if let Some(b) = bar {
                 b.inc(1);
             }
@@ -379,7 +385,20 @@ async fn run_point(
     }
     let json = Value::Object(m);
     let mut file = None;
-    if let (Some(dir), Some(name)) = (&cfg.result_dir, &cfg.result_filename) {
+    if let Some(dir) = &cfg.result_dir {
+        // sa-bench's default name when none is given: {backend}-{rate}qps-concurrency{c}-{model}-{date}.json
+        let name = cfg.result_filename.clone().unwrap_or_else(|| {
+            let rate = cfg
+                .request_rate
+                .map_or_else(|| "inf".to_string(), |r| r.to_string());
+            let model = cfg
+                .model
+                .rsplit('/')
+                .next()
+                .unwrap_or(&cfg.model)
+                .to_string();
+            format!("openai-completions-{rate}qps-concurrency{concurrency}-{model}-{date}.json")
+        });
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let path = dir.join(name);
         let bytes = serde_json::to_vec_pretty(&json).map_err(|e| e.to_string())?;
@@ -408,9 +427,11 @@ pub async fn run(cfg: &BenchConfig) -> Result<Vec<PointResult>, String> {
     crate::mock_worker::raise_nofile_limit();
     let max = cfg.concurrencies.iter().copied().max().unwrap_or(1) as usize;
     let client = client(max)?;
+    let counter = Arc::new(TokenCounter::from_model_path(cfg.tokenizer.as_deref())?);
+    println!("{}", counter.describe());
     let mut results = Vec::new();
     for &c in &cfg.concurrencies {
-        let r = run_point(&client, cfg, c).await?;
+        let r = run_point(&client, cfg, &counter, c).await?;
         print_point(&r);
         results.push(r);
     }
@@ -466,7 +487,7 @@ mod tests {
             request_timeout: Duration::from_secs(1),
             progress: false,
         };
-        for (prompt, input, output) in dataset(&cfg, 200) {
+        for (prompt, input, output) in dataset(&cfg, &TokenCounter::Words, 200) {
             assert!((80..=100).contains(&input) && (8..=10).contains(&output));
             assert_eq!(prompt.split_whitespace().count(), input);
         }
