@@ -130,6 +130,7 @@ fn main() {
             grace: Duration::from_secs(5),
             run_dir: dir.path().to_path_buf(),
             already_done: vec![],
+            adopted: vec![],
         };
         let report_run = rt.block_on(async {
             let (_tx, rx) = tokio::sync::mpsc::unbounded_channel();

@@ -23,13 +23,9 @@ pub enum Executor {
     Slurm,
 }
 
-#[derive(Args)]
-pub struct RunArgs {
-    #[command(flatten)]
-    pub recipe: RecipeArgs,
-    /// Where steps run. Default: `slurm` inside an allocation (SLURM_JOB_ID set), else `local`.
-    #[arg(long, value_enum)]
-    pub executor: Option<Executor>,
+/// How a plan is executed; shared by `run` and `resume`.
+#[derive(Args, Clone)]
+pub struct ExecArgs {
     /// Most tasks running at once (long-lived services do not count).
     #[arg(long, short = 'j', default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: u32,
@@ -45,6 +41,20 @@ pub struct RunArgs {
     /// Grace period between SIGTERM and SIGKILL at teardown (e.g. 10s, 500ms).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub grace: Duration,
+    /// Only failures and the final summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+    #[command(flatten)]
+    pub exec: ExecArgs,
+    /// Where steps run. Default: `slurm` inside an allocation (SLURM_JOB_ID set), else `local`.
+    #[arg(long, value_enum)]
+    pub executor: Option<Executor>,
     /// Run directory (default: runs/<recipe-name>-<UTC timestamp>).
     #[arg(long)]
     pub run_dir: Option<PathBuf>,
@@ -52,9 +62,9 @@ pub struct RunArgs {
     /// (default 127.0.1.1, so node k is 127.0.1.(k+1)).
     #[arg(long, default_value = "127.0.1.1")]
     pub first_address: std::net::Ipv4Addr,
-    /// Only failures and the final summary.
-    #[arg(long, short)]
-    pub quiet: bool,
+    /// Continue the run in this directory instead (same as `srt-graph resume RUN_DIR`).
+    #[arg(long, value_name = "RUN_DIR", conflicts_with = "run_dir")]
+    pub resume: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -78,19 +88,44 @@ pub fn loopback_address(first: std::net::Ipv4Addr, k: usize) -> String {
     std::net::Ipv4Addr::from(u32::from(first).wrapping_add(k as u32)).to_string()
 }
 
-pub fn run(args: &RunArgs) -> u8 {
-    let executor = args
-        .executor
-        .unwrap_or(if std::env::var_os("SLURM_JOB_ID").is_some() {
-            Executor::Slurm
-        } else {
-            Executor::Local
-        });
+/// What a run was started with, kept in `RUN_DIR/run.json` so that `resume` compiles the same plan.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RunMeta {
+    /// Variant selector, if any.
+    pub variant: Option<String>,
+    /// Directory of the recipe as given (relative `sglang_src_dir` resolves against it).
+    pub recipe_dir: Option<PathBuf>,
+    pub mock_workers: bool,
+    pub first_address: std::net::Ipv4Addr,
+}
+
+fn executor_check(executor: Option<Executor>) -> Result<(), u8> {
+    let executor = executor.unwrap_or(if std::env::var_os("SLURM_JOB_ID").is_some() {
+        Executor::Slurm
+    } else {
+        Executor::Local
+    });
     if executor != Executor::Local {
         eprintln!(
             "error: the ssh and slurm executors are not implemented yet; use --executor local"
         );
-        return exit::ERROR;
+        return Err(exit::ERROR);
+    }
+    Ok(())
+}
+
+pub fn run(args: &RunArgs) -> u8 {
+    if let Err(code) = executor_check(args.executor) {
+        return code;
+    }
+    if let Some(dir) = &args.resume {
+        return crate::cli_resume::resume(&crate::cli_resume::ResumeArgs {
+            run_dir: dir.clone(),
+            exec: args.exec.clone(),
+            dry_run: false,
+            from: None,
+            only: None,
+        });
     }
     let variants = match load(&args.recipe) {
         Ok(v) => v,
@@ -105,12 +140,39 @@ pub fn run(args: &RunArgs) -> u8 {
         );
         return exit::INVALID;
     }
+    let recipe_file = args
+        .recipe
+        .recipe
+        .as_deref()
+        .map(|r| crate::cli_plan::split_selector(r).0);
+    let meta = RunMeta {
+        variant: args.recipe.variant.clone().or_else(|| {
+            args.recipe
+                .recipe
+                .as_deref()
+                .and_then(|r| crate::cli_plan::split_selector(r).1)
+        }),
+        recipe_dir: recipe_file
+            .as_ref()
+            .and_then(|f| {
+                f.parent().map(|p| {
+                    if p.as_os_str().is_empty() {
+                        PathBuf::from(".")
+                    } else {
+                        p.to_path_buf()
+                    }
+                })
+            })
+            .and_then(|p| p.canonicalize().ok()),
+        // The embedded demo has no GPU to run on: its workers are always mocked.
+        mock_workers: args.recipe.mock_workers || args.recipe.recipe.is_none(),
+        first_address: args.first_address,
+    };
     let mut recipe = variants[0].recipe.clone();
-    if let Err(e) = resolve_source_dir(&mut recipe, args.recipe.recipe.as_deref()) {
+    if let Err(e) = resolve_source_dir(&mut recipe, meta.recipe_dir.as_deref()) {
         eprintln!("error: {e}\nnothing was started");
         return exit::INVALID;
     }
-    let recipe = &recipe;
     let run_dir = args
         .run_dir
         .clone()
@@ -122,49 +184,88 @@ pub fn run(args: &RunArgs) -> u8 {
             return exit::ERROR;
         }
     };
+    let meta_json = serde_json::to_vec_pretty(&meta).unwrap_or_default();
+    if let Err(e) = write_atomic(&run_dir.join("run.json"), &meta_json) {
+        eprintln!("error: cannot write run.json: {e}");
+        return exit::ERROR;
+    }
+    let dag = match compile_for_run(&recipe, &meta, &run_dir) {
+        Ok(d) => d,
+        Err(code) => {
+            let _ = std::fs::remove_file(run_dir.join("lock"));
+            return code;
+        }
+    };
+    execute_run(&dag, &run_dir, &args.exec, Vec::new(), Vec::new(), None)
+}
+
+/// Compiles the recipe for the local executor in `run_dir`, checks the programs it needs, writes
+/// `plan.json`.
+pub fn compile_for_run(
+    recipe: &srt_graph_steps::Recipe,
+    meta: &RunMeta,
+    run_dir: &Path,
+) -> Result<Dag, u8> {
     let venv = cache_dir().join("venv");
     if let Err(e) = std::fs::create_dir_all(cache_dir()) {
         eprintln!("error: cache directory {}: {e}", cache_dir().display());
-        return exit::ERROR;
+        return Err(exit::ERROR);
     }
     let me = std::env::current_exe()
         .map_or_else(|_| "srt-graph".to_string(), |p| p.display().to_string());
     let total = recipe.total_nodes() as usize;
     let target = Target {
         addresses: (0..total)
-            .map(|k| loopback_address(args.first_address, k))
+            .map(|k| loopback_address(meta.first_address, k))
             .collect(),
         bind_all: false,
         run_dir: run_dir.display().to_string(),
         srt_graph: me,
-        // The embedded demo has no GPU to run on: its workers are always mocked.
-        mock_workers: args.recipe.mock_workers || args.recipe.recipe.is_none(),
+        mock_workers: meta.mock_workers,
         ext_src_dir: format!("{}/{{node}}/ext-sglang-src", run_dir.display()),
         venv: Some(venv.display().to_string()),
         ..Target::default()
     };
-    let plan = match compile(recipe, &target) {
-        Ok(p) => p,
-        Err(e) => {
-            crate::cli_plan::report(&e);
-            return exit::INVALID;
-        }
-    };
-    let dag = match Dag::new(plan) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::INVALID;
-        }
-    };
+    let plan = compile(recipe, &target).map_err(|e| {
+        crate::cli_plan::report(&e);
+        exit::INVALID
+    })?;
+    let dag = Dag::new(plan).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::INVALID
+    })?;
     if let Err(missing) = preflight(&dag) {
         eprintln!("error: {missing}");
-        let _ = std::fs::remove_file(run_dir.join("lock"));
-        return exit::ERROR;
+        return Err(exit::ERROR);
     }
+    Ok(dag)
+}
+
+/// Runs `dag` in `run_dir` (lock already held) and reports; releases the lock.
+pub fn execute_run(
+    dag: &Dag,
+    run_dir: &Path,
+    exec: &ExecArgs,
+    already_done: Vec<String>,
+    adopted: Vec<(String, i32)>,
+    continues: Option<String>,
+) -> u8 {
+    let code = execute_locked(dag, run_dir, exec, already_done, adopted, continues);
+    let _ = std::fs::remove_file(run_dir.join("lock"));
+    code
+}
+
+fn execute_locked(
+    dag: &Dag,
+    run_dir: &Path,
+    exec: &ExecArgs,
+    already_done: Vec<String>,
+    adopted: Vec<(String, i32)>,
+    continues: Option<String>,
+) -> u8 {
     if let Err(e) = write_atomic(
         &run_dir.join("plan.json"),
-        srt_graph_engine::render::json(&dag).as_bytes(),
+        srt_graph_engine::render::json(dag).as_bytes(),
     ) {
         eprintln!("error: cannot write plan.json: {e}");
         return exit::ERROR;
@@ -178,31 +279,32 @@ pub fn run(args: &RunArgs) -> u8 {
     };
     let transport: Arc<dyn Transport> = Arc::new(LocalTransport);
     if let Err(e) = journal.append(Event::RunStarted {
-        recipe: recipe.name.clone(),
+        recipe: dag.plan.recipe.clone(),
         orchestrator_pid: std::process::id(),
         host: hostname(),
         transport: transport.name().into(),
-        continues: None,
+        continues,
     }) {
         eprintln!("error: cannot write the journal: {e}");
         return exit::ERROR;
     }
     eprintln!(
         "run {}: {} step(s) on {} node(s), {} executor; run directory {}",
-        recipe.name,
+        dag.plan.recipe,
         dag.plan.steps.len(),
         dag.plan.nodes.len(),
         transport.name(),
         run_dir.display()
     );
     let opts = RunOptions {
-        jobs: args.jobs as usize,
-        per_node: args.per_node as usize,
-        keep_going: args.keep_going,
-        keep_up: args.keep_up,
-        grace: args.grace,
-        run_dir: run_dir.clone(),
-        already_done: Vec::new(),
+        jobs: exec.jobs as usize,
+        per_node: exec.per_node as usize,
+        keep_going: exec.keep_going,
+        keep_up: exec.keep_up,
+        grace: exec.grace,
+        run_dir: run_dir.to_path_buf(),
+        already_done,
+        adopted,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -214,36 +316,32 @@ pub fn run(args: &RunArgs) -> u8 {
             return exit::ERROR;
         }
     };
-    let fancy = std::io::stderr().is_terminal() && !args.quiet;
+    let fancy = std::io::stderr().is_terminal() && !exec.quiet;
     let report = rt.block_on(async {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         spawn_signal_forwarder(tx);
         let mut observer: Box<dyn Observer> = if fancy {
             Box::new(Bars::new(dag.plan.steps.len()))
         } else {
-            Box::new(Plain { quiet: args.quiet })
+            Box::new(Plain { quiet: exec.quiet })
         };
-        execute(&dag, transport, &opts, &mut journal, observer.as_mut(), rx).await
+        execute(dag, transport, &opts, &mut journal, observer.as_mut(), rx).await
     });
-    let _ = std::fs::remove_file(run_dir.join("lock"));
-    finish(&dag, &run_dir, &report)
+    finish(dag, run_dir, &report)
 }
 
 /// `sglang_src_dir` must exist on this host; a relative path is relative to the recipe file.
-fn resolve_source_dir(
+pub fn resolve_source_dir(
     recipe: &mut srt_graph_steps::Recipe,
-    recipe_arg: Option<&str>,
+    recipe_dir: Option<&Path>,
 ) -> Result<(), String> {
     let Some((dir, pos)) = recipe.sglang_src_dir.clone() else {
         return Ok(());
     };
     let mut path = PathBuf::from(&dir);
     if path.is_relative() {
-        if let Some(arg) = recipe_arg {
-            let (file, _) = crate::cli_plan::split_selector(arg);
-            if let Some(parent) = file.parent() {
-                path = parent.join(path);
-            }
+        if let Some(base) = recipe_dir {
+            path = base.join(path);
         }
     }
     match path.canonicalize() {
@@ -307,7 +405,7 @@ fn preflight(dag: &Dag) -> Result<(), String> {
     }
 }
 
-fn hostname() -> String {
+pub fn hostname() -> String {
     nix_hostname().unwrap_or_else(|| "localhost".into())
 }
 
@@ -378,6 +476,8 @@ fn finish(dag: &Dag, run_dir: &Path, report: &RunReport) -> u8 {
     for s in &report.steps {
         let result = match s.result {
             StepResult::NotRun => "not run",
+            StepResult::Kept => "kept",
+            StepResult::Adopted => "adopted",
             StepResult::Done => "done",
             StepResult::Up => "up",
             StepResult::Failed => "FAILED",
@@ -486,7 +586,8 @@ pub fn down(args: &DownArgs) -> u8 {
         }
     };
     // A live orchestrator tears down itself, in order; ask it first.
-    if let Some(pid) = live_orchestrator(&args.run_dir) {
+    if let Some((pid, _)) = live_orchestrator(&args.run_dir).filter(|(_, host)| *host == hostname())
+    {
         eprintln!("asking the orchestrator (pid {pid}) to stop");
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid),
@@ -533,11 +634,16 @@ pub fn down(args: &DownArgs) -> u8 {
     exit::OK
 }
 
-fn live_orchestrator(run_dir: &Path) -> Option<i32> {
+/// The orchestrator holding the run directory's lock, if it is alive: `(pid, host)`.
+pub fn live_orchestrator(run_dir: &Path) -> Option<(i32, String)> {
     let text = std::fs::read_to_string(run_dir.join("lock")).ok()?;
-    let pid: i32 = text.split_whitespace().next()?.parse().ok()?;
-    (pid > 1
+    let mut parts = text.split_whitespace();
+    let pid: i32 = parts.next()?.parse().ok()?;
+    let host = parts.next().unwrap_or("?").to_string();
+    // A lock from another host cannot be checked from here: it counts as live.
+    let alive = pid > 1
         && pid != std::process::id() as i32
-        && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok())
-    .then_some(pid)
+        && (host != hostname()
+            || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok());
+    alive.then_some((pid, host))
 }

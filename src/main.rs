@@ -1,6 +1,7 @@
 //! `srt-graph`: compile srt-slurm recipes into a DAG of steps and run it across nodes.
 
 mod cli_plan;
+mod cli_resume;
 mod cli_run;
 mod cli_tools;
 
@@ -43,6 +44,10 @@ enum Command {
     Plan(cli_plan::PlanArgs),
     /// Run a recipe's plan (default: the embedded local demo).
     Run(cli_run::RunArgs),
+    /// Finish a crashed, failed or interrupted run without redoing what still stands.
+    Resume(cli_resume::ResumeArgs),
+    /// What a run did, what is up (live-probed), what failed, what remains.
+    Status(cli_resume::StatusArgs),
     /// Stop everything a run started, using its journal (also when the orchestrator is gone).
     Down(cli_run::DownArgs),
     /// A GPU-less SGLang server stand-in (what `--mock-workers` launches).
@@ -74,6 +79,8 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Plan(args) => cli_plan::run(&args),
         Command::Run(args) => cli_run::run(&args),
+        Command::Resume(args) => cli_resume::resume(&args),
+        Command::Status(args) => cli_resume::status(&args),
         Command::Down(args) => cli_run::down(&args),
         Command::MockWorker(args) => cli_tools::mock_worker(&args),
         Command::Bench(args) => cli_tools::bench(&args),

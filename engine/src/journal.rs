@@ -90,6 +90,10 @@ impl Journal {
             .create(true)
             .append(true)
             .open(path)?;
+        // A crash mid-write leaves a torn last line: end it, so the next event starts a line of its own.
+        if last_byte(path)?.is_some_and(|c| c != b'\n') {
+            file.write_all(b"\n")?;
+        }
         let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
         let error = std::sync::Arc::new(std::sync::Mutex::new(None));
         let err = error.clone();
@@ -155,6 +159,18 @@ impl Drop for Journal {
     fn drop(&mut self) {
         let _ = self.close();
     }
+}
+
+fn last_byte(path: &Path) -> std::io::Result<Option<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    if f.metadata()?.len() == 0 {
+        return Ok(None);
+    }
+    f.seek(SeekFrom::End(-1))?;
+    let mut b = [0u8; 1];
+    f.read_exact(&mut b)?;
+    Ok(Some(b[0]))
 }
 
 /// Reads every complete event; a torn or corrupt line (a crash mid-write) is skipped.

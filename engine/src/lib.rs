@@ -8,6 +8,7 @@ pub mod plan;
 pub mod policy;
 pub mod progress;
 pub mod render;
+pub mod resume;
 pub mod rundir;
 pub mod scheduler;
 pub mod trace;

@@ -34,7 +34,13 @@ pub struct RunOptions {
     pub run_dir: PathBuf,
     /// Steps already done (e.g. by an earlier run being resumed); they are not run again.
     pub already_done: Vec<String>,
+    /// Services of an earlier run that are still up and healthy: `(step, pgid)`. They are not restarted;
+    /// they are watched (their death fails the run) and torn down like the run's own.
+    pub adopted: Vec<(String, i32)>,
 }
+
+/// How often an adopted service (not our child: no exit to await) is checked for life.
+const ADOPTED_POLL: Duration = Duration::from_millis(500);
 
 /// Interrupt requests from the user (Ctrl-C / SIGTERM): the first stops gracefully, the second skips
 /// the grace period.
@@ -44,6 +50,10 @@ pub type Interrupts = mpsc::UnboundedReceiver<()>;
 #[serde(rename_all = "snake_case")]
 pub enum StepResult {
     NotRun,
+    /// Done by an earlier run and still standing (resume).
+    Kept,
+    /// A service of an earlier run, still up, taken over (resume).
+    Adopted,
     Done,
     /// A service that was up until teardown (or is still up with `--keep-up`).
     Up,
@@ -128,6 +138,8 @@ struct StepRun {
     first_start: Option<Instant>,
     end: Option<Instant>,
     stopping: bool,
+    /// Taken as done from an earlier run, or adopted from it (resume).
+    inherited: bool,
 }
 
 pub fn log_path(run_dir: &Path, step: &str) -> PathBuf {
@@ -195,6 +207,7 @@ pub async fn execute(
                 first_start: None,
                 end: None,
                 stopping: false,
+                inherited: false,
             })
             .collect(),
         remaining_deps: (0..n).map(|i| dag.dependencies(i).count()).collect(),
@@ -210,6 +223,12 @@ pub async fn execute(
     for id in &opts.already_done {
         if let Some(&i) = dag.index.get(id) {
             ex.complete(i);
+            ex.runs[i].inherited = true;
+        }
+    }
+    for (id, pgid) in &opts.adopted {
+        if let Some(&i) = dag.index.get(id) {
+            ex.adopt(i, *pgid);
         }
     }
     let mut ticker = tokio::time::interval(Duration::from_millis(200));
@@ -539,6 +558,49 @@ impl Executor<'_> {
         }
     }
 
+    /// Takes over a live service of an earlier run: done, up, and watched by polling its process group.
+    fn adopt(&mut self, i: usize, pgid: i32) {
+        let step = self.step(i).clone();
+        self.complete(i);
+        let run = &mut self.runs[i];
+        run.state = State::Running;
+        run.inherited = true;
+        run.end = None;
+        run.pgid = Some(pgid);
+        run.last_pgid = Some(pgid);
+        run.started = Some(Instant::now());
+        run.first_start = Some(Instant::now());
+        let attempt = run.attempts;
+        self.record(Event::Spawned {
+            step: step.id.clone(),
+            node: step.node,
+            pid: pgid,
+            pgid,
+            service: true,
+        });
+        self.record(Event::StepFinished {
+            step: step.id.clone(),
+            attempt,
+            secs: 0.0,
+        });
+        self.observer.message(&format!(
+            "adopted {} (process group {pgid}, still up and healthy)",
+            step.id
+        ));
+        let (transport, tx) = (self.transport.clone(), self.tx.clone());
+        tokio::spawn(async move {
+            while transport.group_alive(step.node, pgid) {
+                tokio::time::sleep(ADOPTED_POLL).await;
+            }
+            let _ = tx.send(Msg::Exited {
+                i,
+                attempt,
+                exit: Err("its process group is gone".into()),
+                timed_out: false,
+            });
+        });
+    }
+
     /// Frees the task slots an attempt held (once per attempt: on exit or failed spawn).
     fn release(&mut self, i: usize) {
         let step = self.dag.step(i);
@@ -830,10 +892,14 @@ impl Executor<'_> {
                     _ => 0.0,
                 };
                 let result = match r.state {
-                    State::Pending | State::Backoff => StepResult::NotRun,
-                    State::Done if s.lifetime == Lifetime::Service && r.attempts > 0 => {
-                        StepResult::Up
+                    State::Done | State::Running
+                        if r.inherited && s.lifetime == Lifetime::Service =>
+                    {
+                        StepResult::Adopted
                     }
+                    State::Done if r.inherited => StepResult::Kept,
+                    State::Pending | State::Backoff => StepResult::NotRun,
+                    State::Done if s.lifetime == Lifetime::Service => StepResult::Up,
                     State::Done => StepResult::Done,
                     State::Running if s.lifetime == Lifetime::Service => StepResult::Up,
                     State::Running => StepResult::Cancelled,

@@ -443,7 +443,11 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
                 keepalive_timeout: &recipe.frontend.nginx_keepalive_timeout,
                 max_concurrency: max_conc,
             };
-            steps.push(start_nginx::step(0, &nodes.addrs[0], &cfg));
+            let mut nginx = start_nginx::step(0, &nodes.addrs[0], &cfg);
+            // nginx talks to the routers/frontends (and keeps connections to them): it starts after them
+            // and, on resume, restarts when they do.
+            nginx.depends_on = frontends.clone();
+            steps.push(nginx);
             frontends.push("nginx".into());
         }
         public = Some(format!(

@@ -151,6 +151,29 @@ async fn smoke(client: &reqwest::Client, public: &str, model: &str) -> Result<()
     Err(format!("smoke request to {url} failed: {last}"))
 }
 
+/// Whether a service answers its probe right now (HTTP 2xx, or a TCP connection), within 3 s.
+pub async fn probe(p: &srt_graph_engine::Probe) -> bool {
+    let limit = Duration::from_secs(3);
+    match p {
+        srt_graph_engine::Probe::Tcp { host, port } => tokio::time::timeout(
+            limit,
+            tokio::net::TcpStream::connect((host.as_str(), *port)),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok()),
+        srt_graph_engine::Probe::Http { url } => {
+            match reqwest::Client::builder().timeout(limit).build() {
+                Ok(c) => c
+                    .get(url)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success()),
+                Err(_) => false,
+            }
+        }
+    }
+}
+
 /// `tcp HOST:PORT` (accepts a connection) or `http URL` (answers 2xx): polls until true.
 pub async fn wait_ready(kind: &str, target: &str, max_interval: Duration) -> Result<(), String> {
     let client = reqwest::Client::builder()

@@ -1,0 +1,477 @@
+//! Resume: a pure function from (the previous plan, the new plan, the journal, what probes see now) to what
+//! stays done, which running services are adopted, and what runs again — each with its reason.
+//! Promise: never skip a step whose effect is gone; never re-run one whose effect still stands.
+
+use crate::journal::{Event, Record};
+use crate::plan::{Dag, Lifetime, Plan, Step};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+
+/// Kinds whose effect lives on a node and dies with it: re-checked by running them again (they are
+/// idempotent), never trusted from the journal.
+pub const NODE_LOCAL_KINDS: &[&str] = &["mount_source", "pip_install"];
+
+/// Per step: sha256 over its kind, node, argv, env, cwd, files and its dependencies' fingerprints.
+pub fn fingerprints(plan: &Plan) -> HashMap<String, String> {
+    let index: HashMap<&str, usize> = plan
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id.as_str(), i))
+        .collect();
+    let mut memo: Vec<Option<String>> = vec![None; plan.steps.len()];
+    fn fp(
+        i: usize,
+        plan: &Plan,
+        index: &HashMap<&str, usize>,
+        memo: &mut Vec<Option<String>>,
+        depth: usize,
+    ) -> String {
+        if let Some(f) = &memo[i] {
+            return f.clone();
+        }
+        let s = &plan.steps[i];
+        let mut h = Sha256::new();
+        let own = serde_json::json!({
+            "kind": s.kind, "node": s.node, "command": s.command, "env": s.env, "cwd": s.cwd,
+            "files": s.files, "lifetime": s.lifetime,
+        });
+        h.update(own.to_string().as_bytes());
+        if depth < 10_000 {
+            for d in &s.depends_on {
+                if let Some(&j) = index.get(d.as_str()) {
+                    h.update(fp(j, plan, index, memo, depth + 1).as_bytes());
+                }
+            }
+        }
+        let out: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        memo[i] = Some(out.clone());
+        out
+    }
+    (0..plan.steps.len())
+        .map(|i| (plan.steps[i].id.clone(), fp(i, plan, &index, &mut memo, 0)))
+        .collect()
+}
+
+/// What the journal says about one step's latest attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    NeverStarted,
+    Finished,
+    Failed(String),
+    /// Started but neither finished nor failed (the orchestrator died under it).
+    Unfinished,
+    /// A service that was up when the journal ends (it may have died since).
+    Up {
+        pgid: i32,
+    },
+    /// A service that exited or was stopped.
+    Down(String),
+}
+
+/// The latest state of each step according to the journal.
+pub fn replay(records: &[Record]) -> HashMap<String, Recorded> {
+    let mut state: HashMap<String, Recorded> = HashMap::new();
+    let mut service_pgid: HashMap<String, i32> = HashMap::new();
+    for r in records {
+        match &r.event {
+            Event::StepStarted { step, .. } => {
+                state.insert(step.clone(), Recorded::Unfinished);
+            }
+            Event::Spawned {
+                step,
+                pgid,
+                service,
+                ..
+            } => {
+                if *service {
+                    service_pgid.insert(step.clone(), *pgid);
+                }
+            }
+            Event::StepFinished { step, .. } => {
+                let s = match service_pgid.get(step) {
+                    Some(&pgid) => Recorded::Up { pgid },
+                    None => Recorded::Finished,
+                };
+                state.insert(step.clone(), s);
+            }
+            Event::StepFailed {
+                step,
+                reason,
+                will_retry,
+                ..
+            } => {
+                if !will_retry {
+                    state.insert(step.clone(), Recorded::Failed(reason.clone()));
+                }
+            }
+            Event::ServiceExited { step, reason } => {
+                state.insert(step.clone(), Recorded::Down(format!("exited: {reason}")));
+            }
+            Event::ServiceStopped { step } => {
+                state.insert(step.clone(), Recorded::Down("stopped at teardown".into()));
+            }
+            Event::RunStarted { .. } | Event::RunFinished { .. } => {}
+        }
+    }
+    state
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Decision {
+    /// Tasks whose result stands.
+    pub keep: Vec<String>,
+    /// Services still up and healthy: `(step, pgid)`.
+    pub adopt: Vec<(String, i32)>,
+    /// Steps to run (again), with the reason.
+    pub run: Vec<(String, String)>,
+}
+
+pub struct Inputs<'a> {
+    pub old_plan: &'a Plan,
+    pub new: &'a Dag,
+    pub journal: &'a [Record],
+    /// Is this service (with this process group) alive and healthy right now?
+    pub service_alive: &'a dyn Fn(&Step, i32) -> bool,
+    /// Does this finished task's output still stand (e.g. its benchmark result file is complete)?
+    pub output_ok: &'a dyn Fn(&Step) -> bool,
+    /// `--from STEP`: this step and everything downstream run again.
+    pub from: Option<&'a str>,
+    /// `--only STEP`: only this step runs; everything else is taken as it stands.
+    pub only: Option<&'a str>,
+}
+
+pub fn decide(inp: &Inputs<'_>) -> Decision {
+    let old_fp = fingerprints(inp.old_plan);
+    let new_fp = fingerprints(&inp.new.plan);
+    let recorded = replay(inp.journal);
+    let dag = inp.new;
+    let n = dag.plan.steps.len();
+    // First pass: each step's own verdict.
+    let mut rerun: BTreeMap<usize, String> = BTreeMap::new();
+    let mut adopt: HashMap<usize, i32> = HashMap::new();
+    for &i in &dag.order {
+        let s = dag.step(i);
+        let state = recorded
+            .get(&s.id)
+            .cloned()
+            .unwrap_or(Recorded::NeverStarted);
+        let changed = old_fp.get(&s.id) != new_fp.get(&s.id);
+        let reason = if inp.only.is_some_and(|o| o != s.id) {
+            None
+        } else if inp.only == Some(s.id.as_str()) {
+            Some("selected with --only".to_string())
+        } else if changed && old_fp.contains_key(&s.id) {
+            Some("its command, environment, inputs or dependencies changed".into())
+        } else if changed {
+            Some("new in this plan".into())
+        } else {
+            match state {
+                Recorded::NeverStarted => Some("never ran".into()),
+                Recorded::Unfinished => Some("was running when the orchestrator stopped".into()),
+                Recorded::Failed(r) => Some(format!("failed: {r}")),
+                Recorded::Down(r) => Some(format!("service is down ({r})")),
+                Recorded::Up { pgid } => {
+                    if (inp.service_alive)(s, pgid) {
+                        adopt.insert(i, pgid);
+                        None
+                    } else {
+                        Some("service is no longer alive and healthy".into())
+                    }
+                }
+                Recorded::Finished if NODE_LOCAL_KINDS.contains(&s.kind.as_str()) => {
+                    Some("node-local effect: re-checked on its node".into())
+                }
+                Recorded::Finished if !(inp.output_ok)(s) => {
+                    Some("its output is missing or incomplete".into())
+                }
+                Recorded::Finished => None,
+            }
+        };
+        if let Some(r) = reason {
+            rerun.insert(i, r);
+        }
+    }
+    if let Some(from) = inp.from {
+        if let Some(&i) = dag.index.get(from) {
+            rerun
+                .entry(i)
+                .or_insert_with(|| "selected with --from".into());
+        }
+    }
+    // Second pass: what depends on a restarted service, a changed step or --from runs again too; a
+    // re-checked node-local step does not invalidate what it feeds (its effect is only re-established).
+    let mut out = Decision::default();
+    let mut invalid = vec![false; n];
+    for &i in &dag.order {
+        if inp.only.is_some() {
+            if let Some(r) = rerun.get(&i) {
+                out.run.push((dag.step(i).id.clone(), r.clone()));
+            }
+            continue;
+        }
+        let s = dag.step(i);
+        let own = rerun.get(&i).cloned();
+        let propagates = own.as_ref().is_some_and(|r| !r.starts_with("node-local"));
+        let upstream = dag
+            .dependencies_sorted(i)
+            .into_iter()
+            .find(|&d| invalid[d] && !rerun.get(&d).is_some_and(|r| r.starts_with("node-local")))
+            .map(|d| dag.step(d).id.clone());
+        match (own, upstream) {
+            (Some(r), _) => {
+                invalid[i] = propagates || s.lifetime == Lifetime::Service;
+                out.run.push((s.id.clone(), r));
+            }
+            (None, Some(up)) => {
+                invalid[i] = true;
+                adopt.remove(&i);
+                out.run
+                    .push((s.id.clone(), format!("depends on `{up}`, which runs again")));
+            }
+            (None, None) => {}
+        }
+    }
+    for &i in &dag.order {
+        let id = &dag.step(i).id;
+        if out.run.iter().any(|(r, _)| r == id) {
+            continue;
+        }
+        match adopt.get(&i) {
+            Some(&pgid) => out.adopt.push((id.clone(), pgid)),
+            None => out.keep.push(id.clone()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::PLAN_FORMAT;
+
+    fn step(id: &str, kind: &str, deps: &[&str], service: bool) -> Step {
+        let mut s = Step::new(
+            id,
+            kind,
+            0,
+            if service {
+                Lifetime::Service
+            } else {
+                Lifetime::Task
+            },
+        );
+        s.depends_on = deps.iter().map(|d| d.to_string()).collect();
+        s.command = Some(vec!["run".into(), id.into()]);
+        s
+    }
+
+    fn plan(steps: Vec<Step>) -> Plan {
+        Plan {
+            format: PLAN_FORMAT,
+            recipe: "t".into(),
+            nodes: vec!["node0".into()],
+            addresses: vec!["a".into()],
+            steps,
+            endpoint: None,
+            ignored: vec![],
+            notes: vec![],
+        }
+    }
+
+    fn rec(event: Event) -> Record {
+        Record { t: 0.0, event }
+    }
+
+    fn finished(step: &str) -> Vec<Record> {
+        vec![
+            rec(Event::StepStarted {
+                step: step.into(),
+                attempt: 1,
+                node: 0,
+            }),
+            rec(Event::StepFinished {
+                step: step.into(),
+                attempt: 1,
+                secs: 1.0,
+            }),
+        ]
+    }
+
+    fn up(step: &str, pgid: i32) -> Vec<Record> {
+        vec![
+            rec(Event::StepStarted {
+                step: step.into(),
+                attempt: 1,
+                node: 0,
+            }),
+            rec(Event::Spawned {
+                step: step.into(),
+                node: 0,
+                pid: pgid,
+                pgid,
+                service: true,
+            }),
+            rec(Event::StepFinished {
+                step: step.into(),
+                attempt: 1,
+                secs: 0.1,
+            }),
+        ]
+    }
+
+    fn graph() -> Plan {
+        plan(vec![
+            step("pip", "pip_install", &[], false),
+            step("worker", "start_worker", &["pip"], true),
+            step("router", "start_router", &["worker"], true),
+            step("gate", "wait_healthy", &["router"], false),
+            step("bench/c1", "run_benchmark", &["gate"], false),
+            step("bench/c2", "run_benchmark", &["bench/c1"], false),
+        ])
+    }
+
+    fn journal() -> Vec<Record> {
+        [
+            finished("pip"),
+            up("worker", 100),
+            up("router", 200),
+            finished("gate"),
+            finished("bench/c1"),
+        ]
+        .concat()
+    }
+
+    fn ids(v: &[(String, String)]) -> Vec<&str> {
+        v.iter().map(|(s, _)| s.as_str()).collect()
+    }
+
+    #[test]
+    fn live_services_are_adopted_and_only_the_rest_runs() {
+        let p = graph();
+        let dag = Dag::new(p.clone()).unwrap();
+        let j = journal();
+        let d = decide(&Inputs {
+            old_plan: &p,
+            new: &dag,
+            journal: &j,
+            service_alive: &|_, _| true,
+            output_ok: &|_| true,
+            from: None,
+            only: None,
+        });
+        assert_eq!(
+            d.adopt,
+            vec![("worker".to_string(), 100), ("router".to_string(), 200)]
+        );
+        assert_eq!(ids(&d.run), ["pip", "bench/c2"]);
+        assert_eq!(d.keep, ["gate", "bench/c1"]);
+    }
+
+    #[test]
+    fn a_dead_worker_restarts_everything_downstream() {
+        let p = graph();
+        let dag = Dag::new(p.clone()).unwrap();
+        let j = journal();
+        let d = decide(&Inputs {
+            old_plan: &p,
+            new: &dag,
+            journal: &j,
+            service_alive: &|s, _| s.id != "worker",
+            output_ok: &|_| true,
+            from: None,
+            only: None,
+        });
+        assert!(d.adopt.is_empty(), "{:?}", d.adopt);
+        assert_eq!(
+            ids(&d.run),
+            ["pip", "worker", "router", "gate", "bench/c1", "bench/c2"]
+        );
+    }
+
+    #[test]
+    fn a_changed_step_and_its_dependents_rerun_and_incomplete_results_rerun() {
+        let old = graph();
+        let mut new = graph();
+        new.steps[4].command = Some(vec![
+            "run".into(),
+            "bench/c1".into(),
+            "--isl".into(),
+            "2".into(),
+        ]);
+        let dag = Dag::new(new).unwrap();
+        let j = journal();
+        let d = decide(&Inputs {
+            old_plan: &old,
+            new: &dag,
+            journal: &j,
+            service_alive: &|_, _| true,
+            output_ok: &|_| true,
+            from: None,
+            only: None,
+        });
+        assert_eq!(ids(&d.run), ["pip", "bench/c1", "bench/c2"]);
+        assert!(d.run[1].1.contains("changed"));
+
+        let p = graph();
+        let dag = Dag::new(p.clone()).unwrap();
+        let d = decide(&Inputs {
+            old_plan: &p,
+            new: &dag,
+            journal: &j,
+            service_alive: &|_, _| true,
+            output_ok: &|s| s.id != "bench/c1",
+            from: None,
+            only: None,
+        });
+        assert_eq!(ids(&d.run), ["pip", "bench/c1", "bench/c2"]);
+    }
+
+    #[test]
+    fn from_and_only() {
+        let p = graph();
+        let dag = Dag::new(p.clone()).unwrap();
+        let j = journal();
+        let base = |from, only| {
+            decide(&Inputs {
+                old_plan: &p,
+                new: &dag,
+                journal: &j,
+                service_alive: &|_, _| true,
+                output_ok: &|_| true,
+                from,
+                only,
+            })
+        };
+        assert_eq!(
+            ids(&base(Some("gate"), None).run),
+            ["pip", "gate", "bench/c1", "bench/c2"]
+        );
+        assert_eq!(ids(&base(None, Some("bench/c1")).run), ["bench/c1"]);
+    }
+
+    #[test]
+    fn unfinished_and_failed_steps_rerun() {
+        let p = graph();
+        let dag = Dag::new(p.clone()).unwrap();
+        let mut j = journal();
+        j.push(rec(Event::StepStarted {
+            step: "bench/c2".into(),
+            attempt: 1,
+            node: 0,
+        }));
+        let d = decide(&Inputs {
+            old_plan: &p,
+            new: &dag,
+            journal: &j,
+            service_alive: &|_, _| true,
+            output_ok: &|_| true,
+            from: None,
+            only: None,
+        });
+        assert!(d
+            .run
+            .iter()
+            .any(|(s, r)| s == "bench/c2" && r.contains("was running")));
+    }
+}

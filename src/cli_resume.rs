@@ -1,0 +1,342 @@
+//! `srt-graph resume` and `srt-graph status`: what a run left behind, and finishing it without redoing
+//! what still stands.
+
+use crate::cli_run::{
+    compile_for_run, execute_run, live_orchestrator, resolve_source_dir, ExecArgs, RunMeta,
+};
+use crate::exit;
+use clap::Args;
+use serde_json::json;
+use srt_graph_engine::journal::{self, Record};
+use srt_graph_engine::local::LocalTransport;
+use srt_graph_engine::plan::{Plan, Step};
+use srt_graph_engine::resume::{decide, replay, Inputs, Recorded};
+use srt_graph_engine::scheduler::log_tail;
+use srt_graph_engine::transport::GroupSignaller;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Args)]
+pub struct ResumeArgs {
+    /// The run directory to finish.
+    pub run_dir: PathBuf,
+    #[command(flatten)]
+    pub exec: ExecArgs,
+    /// Print what would be kept, adopted and run again (and why), then stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run this step and everything that depends on it again.
+    #[arg(long, value_name = "STEP", conflicts_with = "only")]
+    pub from: Option<String>,
+    /// Run only this step again.
+    #[arg(long, value_name = "STEP")]
+    pub only: Option<String>,
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    pub run_dir: PathBuf,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+struct Previous {
+    meta: RunMeta,
+    plan: Plan,
+    journal: Vec<Record>,
+}
+
+fn read_previous(run_dir: &Path) -> Result<Previous, String> {
+    let read = |name: &str| {
+        std::fs::read(run_dir.join(name))
+            .map_err(|e| format!("{}: {e}", run_dir.join(name).display()))
+    };
+    let meta: RunMeta =
+        serde_json::from_slice(&read("run.json")?).map_err(|e| format!("run.json: {e}"))?;
+    let plan: Plan =
+        serde_json::from_slice(&read("plan.json")?).map_err(|e| format!("plan.json: {e}"))?;
+    let journal =
+        journal::read(&run_dir.join("journal.jsonl")).map_err(|e| format!("journal.jsonl: {e}"))?;
+    Ok(Previous {
+        meta,
+        plan,
+        journal,
+    })
+}
+
+/// Is the service's process group alive here, and does it answer its probe?
+fn service_alive(rt: &tokio::runtime::Runtime, step: &Step, pgid: i32) -> bool {
+    LocalTransport.group_alive(step.node, pgid)
+        && step
+            .probe
+            .as_ref()
+            .is_none_or(|p| rt.block_on(srt_graph_steps::health::probe(p)))
+}
+
+/// A benchmark point stands only if its result file is complete JSON.
+fn output_ok(step: &Step) -> bool {
+    let Some(argv) = &step.command else {
+        return true;
+    };
+    let arg = |flag: &str| {
+        argv.iter()
+            .position(|a| a == flag)
+            .and_then(|i| argv.get(i + 1))
+    };
+    match (arg("--result-dir"), arg("--result-filename")) {
+        (Some(dir), Some(name)) => std::fs::read(Path::new(dir).join(name))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|v| v.get("completed").is_some()),
+        _ => true,
+    }
+}
+
+pub fn resume(args: &ResumeArgs) -> u8 {
+    let run_dir = match args.run_dir.canonicalize() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.run_dir.display());
+            return exit::ERROR;
+        }
+    };
+    if let Some((pid, host)) = live_orchestrator(&run_dir) {
+        eprintln!(
+            "error: {} is being run by pid {pid} on {host}; one orchestrator per run directory",
+            run_dir.display()
+        );
+        return exit::ERROR;
+    }
+    let prev = match read_previous(&run_dir) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: cannot resume {}: {e}", run_dir.display());
+            return exit::ERROR;
+        }
+    };
+    // The recipe as copied into the run directory (edit it there to change what runs).
+    let cluster = run_dir.join("srtslurm.yaml");
+    let cluster = if cluster.is_file() {
+        match srt_graph_steps::ClusterConfig::load(&cluster) {
+            Ok(c) => c,
+            Err(e) => {
+                crate::cli_plan::report(&e);
+                return exit::INVALID;
+            }
+        }
+    } else {
+        srt_graph_steps::ClusterConfig::default()
+    };
+    let loaded = match srt_graph_steps::load_file(
+        &run_dir.join("recipe.yaml"),
+        prev.meta.variant.as_deref(),
+        &cluster,
+    ) {
+        Ok(mut v) if v.len() == 1 => v.remove(0),
+        Ok(v) => {
+            eprintln!(
+                "error: the run's recipe has {} variants; cannot tell which one ran",
+                v.len()
+            );
+            return exit::INVALID;
+        }
+        Err(e) => {
+            crate::cli_plan::report(&e);
+            return exit::INVALID;
+        }
+    };
+    let mut recipe = loaded.recipe;
+    if let Err(e) = resolve_source_dir(&mut recipe, prev.meta.recipe_dir.as_deref()) {
+        eprintln!("error: {e}");
+        return exit::INVALID;
+    }
+    let dag = match compile_for_run(&recipe, &prev.meta, &run_dir) {
+        Ok(d) => d,
+        Err(code) => return code,
+    };
+    for (flag, id) in [("--from", &args.from), ("--only", &args.only)] {
+        if let Some(id) = id {
+            if !dag.index.contains_key(id) {
+                eprintln!("error: {flag} {id}: no such step in this plan");
+                return exit::INVALID;
+            }
+        }
+    }
+    let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    else {
+        eprintln!("error: cannot start the runtime");
+        return exit::ERROR;
+    };
+    let alive = |s: &Step, pgid: i32| service_alive(&rt, s, pgid);
+    let decision = decide(&Inputs {
+        old_plan: &prev.plan,
+        new: &dag,
+        journal: &prev.journal,
+        service_alive: &alive,
+        output_ok: &output_ok,
+        from: args.from.as_deref(),
+        only: args.only.as_deref(),
+    });
+    eprintln!("resume {}: {}", dag.plan.recipe, run_dir.display());
+    for id in &decision.keep {
+        eprintln!("  keep    {id}");
+    }
+    for (id, pgid) in &decision.adopt {
+        eprintln!("  adopt   {id} (process group {pgid} is up and healthy)");
+    }
+    for (id, why) in &decision.run {
+        eprintln!("  run     {id}: {why}");
+    }
+    if args.dry_run {
+        return exit::OK;
+    }
+    if let Err(e) = std::fs::write(
+        run_dir.join("lock"),
+        format!("{} {}\n", std::process::id(), crate::cli_run::hostname()),
+    ) {
+        eprintln!("error: cannot take the lock: {e}");
+        return exit::ERROR;
+    }
+    // A step that runs again must not leave its old processes behind (a service holding its ports, a
+    // task the dead orchestrator left running): stop the last process group recorded for it.
+    for (id, _) in &decision.run {
+        let last = prev.journal.iter().rev().find_map(|r| match &r.event {
+            journal::Event::Spawned {
+                step, node, pgid, ..
+            } if step == id => Some((*node, *pgid)),
+            _ => None,
+        });
+        if let Some((node, pgid)) = last {
+            stop_group(node, pgid);
+        }
+    }
+    let continues = prev.journal.iter().find_map(|r| match &r.event {
+        journal::Event::RunStarted {
+            orchestrator_pid,
+            host,
+            ..
+        } => Some(format!("pid {orchestrator_pid} on {host}")),
+        _ => None,
+    });
+    drop(rt);
+    execute_run(
+        &dag,
+        &run_dir,
+        &args.exec,
+        decision.keep,
+        decision.adopt,
+        continues,
+    )
+}
+
+fn stop_group(node: usize, pgid: i32) {
+    let t = LocalTransport;
+    if !t.group_alive(node, pgid) {
+        return;
+    }
+    let _ = t.signal_group(node, pgid, 15);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while t.group_alive(node, pgid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = t.signal_group(node, pgid, 9);
+}
+
+pub fn status(args: &StatusArgs) -> u8 {
+    let prev = match read_previous(&args.run_dir) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ERROR;
+        }
+    };
+    let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    else {
+        eprintln!("error: cannot start the runtime");
+        return exit::ERROR;
+    };
+    let recorded = replay(&prev.journal);
+    let orchestrator = live_orchestrator(&args.run_dir);
+    let mut rows = Vec::new();
+    let mut remaining = 0;
+    for s in &prev.plan.steps {
+        let (state, detail) = match recorded
+            .get(&s.id)
+            .cloned()
+            .unwrap_or(Recorded::NeverStarted)
+        {
+            Recorded::NeverStarted => {
+                remaining += 1;
+                ("pending", String::new())
+            }
+            Recorded::Finished => ("done", String::new()),
+            Recorded::Unfinished if orchestrator.is_some() => ("running", String::new()),
+            Recorded::Unfinished => {
+                remaining += 1;
+                (
+                    "interrupted",
+                    "was running when the orchestrator stopped".into(),
+                )
+            }
+            Recorded::Failed(r) => {
+                remaining += 1;
+                (
+                    "failed",
+                    format!("{r}\n{}", log_tail(&args.run_dir, &s.id, 5)),
+                )
+            }
+            Recorded::Up { pgid } => {
+                if service_alive(&rt, s, pgid) {
+                    ("up", format!("process group {pgid}, healthy"))
+                } else {
+                    remaining += 1;
+                    ("down", format!("process group {pgid} is gone or unhealthy"))
+                }
+            }
+            Recorded::Down(r) => ("stopped", r),
+        };
+        rows.push((s.id.clone(), prev.plan.nodes[s.node].clone(), state, detail));
+    }
+    let finished = prev.journal.iter().rev().find_map(|r| match &r.event {
+        journal::Event::RunFinished { status } => Some(format!("{status:?}").to_lowercase()),
+        _ => None,
+    });
+    if args.json {
+        let v = json!({
+            "recipe": prev.plan.recipe,
+            "orchestrator": orchestrator.as_ref().map(|(pid, host)| json!({"pid": pid, "host": host})),
+            "finished": finished,
+            "remaining": remaining,
+            "steps": rows.iter().map(|(id, node, state, detail)| json!({"id": id, "node": node, "state": state, "detail": detail})).collect::<Vec<_>>(),
+        });
+        crate::cli_plan::emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        ));
+        return exit::OK;
+    }
+    let mut out = format!("run {} in {}\n", prev.plan.recipe, args.run_dir.display());
+    match (&orchestrator, &finished) {
+        (Some((pid, host)), _) => out.push_str(&format!("orchestrator: live, pid {pid} on {host}\n")),
+        (None, Some(f)) => out.push_str(&format!("orchestrator: gone; the run {f}\n")),
+        (None, None) => out.push_str("orchestrator: gone without finishing (crashed or killed): `srt-graph resume` finishes it\n"),
+    }
+    for (id, node, state, detail) in &rows {
+        out.push_str(&format!("  {state:<11} {id:<40} {node}"));
+        if !detail.is_empty() {
+            out.push_str(&format!(
+                "  {}",
+                detail.trim_end().replace('\n', "\n              ")
+            ));
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!("remaining: {remaining} step(s)\n"));
+    crate::cli_plan::emit(&out);
+    exit::OK
+}
