@@ -65,13 +65,15 @@ fn read_previous(run_dir: &Path) -> Result<Previous, String> {
     })
 }
 
-/// Is the service's process group alive here, and does it answer its probe?
+/// Is the service's process group alive here, and does it answer its probe? Any HTTP answer counts: a
+/// worker still loading its model answers 503 and is adopted (restarting it would only load again); the
+/// readiness gate decides when it is ready.
 fn service_alive(rt: &tokio::runtime::Runtime, step: &Step, pgid: i32) -> bool {
     LocalTransport.group_alive(step.node, pgid)
         && step
             .probe
             .as_ref()
-            .is_none_or(|p| rt.block_on(srt_graph_steps::health::probe(p)))
+            .is_none_or(|p| rt.block_on(srt_graph_steps::health::answers(p)))
 }
 
 /// A benchmark point stands only if its result file is complete JSON.
@@ -211,6 +213,17 @@ pub fn resume(args: &ResumeArgs) -> u8 {
         });
         if let Some((node, pgid)) = last {
             stop_group(node, pgid);
+        }
+    }
+    // And any process of the run whose spawn never reached the journal, for the steps that run again.
+    let tagged = srt_graph_engine::local::tagged_processes(&run_dir.display().to_string());
+    let rerun: std::collections::HashSet<&str> =
+        decision.run.iter().map(|(s, _)| s.as_str()).collect();
+    for (step, _, pgid) in tagged {
+        if rerun.contains(step.as_str()) {
+            if let Some(&i) = dag.index.get(&step) {
+                stop_group(dag.step(i).node, pgid);
+            }
         }
     }
     let continues = prev.journal.iter().find_map(|r| match &r.event {

@@ -601,7 +601,7 @@ pub fn down(args: &DownArgs) -> u8 {
         }
     }
     let transport = LocalTransport;
-    let groups: Vec<(String, usize, i32)> = records
+    let mut groups: Vec<(String, usize, i32)> = records
         .iter()
         .rev()
         .filter_map(|r| match &r.event {
@@ -611,6 +611,17 @@ pub fn down(args: &DownArgs) -> u8 {
             _ => None,
         })
         .collect();
+    // Processes of the run that the journal never heard of (spawned as the orchestrator died).
+    let run_dir = args
+        .run_dir
+        .canonicalize()
+        .unwrap_or_else(|_| args.run_dir.clone());
+    for (step, _, pgid) in srt_graph_engine::local::tagged_processes(&run_dir.display().to_string())
+    {
+        if !groups.iter().any(|(_, _, g)| *g == pgid) {
+            groups.push((step, 0, pgid));
+        }
+    }
     let alive: Vec<&(String, usize, i32)> = groups
         .iter()
         .filter(|(_, n, g)| transport.group_alive(*n, *g))

@@ -10,6 +10,10 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
+/// Environment variables that tag every process a run starts (value: the run directory, the step id).
+pub const RUN_TAG: &str = "SRT_GRAPH_RUN";
+pub const STEP_TAG: &str = "SRT_GRAPH_STEP";
+
 #[derive(Debug, Default, Clone)]
 pub struct LocalTransport;
 
@@ -192,6 +196,50 @@ pub fn live_group_members(pgid: i32) -> Vec<i32> {
         let pgrp = fields.next().and_then(|p| p.parse::<i32>().ok());
         if pgrp == Some(pgid) && state != "Z" && state != "X" {
             out.push(pid);
+        }
+    }
+    out
+}
+
+/// Live (non-zombie) processes on this machine tagged with `run_dir`: `(step, pid, pgid)`, from
+/// `/proc/*/environ`. Finds what the journal may not know (a spawn the orchestrator died before recording).
+pub fn tagged_processes(run_dir: &str) -> Vec<(String, i32, i32)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let want = format!("{RUN_TAG}={run_dir}");
+    let step_prefix = format!("{STEP_TAG}=");
+    let mut out = Vec::new();
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        let vars: Vec<&[u8]> = environ.split(|&b| b == 0).collect();
+        if !vars.contains(&want.as_bytes()) {
+            continue;
+        }
+        let step = vars
+            .iter()
+            .find_map(|v| v.strip_prefix(step_prefix.as_bytes()))
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default();
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next().unwrap_or("");
+        let _ppid = fields.next();
+        let Some(pgid) = fields.next().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        if state != "Z" && state != "X" {
+            out.push((step, pid, pgid));
         }
     }
     out

@@ -5,7 +5,7 @@
 use crate::journal::{Event, Record};
 use crate::plan::{Dag, Lifetime, Plan, Step};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 /// Kinds whose effect lives on a node and dies with it: re-checked by running them again (they are
 /// idempotent), never trusted from the journal.
@@ -141,27 +141,48 @@ pub struct Inputs<'a> {
     pub only: Option<&'a str>,
 }
 
+/// The rules, in order:
+/// 1. A task runs again if it never ran, did not finish, failed, changed (fingerprints include their
+///    dependencies', so a change runs its whole subtree), or its output is gone (an incomplete result).
+/// 2. A step is *needed* if it runs or something downstream of it runs.
+/// 3. A needed service that is not alive and healthy (or changed) restarts; a needed service downstream of
+///    a restarting one restarts too (a router that talked to a dead worker); a needed readiness gate
+///    (`wait_healthy`) downstream of a restart checks again. Other finished tasks stand: a benchmark
+///    point's result does not depend on the processes being the same ones.
+/// 4. Needed node-local steps (mounts, installs) run again: their effect is re-checked on the node.
+/// 5. Live, healthy services that are not restarted are adopted; everything else is kept.
 pub fn decide(inp: &Inputs<'_>) -> Decision {
     let old_fp = fingerprints(inp.old_plan);
     let new_fp = fingerprints(&inp.new.plan);
     let recorded = replay(inp.journal);
     let dag = inp.new;
     let n = dag.plan.steps.len();
-    // First pass: each step's own verdict.
-    let mut rerun: BTreeMap<usize, String> = BTreeMap::new();
-    let mut adopt: HashMap<usize, i32> = HashMap::new();
-    for &i in &dag.order {
+    let mut reason: Vec<Option<String>> = vec![None; n];
+    let mut alive: Vec<Option<i32>> = vec![None; n];
+
+    // Rule 1 (and the services' own state).
+    for i in 0..n {
         let s = dag.step(i);
         let state = recorded
             .get(&s.id)
             .cloned()
             .unwrap_or(Recorded::NeverStarted);
         let changed = old_fp.get(&s.id) != new_fp.get(&s.id);
-        let reason = if inp.only.is_some_and(|o| o != s.id) {
-            None
-        } else if inp.only == Some(s.id.as_str()) {
-            Some("selected with --only".to_string())
-        } else if changed && old_fp.contains_key(&s.id) {
+        if let Recorded::Up { pgid } = state {
+            if !changed && (inp.service_alive)(s, pgid) {
+                alive[i] = Some(pgid);
+            }
+        }
+        if inp.only.is_some() {
+            if inp.only == Some(s.id.as_str()) {
+                reason[i] = Some("selected with --only".into());
+            }
+            continue;
+        }
+        if s.lifetime == Lifetime::Service {
+            continue;
+        }
+        reason[i] = if changed && old_fp.contains_key(&s.id) {
             Some("its command, environment, inputs or dependencies changed".into())
         } else if changed {
             Some("new in this plan".into())
@@ -170,76 +191,73 @@ pub fn decide(inp: &Inputs<'_>) -> Decision {
                 Recorded::NeverStarted => Some("never ran".into()),
                 Recorded::Unfinished => Some("was running when the orchestrator stopped".into()),
                 Recorded::Failed(r) => Some(format!("failed: {r}")),
-                Recorded::Down(r) => Some(format!("service is down ({r})")),
-                Recorded::Up { pgid } => {
-                    if (inp.service_alive)(s, pgid) {
-                        adopt.insert(i, pgid);
-                        None
-                    } else {
-                        Some("service is no longer alive and healthy".into())
-                    }
-                }
-                Recorded::Finished if NODE_LOCAL_KINDS.contains(&s.kind.as_str()) => {
-                    Some("node-local effect: re-checked on its node".into())
-                }
                 Recorded::Finished if !(inp.output_ok)(s) => {
                     Some("its output is missing or incomplete".into())
                 }
-                Recorded::Finished => None,
+                _ => None,
             }
         };
-        if let Some(r) = reason {
-            rerun.insert(i, r);
+    }
+    if let Some(from) = inp.from.and_then(|f| dag.index.get(f).copied()) {
+        for j in std::iter::once(from).chain(dag.downstream(from)) {
+            reason[j].get_or_insert_with(|| format!("selected with --from {}", dag.step(from).id));
         }
     }
-    if let Some(from) = inp.from {
-        if let Some(&i) = dag.index.get(from) {
-            rerun
-                .entry(i)
-                .or_insert_with(|| "selected with --from".into());
+    if inp.only.is_none() {
+        // Rules 2–4 until nothing changes.
+        loop {
+            let mut needed = vec![false; n];
+            for &i in dag.order.iter().rev() {
+                needed[i] = reason[i].is_some() || dag.dependents(i).any(|d| needed[d]);
+            }
+            let mut grew = false;
+            for &i in &dag.order {
+                if reason[i].is_some() || !needed[i] {
+                    continue;
+                }
+                let s = dag.step(i);
+                let restarted_dep = dag
+                    .dependencies_sorted(i)
+                    .into_iter()
+                    .find(|&d| reason[d].is_some() && dag.step(d).lifetime == Lifetime::Service)
+                    .map(|d| dag.step(d).id.clone());
+                let r = if s.lifetime == Lifetime::Service {
+                    match (alive[i], restarted_dep) {
+                        (None, _) => Some(match recorded.get(&s.id) {
+                            Some(Recorded::Up { .. }) => {
+                                "service is no longer alive and healthy".to_string()
+                            }
+                            Some(Recorded::Down(r)) => format!("service is down ({r})"),
+                            _ if old_fp.get(&s.id) != new_fp.get(&s.id) => "service changed".into(),
+                            _ => "service never started".into(),
+                        }),
+                        (Some(_), Some(up)) => Some(format!("depends on `{up}`, which runs again")),
+                        (Some(_), None) => None,
+                    }
+                } else if NODE_LOCAL_KINDS.contains(&s.kind.as_str()) {
+                    Some("node-local effect: re-checked on its node".into())
+                } else if s.kind == "wait_healthy" {
+                    restarted_dep.map(|up| format!("depends on `{up}`, which runs again"))
+                } else {
+                    None
+                };
+                if r.is_some() {
+                    reason[i] = r;
+                    grew = true;
+                }
+            }
+            if !grew {
+                break;
+            }
         }
     }
-    // Second pass: what depends on a restarted service, a changed step or --from runs again too; a
-    // re-checked node-local step does not invalidate what it feeds (its effect is only re-established).
     let mut out = Decision::default();
-    let mut invalid = vec![false; n];
     for &i in &dag.order {
-        if inp.only.is_some() {
-            if let Some(r) = rerun.get(&i) {
-                out.run.push((dag.step(i).id.clone(), r.clone()));
-            }
-            continue;
-        }
-        let s = dag.step(i);
-        let own = rerun.get(&i).cloned();
-        let propagates = own.as_ref().is_some_and(|r| !r.starts_with("node-local"));
-        let upstream = dag
-            .dependencies_sorted(i)
-            .into_iter()
-            .find(|&d| invalid[d] && !rerun.get(&d).is_some_and(|r| r.starts_with("node-local")))
-            .map(|d| dag.step(d).id.clone());
-        match (own, upstream) {
-            (Some(r), _) => {
-                invalid[i] = propagates || s.lifetime == Lifetime::Service;
-                out.run.push((s.id.clone(), r));
-            }
-            (None, Some(up)) => {
-                invalid[i] = true;
-                adopt.remove(&i);
-                out.run
-                    .push((s.id.clone(), format!("depends on `{up}`, which runs again")));
-            }
-            (None, None) => {}
-        }
-    }
-    for &i in &dag.order {
-        let id = &dag.step(i).id;
-        if out.run.iter().any(|(r, _)| r == id) {
-            continue;
-        }
-        match adopt.get(&i) {
-            Some(&pgid) => out.adopt.push((id.clone(), pgid)),
-            None => out.keep.push(id.clone()),
+        let id = dag.step(i).id.clone();
+        match (&reason[i], alive[i]) {
+            (Some(r), _) => out.run.push((id, r.clone())),
+            (None, Some(pgid)) => out.adopt.push((id, pgid)),
+            (None, None) => out.keep.push(id),
         }
     }
     out
@@ -369,7 +387,7 @@ mod tests {
     }
 
     #[test]
-    fn a_dead_worker_restarts_everything_downstream() {
+    fn a_dead_worker_restarts_what_needs_it_and_finished_points_stand() {
         let p = graph();
         let dag = Dag::new(p.clone()).unwrap();
         let j = journal();
@@ -383,10 +401,9 @@ mod tests {
             only: None,
         });
         assert!(d.adopt.is_empty(), "{:?}", d.adopt);
-        assert_eq!(
-            ids(&d.run),
-            ["pip", "worker", "router", "gate", "bench/c1", "bench/c2"]
-        );
+        // The finished benchmark point stands; the gate checks the new processes before the next point.
+        assert_eq!(ids(&d.run), ["pip", "worker", "router", "gate", "bench/c2"]);
+        assert_eq!(d.keep, ["bench/c1"]);
     }
 
     #[test]
@@ -473,5 +490,99 @@ mod tests {
             .run
             .iter()
             .any(|(s, r)| s == "bench/c2" && r.contains("was running")));
+    }
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+    use crate::plan::PLAN_FORMAT;
+
+    #[test]
+    fn a_finished_run_interrupted_in_teardown_restarts_nothing() {
+        let mut steps = Vec::new();
+        for (id, kind, deps, service) in [
+            ("worker", "start_worker", vec![], true),
+            ("router", "start_router", vec!["worker"], true),
+            ("gate", "wait_healthy", vec!["router"], false),
+            ("bench", "run_benchmark", vec!["gate"], false),
+        ] {
+            let mut s = Step::new(
+                id,
+                kind,
+                0,
+                if service {
+                    Lifetime::Service
+                } else {
+                    Lifetime::Task
+                },
+            );
+            s.depends_on = deps.into_iter().map(String::from).collect();
+            s.command = Some(vec![id.into()]);
+            steps.push(s);
+        }
+        let plan = Plan {
+            format: PLAN_FORMAT,
+            recipe: "t".into(),
+            nodes: vec!["n".into()],
+            addresses: vec!["a".into()],
+            steps,
+            endpoint: None,
+            ignored: vec![],
+            notes: vec![],
+        };
+        let ev = |e| Record { t: 0.0, event: e };
+        let j = vec![
+            ev(Event::Spawned {
+                step: "worker".into(),
+                node: 0,
+                pid: 5,
+                pgid: 5,
+                service: true,
+            }),
+            ev(Event::StepFinished {
+                step: "worker".into(),
+                attempt: 1,
+                secs: 0.0,
+            }),
+            ev(Event::Spawned {
+                step: "router".into(),
+                node: 0,
+                pid: 6,
+                pgid: 6,
+                service: true,
+            }),
+            ev(Event::StepFinished {
+                step: "router".into(),
+                attempt: 1,
+                secs: 0.0,
+            }),
+            ev(Event::StepFinished {
+                step: "gate".into(),
+                attempt: 1,
+                secs: 0.0,
+            }),
+            ev(Event::StepFinished {
+                step: "bench".into(),
+                attempt: 1,
+                secs: 0.0,
+            }),
+            ev(Event::ServiceStopped {
+                step: "router".into(),
+            }),
+        ];
+        let dag = Dag::new(plan.clone()).unwrap();
+        let d = decide(&Inputs {
+            old_plan: &plan,
+            new: &dag,
+            journal: &j,
+            service_alive: &|_, _| true,
+            output_ok: &|_| true,
+            from: None,
+            only: None,
+        });
+        assert!(d.run.is_empty(), "{:?}", d.run);
+        assert_eq!(d.adopt, vec![("worker".to_string(), 5)]);
+        assert_eq!(d.keep, ["router", "gate", "bench"]);
     }
 }

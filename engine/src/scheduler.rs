@@ -355,11 +355,19 @@ impl Executor<'_> {
             });
             return;
         };
+        // Tag every process with its run and step: a process spawned just before the orchestrator died,
+        // whose process group never reached the journal, can still be found and stopped (resume, down).
+        let mut env = step.env.clone();
+        env.insert(
+            crate::local::RUN_TAG.into(),
+            self.opts.run_dir.display().to_string(),
+        );
+        env.insert(crate::local::STEP_TAG.into(), step.id.clone());
         let req = SpawnRequest {
             step: step.id.clone(),
             node: step.node,
             argv,
-            env: step.env.clone(),
+            env,
             cwd: step.cwd.clone(),
             log: log_path(&self.opts.run_dir, &step.id),
         };

@@ -174,6 +174,22 @@ pub async fn probe(p: &srt_graph_engine::Probe) -> bool {
     }
 }
 
+/// Whether a service answers at all (any HTTP status, or a TCP connection), within 3 s.
+pub async fn answers(p: &srt_graph_engine::Probe) -> bool {
+    match p {
+        srt_graph_engine::Probe::Tcp { .. } => probe(p).await,
+        srt_graph_engine::Probe::Http { url } => {
+            match reqwest::Client::builder()
+                .timeout(Duration::from_secs(3))
+                .build()
+            {
+                Ok(c) => c.get(url).send().await.is_ok(),
+                Err(_) => false,
+            }
+        }
+    }
+}
+
 /// `tcp HOST:PORT` (accepts a connection) or `http URL` (answers 2xx): polls until true.
 pub async fn wait_ready(kind: &str, target: &str, max_interval: Duration) -> Result<(), String> {
     let client = reqwest::Client::builder()
