@@ -92,11 +92,24 @@ impl Run {
             .collect();
         assert!(!groups.is_empty(), "the run spawned nothing");
         let deadline = Instant::now() + Duration::from_secs(3);
+        let tag = self
+            .run_dir
+            .canonicalize()
+            .expect("run dir")
+            .display()
+            .to_string();
         loop {
-            let alive: Vec<_> = groups
+            let mut alive: Vec<_> = groups
                 .iter()
                 .filter(|(_, g)| !live_group_members(*g).is_empty())
+                .cloned()
                 .collect();
+            // Every process a run starts carries its run directory in SRT_GRAPH_RUN.
+            alive.extend(
+                srt_graph_engine::local::tagged_processes(&tag)
+                    .into_iter()
+                    .map(|(s, _, g)| (s, g)),
+            );
             if alive.is_empty() {
                 return;
             }
