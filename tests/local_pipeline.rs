@@ -666,3 +666,46 @@ fn bench_counts_tokens_with_the_models_tokenizer() {
     assert_eq!(v["input_lens"], serde_json::json!([40, 40, 40, 40, 40, 40]));
     assert_eq!(v["tokenizer_id"], model.display().to_string());
 }
+
+#[test]
+fn nginx_refused_by_a_taken_port_names_the_process_holding_it() {
+    // The seed's own troubleshooting case: something already listens on :8000.
+    let holder = std::net::TcpListener::bind("127.0.28.1:8000").expect("bind");
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("demo.yaml"),
+        SMALL_DEMO.replace("@CRASH@", ""),
+    )
+    .expect("write");
+    let run_dir = dir.path().join("run");
+    let out = srt_graph()
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "demo.yaml",
+            "--mock-workers",
+            "--first-address",
+            "127.0.28.1",
+            "-q",
+            "--run-dir",
+        ])
+        .arg(&run_dir)
+        .output()
+        .expect("run");
+    drop(holder);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("service `nginx` (start_nginx) on node0 exited while the run was live"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Address already in use"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "port 8000 is held by pid {} (",
+            std::process::id()
+        )),
+        "{stderr}"
+    );
+    assert_no_survivors(&run_dir);
+}

@@ -104,6 +104,11 @@ impl Transport for LocalTransport {
         "local"
     }
 
+    fn port_holder(&self, _node: usize, addr: &str, port: u16) -> Option<String> {
+        let holders = port_holders(addr, port);
+        (!holders.is_empty()).then(|| holders.join(", "))
+    }
+
     async fn spawn(&self, req: &SpawnRequest) -> Result<Box<dyn Process>, TransportError> {
         let (program, args) = req.argv.split_first().ok_or(TransportError::EmptyCommand)?;
         let file = tokio::fs::OpenOptions::new()
@@ -148,6 +153,70 @@ impl Transport for LocalTransport {
             copiers,
         }))
     }
+}
+
+/// Listening TCP sockets on `addr:port` (or the wildcard address, which also blocks it), from
+/// `/proc/net/tcp{,6}`, mapped to the processes that hold them through `/proc/*/fd`: `pid (command line)`.
+pub fn port_holders(addr: &str, port: u16) -> Vec<String> {
+    // /proc/net/tcp writes an IPv4 address as the hex of its in-memory (little-endian) u32.
+    let want: Option<String> = addr
+        .parse::<std::net::Ipv4Addr>()
+        .ok()
+        .map(|ip| format!("{:08X}", u32::from_le_bytes(ip.octets())));
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // local_address is HEXIP:HEXPORT; state 0A is LISTEN; the inode is field 9.
+            let listening = f.get(3) == Some(&"0A");
+            let local = f.get(1).and_then(|a| a.rsplit_once(':'));
+            let on_port = local.and_then(|(_, p)| u16::from_str_radix(p, 16).ok()) == Some(port);
+            let on_addr = local.is_some_and(|(a, _)| {
+                a.chars().all(|c| c == '0')
+                    || want.as_deref().is_none_or(|w| a.eq_ignore_ascii_case(w))
+            });
+            let on_port = on_port && on_addr;
+            if listening && on_port {
+                if let Some(inode) = f.get(9) {
+                    inodes.push(format!("socket:[{inode}]"));
+                }
+            }
+        }
+    }
+    if inodes.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        let holds = fds
+            .flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .any(|l| inodes.iter().any(|i| l.as_os_str() == i.as_str()));
+        if holds {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| {
+                    String::from_utf8_lossy(&c)
+                        .replace('\0', " ")
+                        .trim()
+                        .to_string()
+                })
+                .unwrap_or_default();
+            out.push(format!("pid {pid} ({cmd})"));
+        }
+    }
+    out
 }
 
 impl GroupSignaller for LocalTransport {

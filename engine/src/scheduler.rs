@@ -653,6 +653,7 @@ impl Executor<'_> {
         self.runs[i].state = State::Failed;
         self.runs[i].end = Some(Instant::now());
         let tail = log_tail(&self.opts.run_dir, &step.id, 20);
+        let tail = format!("{}{tail}", self.port_diagnosis(&step, &tail));
         let tries = if attempt > 1 {
             format!(" after {attempt} tries")
         } else {
@@ -705,6 +706,7 @@ impl Executor<'_> {
             false,
         );
         let tail = log_tail(&self.opts.run_dir, &step.id, 20);
+        let tail = format!("{}{tail}", self.port_diagnosis(&step, &tail));
         self.failures.push(format!(
             "service `{}` ({}) on {} exited while the run was live: {reason}\n  log: {}\n{tail}",
             step.id,
@@ -714,6 +716,29 @@ impl Executor<'_> {
         ));
         self.status = RunStatus::Failed;
         self.stop();
+    }
+
+    /// When a step died of "address already in use", name who holds its ports (the seed's own
+    /// troubleshooting case: nginx and a router both on :8000).
+    fn port_diagnosis(&self, step: &Step, tail: &str) -> String {
+        let lower = tail.to_ascii_lowercase();
+        if !lower.contains("address already in use") && !lower.contains("address in use") {
+            return String::new();
+        }
+        step.ports
+            .iter()
+            .filter_map(|&p| {
+                let addr = self
+                    .dag
+                    .plan
+                    .addresses
+                    .get(step.node)
+                    .map_or("", String::as_str);
+                self.transport
+                    .port_holder(step.node, addr, p)
+                    .map(|h| format!("  port {p} is held by {h}\n"))
+            })
+            .collect()
     }
 
     /// Stop starting work and cancel running tasks (services wait for teardown).

@@ -81,4 +81,9 @@ pub trait GroupSignaller: Send + Sync {
 pub trait Transport: GroupSignaller {
     fn name(&self) -> &'static str;
     async fn spawn(&self, req: &SpawnRequest) -> Result<Box<dyn Process>, TransportError>;
+    /// Who listens on `addr:port` on that node (pid and command line), for "address already in use"
+    /// failures.
+    fn port_holder(&self, _node: usize, _addr: &str, _port: u16) -> Option<String> {
+        None
+    }
 }
