@@ -215,15 +215,23 @@ pub fn resume(args: &ResumeArgs) -> u8 {
             stop_group(node, pgid);
         }
     }
-    // And any process of the run whose spawn never reached the journal, for the steps that run again.
+    // And any process of the run whose spawn never reached the journal, for the steps that run again:
+    // found by its run tag, or by the pid file of a service that rewrites its environment.
     let tagged = srt_graph_engine::local::tagged_processes(&run_dir.display().to_string());
-    let rerun: std::collections::HashSet<&str> =
-        decision.run.iter().map(|(s, _)| s.as_str()).collect();
-    for (step, _, pgid) in tagged {
-        if rerun.contains(step.as_str()) {
-            if let Some(&i) = dag.index.get(&step) {
-                stop_group(dag.step(i).node, pgid);
-            }
+    for (id, _) in &decision.run {
+        let Some(&i) = dag.index.get(id) else {
+            continue;
+        };
+        let step = dag.step(i);
+        for (_, _, pgid) in tagged.iter().filter(|(s, _, _)| s == id) {
+            stop_group(step.node, *pgid);
+        }
+        if let Some(pgid) = step
+            .pid_file
+            .as_deref()
+            .and_then(srt_graph_engine::local::pid_file_group)
+        {
+            stop_group(step.node, pgid);
         }
     }
     let continues = prev.journal.iter().find_map(|r| match &r.event {

@@ -622,6 +622,22 @@ pub fn down(args: &DownArgs) -> u8 {
             groups.push((step, 0, pgid));
         }
     }
+    // Services that rewrite their environment (nginx) are found through their pid files.
+    if let Ok(bytes) = std::fs::read(run_dir.join("plan.json")) {
+        if let Ok(plan) = serde_json::from_slice::<srt_graph_engine::Plan>(&bytes) {
+            for s in plan.steps {
+                if let Some(pgid) = s
+                    .pid_file
+                    .as_deref()
+                    .and_then(srt_graph_engine::local::pid_file_group)
+                {
+                    if !groups.iter().any(|(_, _, g)| *g == pgid) {
+                        groups.push((s.id, s.node, pgid));
+                    }
+                }
+            }
+        }
+    }
     let alive: Vec<&(String, usize, i32)> = groups
         .iter()
         .filter(|(_, n, g)| transport.group_alive(*n, *g))

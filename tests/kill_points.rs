@@ -58,6 +58,26 @@ fn groups(run_dir: &Path) -> Vec<(String, i32, bool)> {
         .collect()
 }
 
+/// Process groups of services that record a pid file (nginx rewrites its environment: no run tag).
+fn pid_file_groups(run_dir: &Path) -> Vec<(String, i32, bool)> {
+    let Ok(bytes) = std::fs::read(run_dir.join("plan.json")) else {
+        return Vec::new();
+    };
+    let Ok(plan) = serde_json::from_slice::<srt_graph_engine::Plan>(&bytes) else {
+        return Vec::new();
+    };
+    plan.steps
+        .into_iter()
+        .filter_map(|s| {
+            let pgid = s
+                .pid_file
+                .as_deref()
+                .and_then(srt_graph_engine::local::pid_file_group)?;
+            Some((s.id, pgid, true))
+        })
+        .collect()
+}
+
 fn kill_all(run_dir: &Path) {
     let tag = run_dir
         .canonicalize()
@@ -66,7 +86,11 @@ fn kill_all(run_dir: &Path) {
     let tagged = srt_graph_engine::local::tagged_processes(&tag)
         .into_iter()
         .map(|(s, _, g)| (s, g, false));
-    for (_, pgid, _) in groups(run_dir).into_iter().chain(tagged) {
+    for (_, pgid, _) in groups(run_dir)
+        .into_iter()
+        .chain(tagged)
+        .chain(pid_file_groups(run_dir))
+    {
         let _ = nix::sys::signal::killpg(
             nix::unistd::Pid::from_raw(pgid),
             nix::sys::signal::Signal::SIGKILL,
@@ -230,6 +254,7 @@ fn kill_the_orchestrator_anywhere_then_resume() {
                 .into_iter()
                 .filter(|(_, g, _)| !live_group_members(*g).is_empty())
                 .collect();
+            left.extend(pid_file_groups(&run_dir));
             // Also processes the journal never recorded: every process of a run carries its tag.
             left.extend(
                 srt_graph_engine::local::tagged_processes(&tag)

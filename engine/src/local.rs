@@ -272,6 +272,7 @@ pub fn live_group_members(pgid: i32) -> Vec<i32> {
 
 /// Live (non-zombie) processes on this machine tagged with `run_dir`: `(step, pid, pgid)`, from
 /// `/proc/*/environ`. Finds what the journal may not know (a spawn the orchestrator died before recording).
+/// Programs that rewrite their environment (nginx) lose the tag; their steps declare a pid file instead.
 pub fn tagged_processes(run_dir: &str) -> Vec<(String, i32, i32)> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -312,4 +313,20 @@ pub fn tagged_processes(run_dir: &str) -> Vec<(String, i32, i32)> {
         }
     }
     out
+}
+
+/// The process group of the live process whose pid a service wrote to `pid_file`, if any.
+pub fn pid_file_group(pid_file: &str) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(pid_file)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    if pid <= 1 {
+        return None;
+    }
+    let pgid = nix::unistd::getpgid(Some(Pid::from_raw(pid)))
+        .ok()?
+        .as_raw();
+    (!live_group_members(pgid).is_empty()).then_some(pgid)
 }

@@ -57,6 +57,10 @@ pub struct Step {
     pub probe: Option<Probe>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<StepFile>,
+    /// Where the service writes its pid (for programs that rewrite their environment and so lose the
+    /// run tag): lets resume and down find a process the journal never recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_file: Option<String>,
     /// One line for humans: what this step is for.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub summary: String,
@@ -83,6 +87,7 @@ impl Step {
             policy: Policy::default(),
             probe: None,
             files: Vec::new(),
+            pid_file: None,
             summary: String::new(),
         }
     }

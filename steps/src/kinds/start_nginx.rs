@@ -66,6 +66,10 @@ pub fn step(node: usize, addr: &str, config: &Config<'_>) -> Step {
         path: "nginx/nginx.conf".into(),
         content: render(config),
     }];
+    s.pid_file = Some(format!(
+        "{}/nginx/nginx.pid",
+        config.run_dir.trim_end_matches('/')
+    ));
     s.ports = vec![PUBLIC_PORT];
     s.probe = Some(Probe::Tcp {
         host: addr.into(),
