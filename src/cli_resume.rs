@@ -165,11 +165,7 @@ pub fn resume(args: &ResumeArgs) -> u8 {
             }
         }
     }
-    let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    else {
-        eprintln!("error: cannot start the runtime");
+    let Some(rt) = crate::cli_tools::runtime() else {
         return exit::ERROR;
     };
     let alive = |s: &Step, pgid: i32| service_alive(&rt, s, pgid);
@@ -274,11 +270,7 @@ pub fn status(args: &StatusArgs) -> u8 {
             return exit::ERROR;
         }
     };
-    let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    else {
-        eprintln!("error: cannot start the runtime");
+    let Some(rt) = crate::cli_tools::runtime() else {
         return exit::ERROR;
     };
     let recorded = replay(&prev.journal);

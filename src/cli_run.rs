@@ -241,6 +241,15 @@ pub fn compile_for_run(
     Ok(dag)
 }
 
+/// Removes the run directory's lock when the orchestrator is done with it, however it returns.
+struct LockGuard(PathBuf);
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.0.join("lock"));
+    }
+}
+
 /// Runs `dag` in `run_dir` (lock already held) and reports; releases the lock.
 pub fn execute_run(
     dag: &Dag,
@@ -250,19 +259,7 @@ pub fn execute_run(
     adopted: Vec<(String, i32)>,
     continues: Option<String>,
 ) -> u8 {
-    let code = execute_locked(dag, run_dir, exec, already_done, adopted, continues);
-    let _ = std::fs::remove_file(run_dir.join("lock"));
-    code
-}
-
-fn execute_locked(
-    dag: &Dag,
-    run_dir: &Path,
-    exec: &ExecArgs,
-    already_done: Vec<String>,
-    adopted: Vec<(String, i32)>,
-    continues: Option<String>,
-) -> u8 {
+    let _lock = LockGuard(run_dir.to_path_buf());
     if let Err(e) = write_atomic(
         &run_dir.join("plan.json"),
         srt_graph_engine::render::json(dag).as_bytes(),
@@ -306,15 +303,8 @@ fn execute_locked(
         already_done,
         adopted,
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return exit::ERROR;
-        }
+    let Some(rt) = crate::cli_tools::runtime() else {
+        return exit::ERROR;
     };
     let fancy = std::io::stderr().is_terminal() && !exec.quiet;
     let report = rt.block_on(async {

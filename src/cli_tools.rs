@@ -15,7 +15,8 @@ pub struct MockWorkerArgs {
     pub args: Vec<String>,
 }
 
-fn runtime() -> Option<tokio::runtime::Runtime> {
+/// The tokio runtime every subcommand uses; reports and returns `None` if it cannot start.
+pub fn runtime() -> Option<tokio::runtime::Runtime> {
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

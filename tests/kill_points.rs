@@ -8,7 +8,10 @@
 //! `KILL_POINTS=50 cargo test --release --test kill_points -- --nocapture`. Figures go to
 //! `target/kill-points.txt`.
 
+mod common;
+
 use assert_cmd::Command;
+use common::{kill_all, path_env, spawned_groups, survivors};
 use srt_graph_engine::journal::{self, Event};
 use srt_graph_engine::local::live_group_members;
 use std::path::{Path, PathBuf};
@@ -33,69 +36,10 @@ fn bin() -> PathBuf {
     assert_cmd::cargo::cargo_bin("srt-graph")
 }
 
-fn path_env() -> String {
-    format!("{}:/usr/sbin", std::env::var("PATH").unwrap_or_default())
-}
-
 fn journal_of(run_dir: &Path) -> Vec<Event> {
     journal::read(&run_dir.join("journal.jsonl"))
         .map(|j| j.into_iter().map(|r| r.event).collect())
         .unwrap_or_default()
-}
-
-fn groups(run_dir: &Path) -> Vec<(String, i32, bool)> {
-    journal_of(run_dir)
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Spawned {
-                step,
-                pgid,
-                service,
-                ..
-            } => Some((step, pgid, service)),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Process groups of services that record a pid file (nginx rewrites its environment: no run tag).
-fn pid_file_groups(run_dir: &Path) -> Vec<(String, i32, bool)> {
-    let Ok(bytes) = std::fs::read(run_dir.join("plan.json")) else {
-        return Vec::new();
-    };
-    let Ok(plan) = serde_json::from_slice::<srt_graph_engine::Plan>(&bytes) else {
-        return Vec::new();
-    };
-    plan.steps
-        .into_iter()
-        .filter_map(|s| {
-            let pgid = s
-                .pid_file
-                .as_deref()
-                .and_then(srt_graph_engine::local::pid_file_group)?;
-            Some((s.id, pgid, true))
-        })
-        .collect()
-}
-
-fn kill_all(run_dir: &Path) {
-    let tag = run_dir
-        .canonicalize()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    let tagged = srt_graph_engine::local::tagged_processes(&tag)
-        .into_iter()
-        .map(|(s, _, g)| (s, g, false));
-    for (_, pgid, _) in groups(run_dir)
-        .into_iter()
-        .chain(tagged)
-        .chain(pid_file_groups(run_dir))
-    {
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(pgid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
 }
 
 struct Cleanup(PathBuf);
@@ -182,9 +126,7 @@ fn kill_the_orchestrator_anywhere_then_resume() {
     let (ref_dir, _) = run(reference.path(), "127.0.60.1", None);
     let total = journal_of(&ref_dir).len();
     assert!(results_complete(&ref_dir));
-    assert!(groups(&ref_dir)
-        .iter()
-        .all(|(_, g, _)| live_group_members(*g).is_empty()));
+    assert!(survivors(&ref_dir).is_empty());
 
     let mut tried = 0;
     let mut resumed = 0;
@@ -202,7 +144,7 @@ fn kill_the_orchestrator_anywhere_then_resume() {
         }
         tried += 1;
         // What stands right now: services whose process group is alive.
-        let alive_before: Vec<(String, i32)> = groups(&run_dir)
+        let alive_before: Vec<(String, i32)> = spawned_groups(&run_dir)
             .into_iter()
             .filter(|(_, g, service)| *service && !live_group_members(*g).is_empty())
             .map(|(s, g, _)| (s, g))
@@ -243,24 +185,9 @@ fn kill_the_orchestrator_anywhere_then_resume() {
         }
         resumed += 1;
         let deadline = Instant::now() + Duration::from_secs(5);
-        let mut left: Vec<(String, i32, bool)>;
-        let tag = run_dir
-            .canonicalize()
-            .expect("run dir")
-            .display()
-            .to_string();
+        let mut left;
         loop {
-            left = groups(&run_dir)
-                .into_iter()
-                .filter(|(_, g, _)| !live_group_members(*g).is_empty())
-                .collect();
-            left.extend(pid_file_groups(&run_dir));
-            // Also processes the journal never recorded: every process of a run carries its tag.
-            left.extend(
-                srt_graph_engine::local::tagged_processes(&tag)
-                    .into_iter()
-                    .map(|(step, _, pgid)| (step, pgid, false)),
-            );
+            left = survivors(&run_dir);
             if left.is_empty() || Instant::now() > deadline {
                 break;
             }

@@ -2,10 +2,12 @@
 //! the run's cached venv), real nginx, the built-in sa-bench. Each test uses its own loopback range so the
 //! tests can run in parallel.
 
+mod common;
+
 use assert_cmd::Command;
+use common::{assert_no_survivors, path_env};
 use serde_json::Value;
 use srt_graph_engine::journal::{self, Event};
-use srt_graph_engine::local::live_group_members;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -17,48 +19,9 @@ fn root() -> PathBuf {
 fn srt_graph() -> Command {
     let mut c = Command::cargo_bin("srt-graph").expect("bin");
     c.env_remove("SLURM_JOB_ID").env_remove("SRTSLURM_CONFIG");
-    c.env(
-        "PATH",
-        format!("{}:/usr/sbin", std::env::var("PATH").unwrap_or_default()),
-    );
+    c.env("PATH", path_env());
     c.timeout(Duration::from_secs(300));
     c
-}
-
-fn assert_no_survivors(run_dir: &Path) {
-    let groups: Vec<(String, i32)> = journal::read(&run_dir.join("journal.jsonl"))
-        .expect("journal")
-        .into_iter()
-        .filter_map(|r| match r.event {
-            Event::Spawned { step, pgid, .. } => Some((step, pgid)),
-            _ => None,
-        })
-        .collect();
-    assert!(!groups.is_empty());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let tag = run_dir
-        .canonicalize()
-        .expect("run dir")
-        .display()
-        .to_string();
-    loop {
-        let mut alive: Vec<_> = groups
-            .iter()
-            .filter(|(_, g)| !live_group_members(*g).is_empty())
-            .cloned()
-            .collect();
-        // Every process a run starts carries its run directory in SRT_GRAPH_RUN.
-        alive.extend(
-            srt_graph_engine::local::tagged_processes(&tag)
-                .into_iter()
-                .map(|(s, _, g)| (s, g)),
-        );
-        if alive.is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "processes survived: {alive:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 const SMALL_DEMO: &str = r#"name: small-demo

@@ -1,10 +1,12 @@
 //! `resume` and `status` after the orchestrator dies mid-benchmark: what stands is kept or adopted, what is
 //! gone runs again, and nothing is left running at the end.
 
+mod common;
+
 use assert_cmd::Command;
+use common::{assert_no_survivors, kill_all, path_env, spawned_groups};
 use serde_json::Value;
 use srt_graph_engine::journal::{self, Event};
-use srt_graph_engine::local::live_group_members;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -26,51 +28,9 @@ benchmark: {type: sa-bench, isl: 32, osl: 50, concurrencies: "2x4x8", req_rate: 
 fn cmd() -> Command {
     let mut c = Command::cargo_bin("srt-graph").expect("bin");
     c.env_remove("SLURM_JOB_ID").env_remove("SRTSLURM_CONFIG");
-    c.env(
-        "PATH",
-        format!("{}:/usr/sbin", std::env::var("PATH").unwrap_or_default()),
-    );
+    c.env("PATH", path_env());
     c.timeout(Duration::from_secs(300));
     c
-}
-
-fn spawned_groups(run_dir: &Path) -> Vec<(String, i32)> {
-    journal::read(&run_dir.join("journal.jsonl"))
-        .expect("journal")
-        .into_iter()
-        .filter_map(|r| match r.event {
-            Event::Spawned { step, pgid, .. } => Some((step, pgid)),
-            _ => None,
-        })
-        .collect()
-}
-
-fn assert_no_survivors(run_dir: &Path) {
-    let groups = spawned_groups(run_dir);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let tag = run_dir
-        .canonicalize()
-        .expect("run dir")
-        .display()
-        .to_string();
-    loop {
-        let mut alive: Vec<_> = groups
-            .iter()
-            .filter(|(_, g)| !live_group_members(*g).is_empty())
-            .cloned()
-            .collect();
-        // Every process a run starts carries its run directory in SRT_GRAPH_RUN.
-        alive.extend(
-            srt_graph_engine::local::tagged_processes(&tag)
-                .into_iter()
-                .map(|(s, _, g)| (s, g)),
-        );
-        if alive.is_empty() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "processes survived: {alive:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Kills the run's process groups whatever happens (the orchestrator is SIGKILLed on purpose).
@@ -78,16 +38,7 @@ struct Cleanup(PathBuf);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        if let Ok(records) = journal::read(&self.0.join("journal.jsonl")) {
-            for r in records {
-                if let Event::Spawned { pgid, .. } = r.event {
-                    let _ = nix::sys::signal::killpg(
-                        nix::unistd::Pid::from_raw(pgid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
-            }
-        }
+        kill_all(&self.0);
     }
 }
 
@@ -108,10 +59,7 @@ fn run_and_kill(dir: &Path, first: &str) -> PathBuf {
             "--run-dir",
         ])
         .arg(&run_dir)
-        .env(
-            "PATH",
-            format!("{}:/usr/sbin", std::env::var("PATH").unwrap_or_default()),
-        )
+        .env("PATH", path_env())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn");
@@ -268,7 +216,7 @@ fn a_dead_worker_restarts_with_everything_that_depends_on_it_and_a_changed_recip
     // Kill the decode worker: it, the routers that talked to it, the gate and the benchmark run again.
     let decode = spawned_groups(&run_dir)
         .into_iter()
-        .find(|(s, _)| s == "decode-0")
+        .find(|(s, _, _)| s == "decode-0")
         .expect("decode")
         .1;
     nix::sys::signal::killpg(

@@ -1,6 +1,8 @@
 //! `srt-graph run` / `down` on the local transport with recipes of `shell` steps: parallelism, caps,
 //! retries, timeouts, service death, interrupts, keep-up, and that no process of a run survives.
 
+mod common;
+
 use assert_cmd::Command;
 use serde_json::Value;
 use srt_graph_engine::journal::{self, Event};
@@ -82,40 +84,7 @@ impl Run {
 
     /// Every process group the run started is gone (checked by group, not by name).
     fn assert_no_survivors(&self) {
-        let groups: Vec<(String, i32)> = self
-            .journal()
-            .into_iter()
-            .filter_map(|e| match e {
-                Event::Spawned { step, pgid, .. } => Some((step, pgid)),
-                _ => None,
-            })
-            .collect();
-        assert!(!groups.is_empty(), "the run spawned nothing");
-        let deadline = Instant::now() + Duration::from_secs(3);
-        let tag = self
-            .run_dir
-            .canonicalize()
-            .expect("run dir")
-            .display()
-            .to_string();
-        loop {
-            let mut alive: Vec<_> = groups
-                .iter()
-                .filter(|(_, g)| !live_group_members(*g).is_empty())
-                .cloned()
-                .collect();
-            // Every process a run starts carries its run directory in SRT_GRAPH_RUN.
-            alive.extend(
-                srt_graph_engine::local::tagged_processes(&tag)
-                    .into_iter()
-                    .map(|(s, _, g)| (s, g)),
-            );
-            if alive.is_empty() {
-                return;
-            }
-            assert!(Instant::now() < deadline, "processes survived: {alive:?}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        common::assert_no_survivors(&self.run_dir);
     }
 }
 

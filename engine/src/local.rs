@@ -236,6 +236,18 @@ impl GroupSignaller for LocalTransport {
     }
 }
 
+/// The process group of `pid` if it is alive and not a zombie, from `/proc/<pid>/stat`.
+fn live_pgid(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the `(comm)`, which may itself contain spaces and parentheses.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?;
+    let _ppid = fields.next();
+    let pgid = fields.next()?.parse::<i32>().ok()?;
+    (state != "Z" && state != "X").then_some(pgid)
+}
+
 /// Pids of the group's processes that are not zombies (a zombie holds no resources, and init may be slow
 /// to reap it), read from `/proc`.
 pub fn live_group_members(pgid: i32) -> Vec<i32> {
@@ -252,18 +264,7 @@ pub fn live_group_members(pgid: i32) -> Vec<i32> {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
             continue;
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // Fields after the `(comm)`, which may itself contain spaces and parentheses.
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-            continue;
-        };
-        let mut fields = rest.split_whitespace();
-        let state = fields.next().unwrap_or("");
-        let _ppid = fields.next();
-        let pgrp = fields.next().and_then(|p| p.parse::<i32>().ok());
-        if pgrp == Some(pgid) && state != "Z" && state != "X" {
+        if live_pgid(pid) == Some(pgid) {
             out.push(pid);
         }
     }
@@ -296,19 +297,7 @@ pub fn tagged_processes(run_dir: &str) -> Vec<(String, i32, i32)> {
             .find_map(|v| v.strip_prefix(step_prefix.as_bytes()))
             .map(|v| String::from_utf8_lossy(v).into_owned())
             .unwrap_or_default();
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-            continue;
-        };
-        let mut fields = rest.split_whitespace();
-        let state = fields.next().unwrap_or("");
-        let _ppid = fields.next();
-        let Some(pgid) = fields.next().and_then(|p| p.parse::<i32>().ok()) else {
-            continue;
-        };
-        if state != "Z" && state != "X" {
+        if let Some(pgid) = live_pgid(pid) {
             out.push((step, pid, pgid));
         }
     }

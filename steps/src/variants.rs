@@ -172,23 +172,24 @@ fn collect_list_lengths(node: &Node, path: &str, out: &mut Vec<(usize, String, c
     }
 }
 
+/// A copy of the mapping `node` (whose entries are `entries`) with `f` applied to every value.
+fn map_values(entries: &[Entry], node: &Node, f: impl Fn(&Node) -> Node) -> Node {
+    let mapped = entries
+        .iter()
+        .map(|e| Entry {
+            key: e.key.clone(),
+            key_pos: e.key_pos,
+            value: f(&e.value),
+        })
+        .collect();
+    Node::new(Value::Map(mapped), node.pos)
+}
+
 fn slice(node: &Node, i: usize) -> Node {
     match &node.value {
         Value::Seq(items) if items.len() == 1 => items[0].clone(),
         Value::Seq(items) => items.get(i).cloned().unwrap_or_else(|| node.clone()),
-        Value::Map(entries) => Node::new(
-            Value::Map(
-                entries
-                    .iter()
-                    .map(|e| Entry {
-                        key: e.key.clone(),
-                        key_pos: e.key_pos,
-                        value: slice(&e.value, i),
-                    })
-                    .collect(),
-            ),
-            node.pos,
-        ),
+        Value::Map(entries) => map_values(entries, node, |v| slice(v, i)),
         _ => node.clone(),
     }
 }
@@ -342,19 +343,7 @@ fn substitute(node: &Node, chosen: &[(&str, &Node)]) -> Node {
             Value::Seq(items.iter().map(|n| substitute(n, chosen)).collect()),
             node.pos,
         ),
-        Value::Map(entries) => Node::new(
-            Value::Map(
-                entries
-                    .iter()
-                    .map(|e| Entry {
-                        key: e.key.clone(),
-                        key_pos: e.key_pos,
-                        value: substitute(&e.value, chosen),
-                    })
-                    .collect(),
-            ),
-            node.pos,
-        ),
+        Value::Map(entries) => map_values(entries, node, |v| substitute(v, chosen)),
         _ => node.clone(),
     }
 }

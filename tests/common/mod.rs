@@ -1,0 +1,85 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use srt_graph_engine::journal::{self, Event};
+use srt_graph_engine::local::{live_group_members, pid_file_group, tagged_processes};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// PATH with /usr/sbin, where Debian puts nginx.
+pub fn path_env() -> String {
+    format!("{}:/usr/sbin", std::env::var("PATH").unwrap_or_default())
+}
+
+/// `(step, pgid, service)` of every process the run's journal recorded.
+pub fn spawned_groups(run_dir: &Path) -> Vec<(String, i32, bool)> {
+    journal::read(&run_dir.join("journal.jsonl"))
+        .map(|j| {
+            j.into_iter()
+                .filter_map(|r| match r.event {
+                    Event::Spawned {
+                        step,
+                        pgid,
+                        service,
+                        ..
+                    } => Some((step, pgid, service)),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Process groups of the run still alive: journaled ones, processes carrying the run tag, and services
+/// found through their pid files (nginx rewrites its environment).
+pub fn survivors(run_dir: &Path) -> Vec<(String, i32)> {
+    let mut alive: Vec<(String, i32)> = spawned_groups(run_dir)
+        .into_iter()
+        .filter(|(_, g, _)| !live_group_members(*g).is_empty())
+        .map(|(s, g, _)| (s, g))
+        .collect();
+    if let Ok(dir) = run_dir.canonicalize() {
+        alive.extend(
+            tagged_processes(&dir.display().to_string())
+                .into_iter()
+                .map(|(s, _, g)| (s, g)),
+        );
+    }
+    if let Ok(bytes) = std::fs::read(run_dir.join("plan.json")) {
+        if let Ok(plan) = serde_json::from_slice::<srt_graph_engine::Plan>(&bytes) {
+            alive.extend(
+                plan.steps
+                    .into_iter()
+                    .filter_map(|s| Some((s.id, pid_file_group(s.pid_file.as_deref()?)?))),
+            );
+        }
+    }
+    alive
+}
+
+/// Nothing the run started is left (checked by process group and by run tag, not by name).
+pub fn assert_no_survivors(run_dir: &Path) {
+    assert!(
+        !spawned_groups(run_dir).is_empty(),
+        "the run spawned nothing"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let alive = survivors(run_dir);
+        if alive.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "processes survived: {alive:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// SIGKILLs whatever of the run is left: for tests that kill the orchestrator on purpose.
+pub fn kill_all(run_dir: &Path) {
+    for (_, pgid) in survivors(run_dir) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pgid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
