@@ -211,10 +211,37 @@ pub fn resume(args: &ResumeArgs) -> u8 {
             stop_group(node, pgid);
         }
     }
+    // A service neither adopted nor run again (it was being stopped when the orchestrator died, and
+    // nothing needs it now) must not outlive the run: finish stopping it.
+    let kept_services: Vec<&String> = decision
+        .keep
+        .iter()
+        .filter(|id| {
+            dag.index
+                .get(*id)
+                .is_some_and(|&i| dag.step(i).is_service())
+        })
+        .collect();
+    for id in &kept_services {
+        let last = prev.journal.iter().rev().find_map(|r| match &r.event {
+            journal::Event::Spawned {
+                step, node, pgid, ..
+            } if step == *id => Some((*node, *pgid)),
+            _ => None,
+        });
+        if let Some((node, pgid)) = last {
+            stop_group(node, pgid);
+        }
+    }
     // And any process of the run whose spawn never reached the journal, for the steps that run again:
     // found by its run tag, or by the pid file of a service that rewrites its environment.
     let tagged = srt_graph_engine::local::tagged_processes(&run_dir.display().to_string());
-    for (id, _) in &decision.run {
+    for id in decision
+        .run
+        .iter()
+        .map(|(id, _)| id)
+        .chain(kept_services.iter().copied())
+    {
         let Some(&i) = dag.index.get(id) else {
             continue;
         };
