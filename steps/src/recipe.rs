@@ -951,6 +951,20 @@ fn role_spec(
         }
     }
     for (k, v) in &config {
+        if matches!(k.as_str(), "port" | "disaggregation-bootstrap-port") {
+            let valid = match &v.value {
+                Value::Int(p) => (1..=65535).contains(p),
+                _ => false,
+            };
+            if !valid {
+                r.error(
+                    v.pos,
+                    &join(&path, k),
+                    format!("{} is not a TCP port", v.describe()),
+                    Some("a port is an integer from 1 to 65535".into()),
+                );
+            }
+        }
         if matches!(v.value, Value::Map(_)) {
             r.error(
                 v.pos,
