@@ -360,24 +360,29 @@ mod tests {
         .concat()
     }
 
+    /// `decide` on the standard graph and journal, with the given probes.
+    fn decide_std(alive: &dyn Fn(&Step, i32) -> bool, ok: &dyn Fn(&Step) -> bool) -> Decision {
+        let p = graph();
+        let dag = Dag::new(p.clone()).unwrap();
+        let j = journal();
+        decide(&Inputs {
+            old_plan: &p,
+            new: &dag,
+            journal: &j,
+            service_alive: alive,
+            output_ok: ok,
+            from: None,
+            only: None,
+        })
+    }
+
     fn ids(v: &[(String, String)]) -> Vec<&str> {
         v.iter().map(|(s, _)| s.as_str()).collect()
     }
 
     #[test]
     fn live_services_are_adopted_and_only_the_rest_runs() {
-        let p = graph();
-        let dag = Dag::new(p.clone()).unwrap();
-        let j = journal();
-        let d = decide(&Inputs {
-            old_plan: &p,
-            new: &dag,
-            journal: &j,
-            service_alive: &|_, _| true,
-            output_ok: &|_| true,
-            from: None,
-            only: None,
-        });
+        let d = decide_std(&|_, _| true, &|_| true);
         assert_eq!(
             d.adopt,
             vec![("worker".to_string(), 100), ("router".to_string(), 200)]
@@ -388,18 +393,7 @@ mod tests {
 
     #[test]
     fn a_dead_worker_restarts_what_needs_it_and_finished_points_stand() {
-        let p = graph();
-        let dag = Dag::new(p.clone()).unwrap();
-        let j = journal();
-        let d = decide(&Inputs {
-            old_plan: &p,
-            new: &dag,
-            journal: &j,
-            service_alive: &|s, _| s.id != "worker",
-            output_ok: &|_| true,
-            from: None,
-            only: None,
-        });
+        let d = decide_std(&|s, _| s.id != "worker", &|_| true);
         assert!(d.adopt.is_empty(), "{:?}", d.adopt);
         // The finished benchmark point stands; the gate checks the new processes before the next point.
         assert_eq!(ids(&d.run), ["pip", "worker", "router", "gate", "bench/c2"]);
@@ -430,17 +424,7 @@ mod tests {
         assert_eq!(ids(&d.run), ["pip", "bench/c1", "bench/c2"]);
         assert!(d.run[1].1.contains("changed"));
 
-        let p = graph();
-        let dag = Dag::new(p.clone()).unwrap();
-        let d = decide(&Inputs {
-            old_plan: &p,
-            new: &dag,
-            journal: &j,
-            service_alive: &|_, _| true,
-            output_ok: &|s| s.id != "bench/c1",
-            from: None,
-            only: None,
-        });
+        let d = decide_std(&|_, _| true, &|s| s.id != "bench/c1");
         assert_eq!(ids(&d.run), ["pip", "bench/c1", "bench/c2"]);
     }
 
