@@ -198,62 +198,35 @@ pub fn resume(args: &ResumeArgs) -> u8 {
         eprintln!("error: cannot take the lock: {e}");
         return exit::ERROR;
     }
-    // A step that runs again must not leave its old processes behind (a service holding its ports, a
-    // task the dead orchestrator left running): stop the last process group recorded for it.
-    for (id, _) in &decision.run {
-        let last = prev.journal.iter().rev().find_map(|r| match &r.event {
-            journal::Event::Spawned {
-                step, node, pgid, ..
-            } if step == id => Some((*node, *pgid)),
-            _ => None,
-        });
-        if let Some((node, pgid)) = last {
-            stop_group(node, pgid);
-        }
-    }
-    // A service neither adopted nor run again (it was being stopped when the orchestrator died, and
-    // nothing needs it now) must not outlive the run: finish stopping it.
-    let kept_services: Vec<&String> = decision
-        .keep
-        .iter()
-        .filter(|id| {
-            dag.index
-                .get(*id)
-                .is_some_and(|&i| dag.step(i).is_service())
-        })
-        .collect();
-    for id in &kept_services {
-        let last = prev.journal.iter().rev().find_map(|r| match &r.event {
-            journal::Event::Spawned {
-                step, node, pgid, ..
-            } if step == *id => Some((*node, *pgid)),
-            _ => None,
-        });
-        if let Some((node, pgid)) = last {
-            stop_group(node, pgid);
-        }
-    }
-    // And any process of the run whose spawn never reached the journal, for the steps that run again:
-    // found by its run tag, or by the pid file of a service that rewrites its environment.
+    // Nothing of the old run may linger behind a step that runs again (a service holding its ports, a
+    // task the dead orchestrator left running) or behind a service that was being stopped when the
+    // orchestrator died and that nothing needs now. Its processes are found by the last process group
+    // the journal recorded, by the run tag (spawns the journal missed), and by the pid file of a service
+    // that rewrites its environment.
     let tagged = srt_graph_engine::local::tagged_processes(&run_dir.display().to_string());
-    for id in decision
-        .run
-        .iter()
-        .map(|(id, _)| id)
-        .chain(kept_services.iter().copied())
-    {
+    let kept_services = decision.keep.iter().filter(|id| {
+        dag.index
+            .get(*id)
+            .is_some_and(|&i| dag.step(i).is_service())
+    });
+    for id in decision.run.iter().map(|(id, _)| id).chain(kept_services) {
         let Some(&i) = dag.index.get(id) else {
             continue;
         };
         let step = dag.step(i);
-        for (_, _, pgid) in tagged.iter().filter(|(s, _, _)| s == id) {
-            stop_group(step.node, *pgid);
-        }
-        if let Some(pgid) = step
+        let journaled = prev.journal.iter().rev().find_map(|r| match &r.event {
+            journal::Event::Spawned { step, pgid, .. } if step == id => Some(*pgid),
+            _ => None,
+        });
+        let from_tag = tagged
+            .iter()
+            .filter(|(s, _, _)| s == id)
+            .map(|(_, _, g)| *g);
+        let from_pid_file = step
             .pid_file
             .as_deref()
-            .and_then(srt_graph_engine::local::pid_file_group)
-        {
+            .and_then(srt_graph_engine::local::pid_file_group);
+        for pgid in journaled.into_iter().chain(from_tag).chain(from_pid_file) {
             stop_group(step.node, pgid);
         }
     }

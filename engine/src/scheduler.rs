@@ -557,9 +557,8 @@ impl Executor<'_> {
                     if self.stopping {
                         self.runs[i].state = State::Cancelled;
                     } else {
+                        // Re-enter through the normal gate so caps still hold; the attempt count stays.
                         self.runs[i].state = State::Pending;
-                        // Re-enter through the normal gate so caps still hold; keep the attempt count.
-                        self.runs[i].attempts = self.runs[i].attempts.max(1);
                     }
                 }
             }
