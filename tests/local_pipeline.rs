@@ -39,14 +39,15 @@ health_check: {max_attempts: 60, interval_seconds: 1}
 benchmark: {type: sa-bench, isl: 64, osl: 8, concurrencies: "2x8", req_rate: inf}
 "#;
 
-#[test]
-fn disaggregated_demo_end_to_end() {
+/// Runs `recipe` with mock workers, node 0 at `first`, plus `extra` flags. Returns the temporary
+/// directory (keep it alive while reading the run), the run directory and the output.
+fn run_recipe(
+    recipe: &str,
+    first: &str,
+    extra: &[&str],
+) -> (tempfile::TempDir, PathBuf, std::process::Output) {
     let dir = tempfile::tempdir().expect("tmp");
-    std::fs::write(
-        dir.path().join("demo.yaml"),
-        SMALL_DEMO.replace("@CRASH@", ""),
-    )
-    .expect("write");
+    std::fs::write(dir.path().join("demo.yaml"), recipe).expect("write");
     let run_dir = dir.path().join("run");
     let out = srt_graph()
         .current_dir(dir.path())
@@ -55,12 +56,19 @@ fn disaggregated_demo_end_to_end() {
             "demo.yaml",
             "--mock-workers",
             "--first-address",
-            "127.0.21.1",
-            "--run-dir",
+            first,
         ])
+        .args(extra)
+        .arg("--run-dir")
         .arg(&run_dir)
         .output()
         .expect("run");
+    (dir, run_dir, out)
+}
+
+#[test]
+fn disaggregated_demo_end_to_end() {
+    let (_dir, run_dir, out) = run_recipe(&SMALL_DEMO.replace("@CRASH@", ""), "127.0.21.1", &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
 
@@ -157,26 +165,10 @@ fn disaggregated_demo_end_to_end() {
 
 #[test]
 fn a_worker_crash_during_the_benchmark_fails_the_run_with_its_name_and_log() {
-    let dir = tempfile::tempdir().expect("tmp");
     let recipe = SMALL_DEMO
         .replace("@CRASH@", ", SRT_MOCK_CRASH_AFTER: \"6\"")
         .replace("\"2x8\"", "\"8x16\"");
-    std::fs::write(dir.path().join("demo.yaml"), recipe).expect("write");
-    let run_dir = dir.path().join("run");
-    let out = srt_graph()
-        .current_dir(dir.path())
-        .args([
-            "run",
-            "demo.yaml",
-            "--mock-workers",
-            "--first-address",
-            "127.0.22.1",
-            "-q",
-            "--run-dir",
-        ])
-        .arg(&run_dir)
-        .output()
-        .expect("run");
+    let (_dir, run_dir, out) = run_recipe(&recipe, "127.0.22.1", &["-q"]);
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -634,27 +626,8 @@ fn bench_counts_tokens_with_the_models_tokenizer() {
 fn nginx_refused_by_a_taken_port_names_the_process_holding_it() {
     // The seed's own troubleshooting case: something already listens on :8000.
     let holder = std::net::TcpListener::bind("127.0.28.1:8000").expect("bind");
-    let dir = tempfile::tempdir().expect("tmp");
-    std::fs::write(
-        dir.path().join("demo.yaml"),
-        SMALL_DEMO.replace("@CRASH@", ""),
-    )
-    .expect("write");
-    let run_dir = dir.path().join("run");
-    let out = srt_graph()
-        .current_dir(dir.path())
-        .args([
-            "run",
-            "demo.yaml",
-            "--mock-workers",
-            "--first-address",
-            "127.0.28.1",
-            "-q",
-            "--run-dir",
-        ])
-        .arg(&run_dir)
-        .output()
-        .expect("run");
+    let (_dir, run_dir, out) =
+        run_recipe(&SMALL_DEMO.replace("@CRASH@", ""), "127.0.28.1", &["-q"]);
     drop(holder);
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
