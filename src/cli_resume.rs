@@ -1,6 +1,7 @@
 //! `srt-graph resume` and `srt-graph status`: what a run left behind, and finishing it without redoing
 //! what still stands.
 
+use crate::cli_place::place;
 use crate::cli_run::{
     compile_for_run, execute_run, live_orchestrator, resolve_source_dir, ExecArgs, RunMeta,
 };
@@ -8,7 +9,6 @@ use crate::exit;
 use clap::Args;
 use serde_json::json;
 use srt_graph_engine::journal::{self, Record};
-use srt_graph_engine::local::LocalTransport;
 use srt_graph_engine::plan::{Plan, Step};
 use srt_graph_engine::resume::{decide, replay, Inputs, Recorded};
 use srt_graph_engine::scheduler::log_tail;
@@ -68,8 +68,13 @@ fn read_previous(run_dir: &Path) -> Result<Previous, String> {
 /// Is the service's process group alive here, and does it answer its probe? Any HTTP answer counts: a
 /// worker still loading its model answers 503 and is adopted (restarting it would only load again); the
 /// readiness gate decides when it is ready.
-fn service_alive(rt: &tokio::runtime::Runtime, step: &Step, pgid: i32) -> bool {
-    LocalTransport.group_alive(step.node, pgid)
+fn service_alive(
+    rt: &tokio::runtime::Runtime,
+    transport: &dyn GroupSignaller,
+    step: &Step,
+    pgid: i32,
+) -> bool {
+    transport.group_alive(step.node, pgid)
         && step
             .probe
             .as_ref()
@@ -153,7 +158,26 @@ pub fn resume(args: &ResumeArgs) -> u8 {
         eprintln!("error: {e}");
         return exit::INVALID;
     }
-    let dag = match compile_for_run(&recipe, &prev.meta, &run_dir) {
+    let placed = match place(
+        &prev.meta.placement,
+        recipe.total_nodes() as usize,
+        &run_dir,
+        None,
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}\nnothing was started");
+            return exit::ERROR;
+        }
+    };
+    if !placed.recorded_reachable {
+        eprintln!(
+            "note: this is a new Slurm allocation (job {}); the processes of job {} ended with it and are started again",
+            placed.slurm_job.as_deref().unwrap_or("?"),
+            prev.meta.placement.slurm_job.as_deref().unwrap_or("?")
+        );
+    }
+    let dag = match compile_for_run(&recipe, &prev.meta, &run_dir, &placed) {
         Ok(d) => d,
         Err(code) => return code,
     };
@@ -168,7 +192,9 @@ pub fn resume(args: &ResumeArgs) -> u8 {
     let Some(rt) = crate::cli_tools::runtime() else {
         return exit::ERROR;
     };
-    let alive = |s: &Step, pgid: i32| service_alive(&rt, s, pgid);
+    let transport = placed.transport.clone();
+    let reachable = placed.recorded_reachable;
+    let alive = |s: &Step, pgid: i32| reachable && service_alive(&rt, transport.as_ref(), s, pgid);
     let decision = decide(&Inputs {
         old_plan: &prev.plan,
         new: &dag,
@@ -203,31 +229,19 @@ pub fn resume(args: &ResumeArgs) -> u8 {
     // orchestrator died and that nothing needs now. Its processes are found by the last process group
     // the journal recorded, by the run tag (spawns the journal missed), and by the pid file of a service
     // that rewrites its environment.
-    let tagged = srt_graph_engine::local::tagged_processes(&run_dir.display().to_string());
+    let groups = if reachable {
+        crate::cli_run::run_groups(&prev.journal, &prev.plan, transport.as_ref(), &run_dir)
+    } else {
+        Vec::new()
+    };
     let kept_services = decision.keep.iter().filter(|id| {
         dag.index
             .get(*id)
             .is_some_and(|&i| dag.step(i).is_service())
     });
     for id in decision.run.iter().map(|(id, _)| id).chain(kept_services) {
-        let Some(&i) = dag.index.get(id) else {
-            continue;
-        };
-        let step = dag.step(i);
-        let journaled = prev.journal.iter().rev().find_map(|r| match &r.event {
-            journal::Event::Spawned { step, pgid, .. } if step == id => Some(*pgid),
-            _ => None,
-        });
-        let from_tag = tagged
-            .iter()
-            .filter(|(s, _, _)| s == id)
-            .map(|(_, _, g)| *g);
-        let from_pid_file = step
-            .pid_file
-            .as_deref()
-            .and_then(srt_graph_engine::local::pid_file_group);
-        for pgid in journaled.into_iter().chain(from_tag).chain(from_pid_file) {
-            stop_group(step.node, pgid);
+        for (_, node, pgid) in groups.iter().filter(|(s, _, _)| s == id) {
+            stop_group(transport.as_ref(), *node, *pgid);
         }
     }
     let continues = prev.journal.iter().find_map(|r| match &r.event {
@@ -239,18 +253,24 @@ pub fn resume(args: &ResumeArgs) -> u8 {
         _ => None,
     });
     drop(rt);
+    let mut meta = prev.meta.clone();
+    meta.placement.slurm_job = placed.slurm_job.clone();
+    if let Err(e) = crate::cli_run::write_meta(&run_dir, &meta) {
+        eprintln!("error: cannot write run.json: {e}");
+        return exit::ERROR;
+    }
     execute_run(
         &dag,
         &run_dir,
         &args.exec,
+        &placed,
         decision.keep,
         decision.adopt,
         continues,
     )
 }
 
-fn stop_group(node: usize, pgid: i32) {
-    let t = LocalTransport;
+fn stop_group(t: &dyn GroupSignaller, node: usize, pgid: i32) {
     if !t.group_alive(node, pgid) {
         return;
     }
@@ -272,6 +292,22 @@ pub fn status(args: &StatusArgs) -> u8 {
     };
     let Some(rt) = crate::cli_tools::runtime() else {
         return exit::ERROR;
+    };
+    let run_dir = args
+        .run_dir
+        .canonicalize()
+        .unwrap_or_else(|_| args.run_dir.clone());
+    let placed = match place(
+        &prev.meta.placement,
+        prev.plan.nodes.len(),
+        &run_dir,
+        Some(&prev.plan.nodes),
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: cannot reach the run's nodes: {e}");
+            return exit::ERROR;
+        }
     };
     let recorded = replay(&prev.journal);
     let orchestrator = live_orchestrator(&args.run_dir);
@@ -304,7 +340,9 @@ pub fn status(args: &StatusArgs) -> u8 {
                 )
             }
             Recorded::Up { pgid } => {
-                if service_alive(&rt, s, pgid) {
+                if placed.recorded_reachable
+                    && service_alive(&rt, placed.transport.as_ref(), s, pgid)
+                {
                     ("up", format!("process group {pgid}, healthy"))
                 } else {
                     remaining += 1;

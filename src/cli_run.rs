@@ -1,27 +1,20 @@
 //! `srt-graph run` and `srt-graph down`.
 
+use crate::cli_place::{check_containers, place, Executor, PlaceArgs, Placed, Placement};
 use crate::cli_plan::{load, RecipeArgs, EMBEDDED_DEFAULT};
 use crate::exit;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use srt_graph_engine::journal::{self, Event, Journal, RunStatus};
-use srt_graph_engine::local::LocalTransport;
 use srt_graph_engine::progress::{Bars, Observer, Plain};
 use srt_graph_engine::rundir::{default_run_dir, write_atomic};
 use srt_graph_engine::scheduler::{RunOptions, RunReport, StepResult};
-use srt_graph_engine::transport::{GroupSignaller, Transport};
+use srt_graph_engine::transport::Transport;
 use srt_graph_engine::{execute, policy, Dag};
 use srt_graph_steps::{compile, Target};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Executor {
-    Local,
-    Ssh,
-    Slurm,
-}
 
 /// How a plan is executed; shared by `run` and `resume`.
 #[derive(Args, Clone)]
@@ -52,16 +45,15 @@ pub struct RunArgs {
     pub recipe: RecipeArgs,
     #[command(flatten)]
     pub exec: ExecArgs,
-    /// Where steps run. Default: `slurm` inside an allocation (SLURM_JOB_ID set), else `local`.
-    #[arg(long, value_enum)]
-    pub executor: Option<Executor>,
+    #[command(flatten)]
+    pub place: PlaceArgs,
     /// Run directory (default: runs/<recipe-name>-<UTC timestamp>).
     #[arg(long)]
     pub run_dir: Option<PathBuf>,
-    /// Address of logical node 0 on the local executor; node k gets the next k addresses
-    /// (default 127.0.1.1, so node k is 127.0.1.(k+1)).
-    #[arg(long, default_value = "127.0.1.1")]
-    pub first_address: std::net::Ipv4Addr,
+    /// Directory relative paths in the recipe are relative to (set by `submit`, whose job runs the
+    /// recipe's copy in the run directory).
+    #[arg(long, hide = true)]
+    pub recipe_dir: Option<PathBuf>,
     /// Continue the run in this directory instead (same as `srt-graph resume RUN_DIR`).
     #[arg(long, value_name = "RUN_DIR", conflicts_with = "run_dir")]
     pub resume: Option<PathBuf>,
@@ -82,12 +74,6 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{s}` is not a duration (e.g. 10s, 500ms, 2m)"))
 }
 
-/// Logical node k of the local executor listens on its own loopback address (Linux routes all of
-/// 127/8), so every node keeps the real ports.
-pub fn loopback_address(first: std::net::Ipv4Addr, k: usize) -> String {
-    std::net::Ipv4Addr::from(u32::from(first).wrapping_add(k as u32)).to_string()
-}
-
 /// What a run was started with, kept in `RUN_DIR/run.json` so that `resume` compiles the same plan.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct RunMeta {
@@ -96,28 +82,11 @@ pub struct RunMeta {
     /// Directory of the recipe as given (relative `sglang_src_dir` resolves against it).
     pub recipe_dir: Option<PathBuf>,
     pub mock_workers: bool,
-    pub first_address: std::net::Ipv4Addr,
-}
-
-fn executor_check(executor: Option<Executor>) -> Result<(), u8> {
-    let executor = executor.unwrap_or(if std::env::var_os("SLURM_JOB_ID").is_some() {
-        Executor::Slurm
-    } else {
-        Executor::Local
-    });
-    if executor != Executor::Local {
-        eprintln!(
-            "error: the ssh and slurm executors are not implemented yet; use --executor local"
-        );
-        return Err(exit::ERROR);
-    }
-    Ok(())
+    #[serde(flatten)]
+    pub placement: Placement,
 }
 
 pub fn run(args: &RunArgs) -> u8 {
-    if let Err(code) = executor_check(args.executor) {
-        return code;
-    }
     if let Some(dir) = &args.resume {
         return crate::cli_resume::resume(&crate::cli_resume::ResumeArgs {
             run_dir: dir.clone(),
@@ -140,6 +109,25 @@ pub fn run(args: &RunArgs) -> u8 {
         );
         return exit::INVALID;
     }
+    let cluster = match crate::cli_plan::load_cluster(&args.recipe) {
+        Ok(c) => c,
+        Err(e) => {
+            crate::cli_plan::report(&e);
+            return exit::INVALID;
+        }
+    };
+    let placement = match Placement::from_args(
+        &args.place,
+        cluster.network_interface.clone(),
+        &cluster.ssh_hosts,
+        srun_options(&variants[0].recipe),
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}\nnothing was started");
+            return exit::INVALID;
+        }
+    };
     let recipe_file = args
         .recipe
         .recipe
@@ -152,21 +140,23 @@ pub fn run(args: &RunArgs) -> u8 {
                 .as_deref()
                 .and_then(|r| crate::cli_plan::split_selector(r).1)
         }),
-        recipe_dir: recipe_file
-            .as_ref()
-            .and_then(|f| {
-                f.parent().map(|p| {
-                    if p.as_os_str().is_empty() {
-                        PathBuf::from(".")
-                    } else {
-                        p.to_path_buf()
-                    }
+        recipe_dir: args.recipe_dir.clone().or_else(|| {
+            recipe_file
+                .as_ref()
+                .and_then(|f| {
+                    f.parent().map(|p| {
+                        if p.as_os_str().is_empty() {
+                            PathBuf::from(".")
+                        } else {
+                            p.to_path_buf()
+                        }
+                    })
                 })
-            })
-            .and_then(|p| p.canonicalize().ok()),
+                .and_then(|p| p.canonicalize().ok())
+        }),
         // The embedded demo has no GPU to run on: its workers are always mocked.
         mock_workers: args.recipe.mock_workers || args.recipe.recipe.is_none(),
-        first_address: args.first_address,
+        placement,
     };
     let mut recipe = variants[0].recipe.clone();
     if let Err(e) = resolve_source_dir(&mut recipe, meta.recipe_dir.as_deref()) {
@@ -184,27 +174,71 @@ pub fn run(args: &RunArgs) -> u8 {
             return exit::ERROR;
         }
     };
-    let meta_json = serde_json::to_vec_pretty(&meta).unwrap_or_default();
-    if let Err(e) = write_atomic(&run_dir.join("run.json"), &meta_json) {
+    let placed = match place(
+        &meta.placement,
+        recipe.total_nodes() as usize,
+        &run_dir,
+        None,
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}\nnothing was started");
+            let _ = std::fs::remove_file(run_dir.join("lock"));
+            return exit::ERROR;
+        }
+    };
+    let mut meta = meta;
+    meta.placement.slurm_job = placed.slurm_job.clone();
+    if let Err(e) = write_meta(&run_dir, &meta) {
         eprintln!("error: cannot write run.json: {e}");
         return exit::ERROR;
     }
-    let dag = match compile_for_run(&recipe, &meta, &run_dir) {
+    let dag = match compile_for_run(&recipe, &meta, &run_dir, &placed) {
         Ok(d) => d,
         Err(code) => {
             let _ = std::fs::remove_file(run_dir.join("lock"));
             return code;
         }
     };
-    execute_run(&dag, &run_dir, &args.exec, Vec::new(), Vec::new(), None)
+    execute_run(
+        &dag,
+        &run_dir,
+        &args.exec,
+        &placed,
+        Vec::new(),
+        Vec::new(),
+        None,
+    )
 }
 
-/// Compiles the recipe for the local executor in `run_dir`, checks the programs it needs, writes
-/// `plan.json`.
+pub fn write_meta(run_dir: &Path, meta: &RunMeta) -> std::io::Result<()> {
+    let json = serde_json::to_vec_pretty(meta).map_err(std::io::Error::other)?;
+    write_atomic(&run_dir.join("run.json"), &json)
+}
+
+/// The recipe's `srun_options` as `--key=value` (bare `--key` for an empty value).
+fn srun_options(recipe: &srt_graph_steps::Recipe) -> Vec<String> {
+    recipe
+        .srun_options
+        .iter()
+        .map(|(k, v)| {
+            let k = k.trim_start_matches('-');
+            if v.is_empty() {
+                format!("--{k}")
+            } else {
+                format!("--{k}={v}")
+            }
+        })
+        .collect()
+}
+
+/// Compiles the recipe for the nodes `placed` reaches, in `run_dir`; checks the programs (local) and
+/// container support (Slurm) it needs.
 pub fn compile_for_run(
     recipe: &srt_graph_steps::Recipe,
     meta: &RunMeta,
     run_dir: &Path,
+    placed: &Placed,
 ) -> Result<Dag, u8> {
     let venv = cache_dir().join("venv");
     if let Err(e) = std::fs::create_dir_all(cache_dir()) {
@@ -213,17 +247,24 @@ pub fn compile_for_run(
     }
     let me = std::env::current_exe()
         .map_or_else(|_| "srt-graph".to_string(), |p| p.display().to_string());
-    let total = recipe.total_nodes() as usize;
+    // Workers run in the recipe's container on Slurm (pyxis); mock workers need none.
+    let container = (meta.placement.executor == Executor::Slurm && !meta.mock_workers)
+        .then(|| srt_graph_steps::worker_container(recipe, &run_dir.display().to_string()))
+        .flatten();
     let target = Target {
-        addresses: (0..total)
-            .map(|k| loopback_address(meta.first_address, k))
-            .collect(),
-        bind_all: false,
+        names: placed.names.clone(),
+        addresses: placed.addresses.clone(),
+        bind_all: placed.bind_all,
         run_dir: run_dir.display().to_string(),
         srt_graph: me,
         mock_workers: meta.mock_workers,
-        ext_src_dir: format!("{}/{{node}}/ext-sglang-src", run_dir.display()),
-        venv: Some(venv.display().to_string()),
+        ext_src_dir: if container.is_some() {
+            "/ext-sglang-src".into()
+        } else {
+            format!("{}/{{node}}/ext-sglang-src", run_dir.display())
+        },
+        venv: container.is_none().then(|| venv.display().to_string()),
+        container,
         ..Target::default()
     };
     let plan = compile(recipe, &target).map_err(|e| {
@@ -234,8 +275,14 @@ pub fn compile_for_run(
         eprintln!("error: {e}");
         exit::INVALID
     })?;
-    if let Err(missing) = preflight(&dag) {
-        eprintln!("error: {missing}");
+    if meta.placement.executor == Executor::Local {
+        if let Err(missing) = preflight(&dag) {
+            eprintln!("error: {missing}");
+            return Err(exit::ERROR);
+        }
+    }
+    if let Err(e) = check_containers(placed, &dag) {
+        eprintln!("error: {e}");
         return Err(exit::ERROR);
     }
     Ok(dag)
@@ -255,6 +302,7 @@ pub fn execute_run(
     dag: &Dag,
     run_dir: &Path,
     exec: &ExecArgs,
+    placed: &Placed,
     already_done: Vec<String>,
     adopted: Vec<(String, i32)>,
     continues: Option<String>,
@@ -274,7 +322,7 @@ pub fn execute_run(
             return exit::ERROR;
         }
     };
-    let transport: Arc<dyn Transport> = Arc::new(LocalTransport);
+    let transport: Arc<dyn Transport> = placed.transport.clone();
     if let Err(e) = journal.append(Event::RunStarted {
         recipe: dag.plan.recipe.clone(),
         orchestrator_pid: std::process::id(),
@@ -442,17 +490,32 @@ fn prepare_run_dir(dir: &Path, args: &RunArgs) -> std::io::Result<PathBuf> {
         dir.join("lock"),
         format!("{} {}\n", std::process::id(), hostname()),
     )?;
-    match &args.recipe.recipe {
-        Some(r) => {
-            let (file, _) = crate::cli_plan::split_selector(r);
-            std::fs::copy(&file, dir.join("recipe.yaml"))?;
+    copy_inputs(&args.recipe, &dir)?;
+    Ok(dir)
+}
+
+/// Copies the recipe (or the embedded default) and the cluster config into the run directory; a file
+/// already there (a submitted job running its copy) is left as it is.
+pub fn copy_inputs(recipe: &crate::cli_plan::RecipeArgs, dir: &Path) -> std::io::Result<()> {
+    let copy = |from: &Path, name: &str| -> std::io::Result<()> {
+        let to = dir.join(name);
+        let same = match (from.canonicalize(), to.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        if !same {
+            std::fs::copy(from, &to)?;
         }
+        Ok(())
+    };
+    match &recipe.recipe {
+        Some(r) => copy(&crate::cli_plan::split_selector(r).0, "recipe.yaml")?,
         None => std::fs::write(dir.join("recipe.yaml"), EMBEDDED_DEFAULT)?,
     }
-    if let Some(c) = &args.recipe.cluster_config {
-        std::fs::copy(c, dir.join("srtslurm.yaml"))?;
+    if let Some(c) = &recipe.cluster_config {
+        copy(c, "srtslurm.yaml")?;
     }
-    Ok(dir)
+    Ok(())
 }
 
 fn finish(dag: &Dag, run_dir: &Path, report: &RunReport) -> u8 {
@@ -590,46 +653,34 @@ pub fn down(args: &DownArgs) -> u8 {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-    let transport = LocalTransport;
-    let mut groups: Vec<(String, usize, i32)> = records
-        .iter()
-        .rev()
-        .filter_map(|r| match &r.event {
-            Event::Spawned {
-                step, node, pgid, ..
-            } => Some((step.clone(), *node, *pgid)),
-            _ => None,
-        })
-        .collect();
-    // Processes of the run that the journal never heard of (spawned as the orchestrator died).
     let run_dir = args
         .run_dir
         .canonicalize()
         .unwrap_or_else(|_| args.run_dir.clone());
-    for (step, _, pgid) in srt_graph_engine::local::tagged_processes(&run_dir.display().to_string())
-    {
-        if !groups.iter().any(|(_, _, g)| *g == pgid) {
-            groups.push((step, 0, pgid));
+    let (meta, plan) = match read_meta_and_plan(&run_dir) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ERROR;
         }
-    }
-    // Services that rewrite their environment (nginx) are found through their pid files.
-    if let Ok(bytes) = std::fs::read(run_dir.join("plan.json")) {
-        if let Ok(plan) = serde_json::from_slice::<srt_graph_engine::Plan>(&bytes) {
-            for s in plan.steps {
-                if let Some(pgid) = s
-                    .pid_file
-                    .as_deref()
-                    .and_then(srt_graph_engine::local::pid_file_group)
-                {
-                    if !groups.iter().any(|(_, _, g)| *g == pgid) {
-                        groups.push((s.id, s.node, pgid));
-                    }
-                }
-            }
+    };
+    let placed = match place(
+        &meta.placement,
+        plan.nodes.len(),
+        &run_dir,
+        Some(&plan.nodes),
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: cannot reach the run's nodes: {e}");
+            return exit::ERROR;
         }
-    }
+    };
+    let transport = placed.transport.clone();
+    let groups = run_groups(&records, &plan, transport.as_ref(), &run_dir);
     let alive: Vec<&(String, usize, i32)> = groups
         .iter()
+        .filter(|_| placed.recorded_reachable)
         .filter(|(_, n, g)| transport.group_alive(*n, *g))
         .collect();
     if alive.is_empty() {
@@ -649,6 +700,66 @@ pub fn down(args: &DownArgs) -> u8 {
     }
     let _ = std::fs::remove_file(args.run_dir.join("lock"));
     exit::OK
+}
+
+/// `run.json` and `plan.json` of a run directory.
+pub fn read_meta_and_plan(run_dir: &Path) -> Result<(RunMeta, srt_graph_engine::Plan), String> {
+    let read = |name: &str| {
+        std::fs::read(run_dir.join(name))
+            .map_err(|e| format!("{}: {e}", run_dir.join(name).display()))
+    };
+    let meta: RunMeta =
+        serde_json::from_slice(&read("run.json")?).map_err(|e| format!("run.json: {e}"))?;
+    let plan =
+        serde_json::from_slice(&read("plan.json")?).map_err(|e| format!("plan.json: {e}"))?;
+    Ok((meta, plan))
+}
+
+/// Every process group a run may have left: the journal's, the run-tagged processes on each machine
+/// (spawns the journal never heard of), and the pid files of services that rewrite their environment
+/// (nginx). `(step, node, pgid)`, most recent journal entries first.
+pub fn run_groups(
+    records: &[journal::Record],
+    plan: &srt_graph_engine::Plan,
+    transport: &dyn Transport,
+    run_dir: &Path,
+) -> Vec<(String, usize, i32)> {
+    let mut groups: Vec<(String, usize, i32)> = records
+        .iter()
+        .rev()
+        .filter_map(|r| match &r.event {
+            Event::Spawned {
+                step, node, pgid, ..
+            } => Some((step.clone(), *node, *pgid)),
+            _ => None,
+        })
+        .collect();
+    let mut add = |step: String, node: usize, pgid: i32| {
+        if !groups.iter().any(|(_, n, g)| *g == pgid && *n == node) {
+            groups.push((step, node, pgid));
+        }
+    };
+    let run_dir = run_dir.display().to_string();
+    for node in transport.machines() {
+        for (step, pgid) in transport.tagged_groups(node, &run_dir) {
+            let node = plan
+                .steps
+                .iter()
+                .find(|s| s.id == step)
+                .map_or(node, |s| s.node);
+            add(step, node, pgid);
+        }
+    }
+    for s in &plan.steps {
+        if let Some(pgid) = s
+            .pid_file
+            .as_deref()
+            .and_then(|f| transport.pid_file_group(s.node, f))
+        {
+            add(s.id.clone(), s.node, pgid);
+        }
+    }
+    groups
 }
 
 /// The orchestrator holding the run directory's lock, if it is alive: `(pid, host)`.

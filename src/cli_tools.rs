@@ -242,3 +242,88 @@ pub fn bench(a: &BenchArgs) -> u8 {
         }
     }
 }
+
+#[derive(clap::Subcommand)]
+pub enum NodeOp {
+    /// Send SIGNAL (a number) to process group PGID.
+    Signal { pgid: i32, signal: i32 },
+    /// Print `alive` if a process of group PGID lives (zombies do not count), else `gone`.
+    Alive { pgid: i32 },
+    /// Print `STEP<TAB>PGID` for every live process tagged with RUN_DIR.
+    Tagged { run_dir: String },
+    /// Print the process group of the live pid written in FILE.
+    PidFile { file: String },
+    /// Print who listens on ADDR:PORT.
+    PortHolder { addr: String, port: u16 },
+    /// Print this node's IPv4 address on INTERFACE, else its first non-loopback IPv4 address.
+    Address { interface: String },
+}
+
+/// What the ssh and Slurm transports ask of a node (`srt-graph node-op …` run there).
+pub fn node_op(op: &NodeOp) -> u8 {
+    use srt_graph_engine::local;
+    use srt_graph_engine::transport::GroupSignaller;
+    let t = local::LocalTransport;
+    match op {
+        NodeOp::Signal { pgid, signal } => match t.signal_group(0, *pgid, *signal) {
+            Ok(()) => exit::OK,
+            Err(e) => {
+                eprintln!("error: signal {signal} to process group {pgid}: {e}");
+                exit::ERROR
+            }
+        },
+        NodeOp::Alive { pgid } => {
+            println!(
+                "{}",
+                if t.group_alive(0, *pgid) {
+                    "alive"
+                } else {
+                    "gone"
+                }
+            );
+            exit::OK
+        }
+        NodeOp::Tagged { run_dir } => {
+            for (step, _, pgid) in local::tagged_processes(run_dir) {
+                println!("{step}\t{pgid}");
+            }
+            exit::OK
+        }
+        NodeOp::PidFile { file } => {
+            if let Some(g) = local::pid_file_group(file) {
+                println!("{g}");
+            }
+            exit::OK
+        }
+        NodeOp::PortHolder { addr, port } => {
+            println!("{}", local::port_holders(addr, *port).join(", "));
+            exit::OK
+        }
+        NodeOp::Address { interface } => match interface_address(interface) {
+            Some(a) => {
+                println!("{a}");
+                exit::OK
+            }
+            None => {
+                eprintln!("error: no IPv4 address on {interface} nor any other interface");
+                exit::ERROR
+            }
+        },
+    }
+}
+
+/// srt-slurm's lookup order: the interface's address, then the first non-loopback address.
+fn interface_address(interface: &str) -> Option<std::net::Ipv4Addr> {
+    let addrs: Vec<(String, std::net::Ipv4Addr)> = nix::ifaddrs::getifaddrs()
+        .ok()?
+        .filter_map(|a| {
+            let ip = a.address?.as_sockaddr_in()?.ip();
+            Some((a.interface_name, ip))
+        })
+        .collect();
+    addrs
+        .iter()
+        .find(|(name, _)| name == interface)
+        .or_else(|| addrs.iter().find(|(_, ip)| !ip.is_loopback()))
+        .map(|(_, ip)| *ip)
+}

@@ -1,8 +1,10 @@
 //! `srt-graph`: compile srt-slurm recipes into a DAG of steps and run it across nodes.
 
+mod cli_place;
 mod cli_plan;
 mod cli_resume;
 mod cli_run;
+mod cli_submit;
 mod cli_tools;
 
 use clap::{Parser, Subcommand};
@@ -44,6 +46,8 @@ enum Command {
     Plan(cli_plan::PlanArgs),
     /// Run a recipe's plan (default: the embedded local demo).
     Run(cli_run::RunArgs),
+    /// Submit a recipe as a Slurm batch job that runs it with `--executor slurm`.
+    Submit(cli_submit::SubmitArgs),
     /// Finish a crashed, failed or interrupted run without redoing what still stands.
     Resume(cli_resume::ResumeArgs),
     /// What a run did, what is up (live-probed), what failed, what remains.
@@ -60,6 +64,9 @@ enum Command {
     WaitReady(cli_tools::WaitReadyArgs),
     /// Make an SGLang checkout visible where workers expect it (`/ext-sglang-src`).
     MountSource(cli_tools::MountSourceArgs),
+    /// What the ssh and Slurm executors run on a node to signal and probe processes there.
+    #[command(subcommand, hide = true)]
+    NodeOp(cli_tools::NodeOp),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +86,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Plan(args) => cli_plan::run(&args),
         Command::Run(args) => cli_run::run(&args),
+        Command::Submit(args) => cli_submit::submit(&args),
         Command::Resume(args) => cli_resume::resume(&args),
         Command::Status(args) => cli_resume::status(&args),
         Command::Down(args) => cli_run::down(&args),
@@ -87,6 +95,7 @@ fn main() -> ExitCode {
         Command::WaitHealthy(args) => cli_tools::wait_healthy(&args),
         Command::WaitReady(args) => cli_tools::wait_ready(&args),
         Command::MountSource(args) => cli_tools::mount_source(&args),
+        Command::NodeOp(op) => cli_tools::node_op(&op),
     };
     ExitCode::from(code)
 }

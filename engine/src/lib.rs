@@ -7,14 +7,17 @@ pub mod local;
 pub mod plan;
 pub mod policy;
 pub mod progress;
+pub mod remote;
 pub mod render;
 pub mod resume;
 pub mod rundir;
 pub mod scheduler;
+pub mod slurm;
+pub mod ssh;
 pub mod trace;
 pub mod transport;
 
 pub use error::PlanError;
-pub use plan::{Dag, Lifetime, Plan, Probe, Step, StepFile, PLAN_FORMAT};
+pub use plan::{Container, Dag, Lifetime, Plan, Probe, Step, StepFile, PLAN_FORMAT};
 pub use policy::{Policy, RetryOn};
 pub use scheduler::{execute, RunOptions, RunReport};

@@ -65,10 +65,13 @@ pub fn clock() -> String {
     )
 }
 
-fn copier<R>(
+/// Copies a process's output into its log, one timestamped line at a time. With `pid_tx`, a remote
+/// wrapper's pid line is also sent there (see `remote`).
+pub(crate) fn copier<R>(
     reader: R,
     log: Arc<tokio::sync::Mutex<tokio::fs::File>>,
     last: Arc<Mutex<String>>,
+    pid_tx: Option<tokio::sync::mpsc::UnboundedSender<(i32, i32)>>,
 ) -> tokio::task::JoinHandle<()>
 where
     R: tokio::io::AsyncRead + Unpin + Send + 'static,
@@ -83,6 +86,11 @@ where
                 Ok(_) => {
                     let line = String::from_utf8_lossy(&buf);
                     let line = line.trim_end_matches(['\n', '\r']);
+                    if let Some(tx) = &pid_tx {
+                        if let Some(ids) = crate::remote::parse_pid_line(line) {
+                            let _ = tx.send(ids);
+                        }
+                    }
                     if let Ok(mut l) = last.lock() {
                         l.clear();
                         l.push_str(line);
@@ -141,10 +149,10 @@ impl Transport for LocalTransport {
         let last = Arc::new(Mutex::new(String::new()));
         let mut copiers = Vec::new();
         if let Some(out) = child.stdout.take() {
-            copiers.push(copier(out, log.clone(), last.clone()));
+            copiers.push(copier(out, log.clone(), last.clone(), None));
         }
         if let Some(err) = child.stderr.take() {
-            copiers.push(copier(err, log, last.clone()));
+            copiers.push(copier(err, log, last.clone(), None));
         }
         Ok(Box::new(LocalProcess {
             child,
@@ -233,6 +241,21 @@ impl GroupSignaller for LocalTransport {
 
     fn group_alive(&self, _node: usize, pgid: i32) -> bool {
         pgid > 1 && !live_group_members(pgid).is_empty()
+    }
+
+    fn machines(&self) -> Vec<usize> {
+        vec![0]
+    }
+
+    fn tagged_groups(&self, _node: usize, run_dir: &str) -> Vec<(String, i32)> {
+        tagged_processes(run_dir)
+            .into_iter()
+            .map(|(step, _, pgid)| (step, pgid))
+            .collect()
+    }
+
+    fn pid_file_group(&self, _node: usize, pid_file: &str) -> Option<i32> {
+        pid_file_group(pid_file)
     }
 }
 

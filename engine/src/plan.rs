@@ -27,6 +27,19 @@ pub enum Probe {
     Tcp { host: String, port: u16 },
 }
 
+/// A container image a step runs in (Slurm + pyxis); other transports run the command on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Container {
+    pub image: String,
+    /// `host_path:container_path` each.
+    #[serde(default)]
+    pub mounts: Vec<String>,
+    /// Named containers persist on a node for the job: an install step and the worker that needs it
+    /// share one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
 /// A file the step needs, written into the run directory before the step starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepFile {
@@ -61,6 +74,8 @@ pub struct Step {
     /// run tag): lets resume and down find a process the journal never recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<Container>,
     /// One line for humans: what this step is for.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub summary: String,
@@ -88,6 +103,7 @@ impl Step {
             probe: None,
             files: Vec::new(),
             pid_file: None,
+            container: None,
             summary: String::new(),
         }
     }

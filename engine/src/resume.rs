@@ -34,7 +34,7 @@ pub fn fingerprints(plan: &Plan) -> HashMap<String, String> {
         let mut h = Sha256::new();
         let own = serde_json::json!({
             "kind": s.kind, "node": s.node, "command": s.command, "env": s.env, "cwd": s.cwd,
-            "files": s.files, "lifetime": s.lifetime,
+            "files": s.files, "lifetime": s.lifetime, "container": s.container,
         });
         h.update(own.to_string().as_bytes());
         if depth < 10_000 {

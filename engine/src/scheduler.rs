@@ -115,6 +115,8 @@ enum Msg {
         i: usize,
         attempt: u32,
         error: String,
+        /// Whether a retry may cure it (a refused connection may; a host key mismatch may not).
+        transient: bool,
     },
     Exited {
         i: usize,
@@ -150,7 +152,12 @@ pub fn log_path(run_dir: &Path, step: &str) -> PathBuf {
 
 /// The last `n` lines of a step's log, for failure messages.
 pub fn log_tail(run_dir: &Path, step: &str, n: usize) -> String {
-    let text = std::fs::read(log_path(run_dir, step)).unwrap_or_default();
+    log_tail_of(&log_path(run_dir, step), n)
+}
+
+/// The last `n` lines of a log file, indented.
+pub fn log_tail_of(path: &Path, n: usize) -> String {
+    let text = std::fs::read(path).unwrap_or_default();
     let text = String::from_utf8_lossy(&text);
     let lines: Vec<&str> = text.lines().collect();
     let start = lines.len().saturating_sub(n);
@@ -341,6 +348,7 @@ impl Executor<'_> {
                 i,
                 attempt,
                 error: format!("cannot write {}: {e}", step.id),
+                transient: true,
             });
             return;
         }
@@ -370,6 +378,7 @@ impl Executor<'_> {
             env,
             cwd: step.cwd.clone(),
             log: log_path(&self.opts.run_dir, &step.id),
+            container: step.container.clone(),
         };
         let timeout = if step.lifetime == Lifetime::Task {
             step.policy.timeout()
@@ -388,6 +397,7 @@ impl Executor<'_> {
                     let _ = tx.send(Msg::SpawnFailed {
                         i,
                         attempt,
+                        transient: e.is_transient(),
                         error: e.to_string(),
                     });
                     return;
@@ -468,14 +478,19 @@ impl Executor<'_> {
                     self.runs[i].end = None;
                 }
             }
-            Msg::SpawnFailed { i, attempt, error } => {
+            Msg::SpawnFailed {
+                i,
+                attempt,
+                error,
+                transient,
+            } => {
                 if self.runs[i].attempts == attempt {
                     self.release(i);
                     self.attempt_failed(
                         i,
                         attempt,
                         format!("could not start: {error}"),
-                        RetryOn::Spawn,
+                        transient.then_some(RetryOn::Spawn),
                     );
                 }
             }
@@ -540,15 +555,15 @@ impl Executor<'_> {
                             i,
                             attempt,
                             format!("timed out after {limit} ({e})"),
-                            RetryOn::Timeout,
+                            Some(RetryOn::Timeout),
                         );
                     }
-                    Ok(e) => self.attempt_failed(i, attempt, e.to_string(), RetryOn::Exit),
+                    Ok(e) => self.attempt_failed(i, attempt, e.to_string(), Some(RetryOn::Exit)),
                     Err(e) => self.attempt_failed(
                         i,
                         attempt,
                         format!("lost track of the process: {e}"),
-                        RetryOn::Spawn,
+                        Some(RetryOn::Spawn),
                     ),
                 }
             }
@@ -628,10 +643,12 @@ impl Executor<'_> {
         }
     }
 
-    fn attempt_failed(&mut self, i: usize, attempt: u32, reason: String, cause: RetryOn) {
+    /// `cause: None` = a failure no retry can cure.
+    fn attempt_failed(&mut self, i: usize, attempt: u32, reason: String, cause: Option<RetryOn>) {
         let step = self.step(i).clone();
-        let will_retry =
-            !self.stopping && attempt < step.policy.attempts && step.policy.retries(cause);
+        let will_retry = !self.stopping
+            && attempt < step.policy.attempts
+            && cause.is_some_and(|c| step.policy.retries(c));
         self.record(Event::StepFailed {
             step: step.id.clone(),
             attempt,

@@ -17,6 +17,7 @@ pub struct SpawnRequest {
     pub cwd: Option<String>,
     /// stdout and stderr go here, one timestamped line at a time.
     pub log: PathBuf,
+    pub container: Option<crate::plan::Container>,
 }
 
 #[derive(Debug, Error)]
@@ -35,6 +36,25 @@ pub enum TransportError {
         #[source]
         source: std::io::Error,
     },
+    #[error("an argument holds a NUL byte; it cannot be passed to a remote command")]
+    Unquotable,
+    /// The node could not be reached (connection refused, timed out, dropped): worth a retry.
+    #[error("{node} unreachable: {detail}")]
+    Unreachable { node: String, detail: String },
+    /// Reached, but refused for a reason a retry cannot cure (host key, authentication, unknown host,
+    /// missing container support).
+    #[error("{node}: {detail}")]
+    Refused { node: String, detail: String },
+}
+
+impl TransportError {
+    /// Whether a retry may cure it.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            TransportError::Spawn { .. } | TransportError::Unreachable { .. }
+        )
+    }
 }
 
 /// How a process ended.
@@ -70,11 +90,18 @@ pub trait Process: Send {
     fn last_line(&self) -> Arc<Mutex<String>>;
 }
 
-/// Sends `signal` to a process group recorded earlier (works without the `Process` handle).
+/// Reaches process groups recorded earlier (works without the `Process` handle, from another orchestrator
+/// process too: `down`, `resume`).
 pub trait GroupSignaller: Send + Sync {
     fn signal_group(&self, node: usize, pgid: i32, signal: i32) -> std::io::Result<()>;
     /// Whether any process of the group is still alive.
     fn group_alive(&self, node: usize, pgid: i32) -> bool;
+    /// One node per distinct machine: where to look for processes of a run.
+    fn machines(&self) -> Vec<usize>;
+    /// Live processes on `node`'s machine tagged with the run directory: `(step, pgid)`.
+    fn tagged_groups(&self, node: usize, run_dir: &str) -> Vec<(String, i32)>;
+    /// The live process group of the pid written in `pid_file` on `node`.
+    fn pid_file_group(&self, node: usize, pid_file: &str) -> Option<i32>;
 }
 
 #[async_trait]

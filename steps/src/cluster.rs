@@ -14,6 +14,14 @@ pub struct ClusterConfig {
     /// Overrides the recipe's `resources.gpus_per_node` (srt-slurm: the cluster wins).
     pub gpus_per_node: Option<u32>,
     pub network_interface: Option<String>,
+    /// `#SBATCH --gpus-per-node` (srt-slurm's `use_gpus_per_node_directive`, default on).
+    pub use_gpus_per_node_directive: Option<bool>,
+    /// `#SBATCH --segment` (srt-slurm's `use_segment_sbatch_directive`, default on).
+    pub use_segment_sbatch_directive: Option<bool>,
+    /// `#SBATCH --key=value` lines every job gets unless the recipe sets the key.
+    pub default_sbatch_directives: Vec<(String, String)>,
+    /// Hosts for `--executor ssh` when the command line names none (srt-graph's own key).
+    pub ssh_hosts: Vec<String>,
     pub model_paths: Vec<(String, String)>,
     pub containers: Vec<(String, String)>,
 }
@@ -85,6 +93,19 @@ impl ClusterConfig {
                 .int(get("gpus_per_node"), "gpus_per_node", 1, 1024)
                 .map(|v| v as u32),
             network_interface: r.string(get("network_interface"), "network_interface"),
+            use_gpus_per_node_directive: r.boolean(
+                get("use_gpus_per_node_directive"),
+                "use_gpus_per_node_directive",
+            ),
+            use_segment_sbatch_directive: r.boolean(
+                get("use_segment_sbatch_directive"),
+                "use_segment_sbatch_directive",
+            ),
+            default_sbatch_directives: r.string_map(
+                get("default_sbatch_directives"),
+                "default_sbatch_directives",
+            ),
+            ssh_hosts: r.string_list(get("ssh_hosts"), "ssh_hosts"),
             model_paths: r.string_map(get("model_paths"), "model_paths"),
             containers: r.string_map(get("containers"), "containers"),
         };

@@ -3,7 +3,7 @@
 use crate::diag::{did_you_mean, Diagnostic, RecipeError};
 use crate::kinds::{self, start_frontend, start_nginx, start_router, start_worker};
 use crate::recipe::{FrontendKind, Recipe, Role, RoleSpec};
-use srt_graph_engine::{Dag, Lifetime, Plan, PlanError, Step, PLAN_FORMAT};
+use srt_graph_engine::{Container, Dag, Lifetime, Plan, PlanError, Step, PLAN_FORMAT};
 use std::collections::BTreeMap;
 
 /// Where and how the plan will run. `plan` uses the defaults; executors fill in real values.
@@ -31,6 +31,41 @@ pub struct Target {
     /// A Python virtualenv the run creates (or reuses) on node 0 and installs sglang-router into; workers'
     /// source installs go there too. `None` = the nodes' Python already has what it needs (containers).
     pub venv: Option<String>,
+    /// The container worker-side steps run in (Slurm + pyxis), if any.
+    pub container: Option<Container>,
+}
+
+/// Kinds that run inside the workers' container when there is one: what prepares a worker's node and
+/// the worker itself (an install must land in the container the worker runs in).
+const IN_WORKER_CONTAINER: &[&str] = &[
+    "start_worker",
+    "pip_install",
+    "setup_script",
+    "start_router",
+    "start_frontend",
+];
+
+/// The recipe's container for worker-side steps: the image, srt-slurm's mounts (model → `/model/`, run
+/// directory → `/logs/`, recipe mounts, the SGLang source → `/ext-sglang-src/`) and one name per job,
+/// so that an install persists into the worker's container.
+pub fn worker_container(recipe: &Recipe, run_dir: &str) -> Option<Container> {
+    let image = recipe.container.clone()?;
+    let mut mounts = Vec::new();
+    if let Some(model) = recipe.model_path.as_deref().filter(|m| m.starts_with('/')) {
+        mounts.push(format!("{model}:/model/"));
+    }
+    mounts.push(format!("{run_dir}:/logs/"));
+    for (host, inside) in &recipe.container_mounts {
+        mounts.push(format!("{host}:{inside}"));
+    }
+    if let Some((src, _)) = &recipe.sglang_src_dir {
+        mounts.push(format!("{src}:/ext-sglang-src/"));
+    }
+    Some(Container {
+        image,
+        mounts,
+        name: Some("srt-graph-worker".into()),
+    })
 }
 
 /// The sglang-router release the local simulation installs (the one verified against the mock).
@@ -50,6 +85,7 @@ impl Default for Target {
             configs_dir: "/configs".into(),
             ext_src_dir: "/ext-sglang-src".into(),
             venv: None,
+            container: None,
         }
     }
 }
@@ -170,10 +206,13 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
         }
         if let Some((src, _)) = &recipe.sglang_src_dir {
             let dst = target.ext_src_dir.replace("{node}", name);
-            chain(
-                kinds::mount_source::step(k, name, &target.srt_graph, src, &dst),
-                &mut steps,
-            );
+            // In a container the source is a mount (`/ext-sglang-src/`); on a host it is linked there.
+            if target.container.is_none() {
+                chain(
+                    kinds::mount_source::step(k, name, &target.srt_graph, src, &dst),
+                    &mut steps,
+                );
+            }
             let mut pip = kinds::pip_install::editable(k, name, &worker_python, &dst);
             if let Some(venv) = venv {
                 // Every node's install goes into the one shared venv here: serialise them.
@@ -549,6 +588,14 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
     add_user_steps(recipe, &nodes, &mut steps)?;
     apply_policies(recipe, &mut steps);
     check_ports(recipe, &nodes, &steps)?;
+    if let Some(c) = &target.container {
+        for s in steps
+            .iter_mut()
+            .filter(|s| IN_WORKER_CONTAINER.contains(&s.kind.as_str()))
+        {
+            s.container = Some(c.clone());
+        }
+    }
 
     let plan = Plan {
         format: PLAN_FORMAT,

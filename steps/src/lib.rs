@@ -13,7 +13,7 @@ pub mod variants;
 pub mod yaml;
 
 pub use cluster::ClusterConfig;
-pub use compile::{compile, Target};
+pub use compile::{compile, worker_container, Target};
 pub use diag::{Diagnostic, RecipeError};
 pub use recipe::Recipe;
 

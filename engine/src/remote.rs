@@ -1,0 +1,292 @@
+//! What the ssh and Slurm transports share: the wrapper every remote command runs under, the process handle
+//! of a command started through a local client (`ssh`, `srun`), and short "node operations" (signal, probe)
+//! run on a node through the same client.
+//!
+//! The wrapper is a constant POSIX `sh` script; recipe values only ever reach it as positional arguments,
+//! so nothing in them is parsed by a shell on the node. It reports the command's pid and process group on
+//! its first line (`srt-graph-pid PID PGID`), so teardown, `down` and `resume` can signal and probe the
+//! group on the node later, then `exec`s the command (same pid). SIGPIPE is ignored from there on: a
+//! service whose log stream is cut (orchestrator gone, ssh dropped) keeps serving and can be adopted.
+
+use crate::local::copier;
+use crate::transport::{Exit, Process, TransportError};
+use async_trait::async_trait;
+use std::os::unix::process::ExitStatusExt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// First line a wrapped command prints.
+pub const PID_MARK: &str = "srt-graph-pid";
+
+/// `$1` = working directory, the rest = the command. `/proc/$$/stat` field 5 is the process group; `sh`'s
+/// own command name has no spaces, so plain field splitting reads it.
+const WRAPPER: &str = r#"d=$1; shift; cd -- "$d" || exit 127; read -r _ _ _ _ g _ </proc/$$/stat; echo "srt-graph-pid $$ $g"; trap '' PIPE; exec "$@""#;
+
+/// The argv that runs `argv` under the wrapper in `cwd` (`.` = wherever the transport starts).
+pub fn wrapped(cwd: Option<&str>, argv: &[String]) -> Vec<String> {
+    let mut out = vec![
+        "sh".to_string(),
+        "-c".to_string(),
+        WRAPPER.to_string(),
+        "srt-graph-step".to_string(),
+        cwd.unwrap_or(".").to_string(),
+    ];
+    out.extend(argv.iter().cloned());
+    out
+}
+
+/// `(pid, pgid)` from a wrapper's first line.
+pub fn parse_pid_line(line: &str) -> Option<(i32, i32)> {
+    let mut f = line.split_whitespace();
+    if f.next()? != PID_MARK {
+        return None;
+    }
+    let pid = f.next()?.parse().ok()?;
+    let pgid = f.next()?.parse().ok()?;
+    Some((pid, pgid))
+}
+
+/// Quotes an argv for a remote POSIX shell: the one place a command becomes a string.
+pub fn shell_line(argv: &[String]) -> Result<String, TransportError> {
+    shlex::try_join(argv.iter().map(String::as_str)).map_err(|_| TransportError::Unquotable)
+}
+
+/// A command running on a node through a local client process (`ssh`, `srun`).
+pub struct RemoteProcess {
+    pub child: tokio::process::Child,
+    pub pid: i32,
+    pub pgid: i32,
+    pub last: Arc<Mutex<String>>,
+    pub copiers: Vec<tokio::task::JoinHandle<()>>,
+    /// Released when the process ends (an ssh session slot).
+    pub slot: Option<Box<dyn Send + Sync>>,
+}
+
+#[async_trait]
+impl Process for RemoteProcess {
+    fn pid(&self) -> i32 {
+        self.pid
+    }
+    fn pgid(&self) -> i32 {
+        self.pgid
+    }
+    async fn wait(&mut self) -> std::io::Result<Exit> {
+        let status = self.child.wait().await?;
+        // Let the copiers drain, bounded: a file tailer or a forked grandchild holding a pipe never ends.
+        for mut c in self.copiers.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_millis(500), &mut c).await;
+            c.abort();
+        }
+        self.slot = None;
+        Ok(match (status.code(), status.signal()) {
+            (Some(c), _) => Exit::Code(c),
+            (None, Some(s)) => Exit::Signal(s),
+            (None, None) => Exit::Code(-1),
+        })
+    }
+    fn last_line(&self) -> Arc<Mutex<String>> {
+        self.last.clone()
+    }
+}
+
+/// Starts the copiers of a client's stdout and stderr into `log` and waits for the wrapper's pid line
+/// (printed on stdout). If the client exits first, its exit and last lines come back as the error.
+pub async fn start_piped(
+    mut child: tokio::process::Child,
+    log: &std::path::Path,
+    node: &str,
+    classify: fn(&str, &str) -> TransportError,
+    slot: Option<Box<dyn Send + Sync>>,
+) -> Result<Box<dyn Process>, TransportError> {
+    let file = open_log(log).await?;
+    let log_file = Arc::new(tokio::sync::Mutex::new(file));
+    let last = Arc::new(Mutex::new(String::new()));
+    let (pid_tx, mut pid_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut copiers = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        copiers.push(copier(
+            out,
+            log_file.clone(),
+            last.clone(),
+            Some(pid_tx.clone()),
+        ));
+    }
+    if let Some(err) = child.stderr.take() {
+        copiers.push(copier(err, log_file, last.clone(), Some(pid_tx)));
+    }
+    tokio::select! {
+        Some((pid, pgid)) = pid_rx.recv() => Ok(Box::new(RemoteProcess { child, pid, pgid, last, copiers, slot })),
+        status = child.wait() => {
+            for c in copiers {
+                let _ = tokio::time::timeout(Duration::from_millis(500), c).await;
+            }
+            let tail = crate::scheduler::log_tail_of(log, 6);
+            let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+            Err(classify(node, &format!("{status}\n{tail}")))
+        }
+    }
+}
+
+async fn open_log(log: &std::path::Path) -> Result<tokio::fs::File, TransportError> {
+    tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .await
+        .map_err(|source| TransportError::Log {
+            path: log.display().to_string(),
+            source,
+        })
+}
+
+/// Runs a short command to completion (a node operation); stdout on success, else stderr as the error.
+/// Bounded: a wedged connection must not hang teardown.
+pub fn run_captured(cmd: &mut std::process::Command, limit: Duration) -> Result<String, String> {
+    use std::io::Read;
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                let mut out = String::new();
+                let mut err = String::new();
+                if let Some(mut o) = child.stdout.take() {
+                    let _ = o.read_to_string(&mut out);
+                }
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                return if status.success() {
+                    Ok(out)
+                } else {
+                    Err(format!("{status}: {}", err.trim()))
+                };
+            }
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("no answer within {}s", limit.as_secs()));
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// A transport that can run a short command on a node and read what it prints.
+pub trait NodeShell: Send + Sync {
+    fn run_on(&self, node: usize, argv: &[String]) -> Result<String, String>;
+    /// `srt-graph` on the nodes (it answers the node operations below).
+    fn node_tool(&self) -> &str;
+}
+
+fn node_op(t: &dyn NodeShell, node: usize, args: &[String]) -> Result<String, String> {
+    let mut argv = vec![t.node_tool().to_string(), "node-op".to_string()];
+    argv.extend(args.iter().cloned());
+    t.run_on(node, &argv).inspect_err(|e| {
+        tracing::warn!(node, op = %args.join(" "), "node operation failed: {e}");
+    })
+}
+
+pub fn signal_group(t: &dyn NodeShell, node: usize, pgid: i32, signal: i32) -> std::io::Result<()> {
+    if pgid <= 1 {
+        return Ok(());
+    }
+    node_op(
+        t,
+        node,
+        &["signal".into(), pgid.to_string(), signal.to_string()],
+    )
+    .map(|_| ())
+    .map_err(std::io::Error::other)
+}
+
+pub fn group_alive(t: &dyn NodeShell, node: usize, pgid: i32) -> bool {
+    pgid > 1
+        && node_op(t, node, &["alive".into(), pgid.to_string()])
+            .is_ok_and(|out| out.trim() == "alive")
+}
+
+pub fn tagged_groups(t: &dyn NodeShell, node: usize, run_dir: &str) -> Vec<(String, i32)> {
+    node_op(t, node, &["tagged".into(), run_dir.into()])
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (step, pgid) = l.rsplit_once('\t')?;
+            Some((step.to_string(), pgid.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+pub fn pid_file_group(t: &dyn NodeShell, node: usize, pid_file: &str) -> Option<i32> {
+    node_op(t, node, &["pid-file".into(), pid_file.into()])
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+pub fn port_holder(t: &dyn NodeShell, node: usize, addr: &str, port: u16) -> Option<String> {
+    let out = node_op(
+        t,
+        node,
+        &["port-holder".into(), addr.into(), port.to_string()],
+    )
+    .ok()?;
+    let out = out.trim();
+    (!out.is_empty()).then(|| out.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pid_line_round_trip() {
+        assert_eq!(parse_pid_line("srt-graph-pid 12 10\n"), Some((12, 10)));
+        assert_eq!(parse_pid_line("hello 12 10"), None);
+        assert_eq!(parse_pid_line("srt-graph-pid x 10"), None);
+    }
+
+    #[test]
+    fn wrapper_runs_argv_verbatim_in_its_own_group_and_reports_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let canary = dir.path().join("canary");
+        let nasty = format!(
+            "$(touch {0}) `touch {0}`; touch {0} \"'\n&& touch {0}",
+            canary.display()
+        );
+        let argv = wrapped(
+            Some(dir.path().to_str().unwrap()),
+            &[
+                "printf".into(),
+                "%s|%s".into(),
+                nasty.clone(),
+                "$HOME".into(),
+            ],
+        );
+        // Through a shell line, as ssh sends it.
+        let line = shell_line(&argv).unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&line)
+            .process_group(0)
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (first, rest) = text.split_once('\n').unwrap();
+        let (pid, pgid) = parse_pid_line(first).unwrap();
+        assert!(pid > 1 && pgid > 1);
+        assert_eq!(rest, format!("{nasty}|$HOME"));
+        assert!(!canary.exists());
+    }
+
+    use std::os::unix::process::CommandExt;
+}

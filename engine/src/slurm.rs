@@ -1,0 +1,550 @@
+//! The Slurm transport: inside an allocation, one `srun --overlap --nodes=1 --ntasks=1 --nodelist=NODE`
+//! job step per process, its output written by Slurm straight into the step's log in the run directory
+//! (`--output`, so a service keeps logging when the orchestrator is gone). Options are spelled
+//! `--key=value` (Slurm 25.11 rejects some space-separated forms). Steps naming a container run under
+//! pyxis; without one they run on the node's host system.
+
+use crate::local::copier;
+use crate::plan::Container;
+use crate::remote::{self, run_captured, NodeShell, RemoteProcess, PID_MARK};
+use crate::transport::{GroupSignaller, Process, SpawnRequest, Transport, TransportError};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const OP_LIMIT: Duration = Duration::from_secs(30);
+/// A step that has not started its command after this long is reported as failed to start.
+const START_LIMIT: Duration = Duration::from_secs(300);
+
+/// One node of the allocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlurmNode {
+    pub name: String,
+    /// Component of a heterogeneous job (`--het-group`), if the job is one.
+    pub het_group: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SlurmOptions {
+    pub job_id: String,
+    /// Node of each logical node.
+    pub nodes: Vec<SlurmNode>,
+    /// `srt-graph` on the nodes (answers node operations).
+    pub node_tool: String,
+    /// Extra `--key=value` (or bare `--key`) options for every srun (`srun_options`).
+    pub srun_options: Vec<String>,
+}
+
+pub struct SlurmTransport {
+    opts: SlurmOptions,
+    pyxis: bool,
+}
+
+/// The allocation this process runs in, from Slurm's environment: job id and nodes (a heterogeneous job
+/// lists its components in order).
+pub fn allocation_from_env() -> Result<(String, Vec<SlurmNode>), String> {
+    let job = std::env::var("SLURM_JOB_ID")
+        .map_err(|_| "not inside a Slurm allocation (SLURM_JOB_ID is not set)".to_string())?;
+    let het_size: Option<usize> = std::env::var("SLURM_HET_SIZE")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    let mut nodes = Vec::new();
+    match het_size {
+        Some(n) if n > 1 => {
+            for g in 0..n {
+                let var = format!("SLURM_JOB_NODELIST_HET_GROUP_{g}");
+                let list = std::env::var(&var).map_err(|_| format!("{var} is not set"))?;
+                for name in expand_nodelist(&list)? {
+                    nodes.push(SlurmNode {
+                        name,
+                        het_group: Some(g),
+                    });
+                }
+            }
+        }
+        _ => {
+            let list = std::env::var("SLURM_JOB_NODELIST")
+                .or_else(|_| std::env::var("SLURM_NODELIST"))
+                .map_err(|_| "SLURM_JOB_NODELIST is not set".to_string())?;
+            for name in expand_nodelist(&list)? {
+                nodes.push(SlurmNode {
+                    name,
+                    het_group: None,
+                });
+            }
+        }
+    }
+    Ok((job, nodes))
+}
+
+/// Slurm's compressed host list (`gb300-[001-004,010],login1`) as node names, in order.
+pub fn expand_nodelist(list: &str) -> Result<Vec<String>, String> {
+    // The crate reads a malformed range leniently (`x[3-` → `x`); a wrong node would be worse than an
+    // error, so brackets are checked first.
+    check_ranges(list).map_err(|why| format!("cannot read the node list `{list}`: {why}"))?;
+    hostlist::expand(list.trim())
+        .map_err(|e| format!("cannot read the node list `{list}`: {e}"))
+        .and_then(|v| {
+            let v: Vec<String> = v.into_iter().filter(|n| !n.trim().is_empty()).collect();
+            if v.is_empty() {
+                Err(format!("the node list `{list}` names no node"))
+            } else {
+                Ok(v)
+            }
+        })
+}
+
+/// Every `[...]` holds numbers and ranges (`1-4,7`), brackets are balanced and not nested.
+fn check_ranges(list: &str) -> Result<(), String> {
+    let mut rest = list;
+    while let Some(open) = rest.find(['[', ']']) {
+        if rest.as_bytes()[open] == b']' {
+            return Err("`]` without `[`".into());
+        }
+        let after = &rest[open + 1..];
+        let close = after.find(']').ok_or("`[` without `]`")?;
+        let inside = &after[..close];
+        let ok = !inside.is_empty()
+            && inside.split(',').all(|part| {
+                let mut ends = part.splitn(2, '-');
+                ends.all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            });
+        if !ok {
+            return Err(format!("`[{inside}]` is not a list of numbers and ranges"));
+        }
+        rest = &after[close + 1..];
+    }
+    Ok(())
+}
+
+fn classify(node: &str, text: &str) -> TransportError {
+    let lower = text.to_ascii_lowercase();
+    let fatal = [
+        "invalid job id",
+        "job has already finished",
+        "invalid node name",
+        "unrecognized option",
+        "invalid option",
+        "not in the job",
+        "required node not available",
+    ];
+    let said = text.trim().replace('\n', "\n    ");
+    if fatal.iter().any(|f| lower.contains(f)) {
+        TransportError::Refused {
+            node: node.to_string(),
+            detail: format!("srun refused the step:\n    {said}"),
+        }
+    } else {
+        TransportError::Unreachable {
+            node: node.to_string(),
+            detail: format!("srun could not start the step:\n    {said}"),
+        }
+    }
+}
+
+/// pyxis adds `--container-image` to srun's own help.
+pub fn pyxis_available() -> bool {
+    run_captured(
+        std::process::Command::new("srun").arg("--help"),
+        Duration::from_secs(10),
+    )
+    .is_ok_and(|help| help.contains("--container-image"))
+}
+
+/// The pyxis options of a step's container.
+pub fn container_args(c: &Container) -> Vec<String> {
+    let mut out = vec![
+        format!("--container-image={}", c.image),
+        "--no-container-entrypoint".to_string(),
+        "--no-container-mount-home".to_string(),
+    ];
+    if !c.mounts.is_empty() {
+        out.push(format!("--container-mounts={}", c.mounts.join(",")));
+    }
+    if let Some(name) = &c.name {
+        out.push(format!("--container-name={name}"));
+    }
+    out
+}
+
+impl SlurmTransport {
+    pub fn new(opts: SlurmOptions) -> SlurmTransport {
+        SlurmTransport {
+            opts,
+            pyxis: pyxis_available(),
+        }
+    }
+
+    pub fn pyxis(&self) -> bool {
+        self.pyxis
+    }
+
+    pub fn nodes(&self) -> &[SlurmNode] {
+        &self.opts.nodes
+    }
+
+    fn node(&self, k: usize) -> Result<&SlurmNode, TransportError> {
+        self.opts
+            .nodes
+            .get(k)
+            .ok_or_else(|| TransportError::Refused {
+                node: format!("node {k}"),
+                detail: format!("the allocation has {} node(s)", self.opts.nodes.len()),
+            })
+    }
+
+    /// `srun` options that place one task on `node` of this job.
+    pub fn srun_args(&self, node: &SlurmNode) -> Vec<String> {
+        let mut a = vec![
+            format!("--jobid={}", self.opts.job_id),
+            "--overlap".to_string(),
+            "--nodes=1".to_string(),
+            "--ntasks=1".to_string(),
+            format!("--nodelist={}", node.name),
+        ];
+        if let Some(g) = node.het_group {
+            a.push(format!("--het-group={g}"));
+        }
+        a.extend(self.opts.srun_options.iter().cloned());
+        a
+    }
+
+    /// Addresses of the nodes, looked up once per distinct node.
+    pub fn addresses(&self, source: &AddressSource) -> Result<Vec<String>, String> {
+        let mut cache: HashMap<String, String> = HashMap::new();
+        let distinct: Vec<&SlurmNode> = {
+            let mut d: Vec<&SlurmNode> = Vec::new();
+            for n in &self.opts.nodes {
+                if !d.iter().any(|x| x.name == n.name) {
+                    d.push(n);
+                }
+            }
+            d
+        };
+        let found: Vec<Result<(String, String), String>> = std::thread::scope(|s| {
+            let handles: Vec<_> = distinct
+                .iter()
+                .map(|n| s.spawn(|| self.address_of(n, source).map(|a| (n.name.clone(), a))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("address lookup failed".into()))
+                })
+                .collect()
+        });
+        for f in found {
+            let (name, addr) = f?;
+            cache.insert(name, addr);
+        }
+        Ok(self
+            .opts
+            .nodes
+            .iter()
+            .map(|n| {
+                cache
+                    .get(&n.name)
+                    .cloned()
+                    .unwrap_or_else(|| n.name.clone())
+            })
+            .collect())
+    }
+
+    fn address_of(&self, node: &SlurmNode, source: &AddressSource) -> Result<String, String> {
+        match source {
+            AddressSource::Map(map) => map.get(&node.name).cloned().ok_or_else(|| {
+                format!(
+                    "no address given for node `{}` (--node-address {}=ADDR)",
+                    node.name, node.name
+                )
+            }),
+            AddressSource::NodeAddr => {
+                let out = run_captured(
+                    std::process::Command::new("scontrol").args(["show", "node", &node.name]),
+                    OP_LIMIT,
+                )
+                .map_err(|e| format!("`scontrol show node {}`: {e}", node.name))?;
+                out.split_whitespace()
+                    .find_map(|f| f.strip_prefix("NodeAddr="))
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        format!("`scontrol show node {}` printed no NodeAddr", node.name)
+                    })
+            }
+            AddressSource::Interface(iface) => {
+                let mut argv = self.srun_args(node);
+                argv.extend([
+                    self.opts.node_tool.clone(),
+                    "node-op".into(),
+                    "address".into(),
+                    iface.clone(),
+                ]);
+                run_captured(
+                    std::process::Command::new("srun")
+                        .arg("--quiet")
+                        .args(&argv),
+                    OP_LIMIT,
+                )
+                .map(|s| s.trim().to_string())
+                .map_err(|e| format!("address of `{}` on interface {iface}: {e}", node.name))
+            }
+        }
+    }
+}
+
+/// Where node addresses for URLs come from.
+#[derive(Debug, Clone)]
+pub enum AddressSource {
+    /// Slurm's `NodeAddr` (`scontrol show node`).
+    NodeAddr,
+    /// The IPv4 address of this interface on the node (srt-slurm's `network_interface`), with its
+    /// fallbacks: the first non-loopback address, then the node name.
+    Interface(String),
+    /// Given by the user, node name → address.
+    Map(HashMap<String, String>),
+}
+
+impl NodeShell for SlurmTransport {
+    fn run_on(&self, node: usize, argv: &[String]) -> Result<String, String> {
+        let n = self.node(node).map_err(|e| e.to_string())?;
+        let mut cmd = std::process::Command::new("srun");
+        cmd.arg("--quiet").args(self.srun_args(n)).args(argv);
+        run_captured(&mut cmd, OP_LIMIT)
+    }
+    fn node_tool(&self) -> &str {
+        &self.opts.node_tool
+    }
+}
+
+impl GroupSignaller for SlurmTransport {
+    fn signal_group(&self, node: usize, pgid: i32, signal: i32) -> std::io::Result<()> {
+        remote::signal_group(self, node, pgid, signal)
+    }
+    fn group_alive(&self, node: usize, pgid: i32) -> bool {
+        remote::group_alive(self, node, pgid)
+    }
+    fn machines(&self) -> Vec<usize> {
+        let mut seen: Vec<&str> = Vec::new();
+        let mut out = Vec::new();
+        for (k, n) in self.opts.nodes.iter().enumerate() {
+            if !seen.contains(&n.name.as_str()) {
+                seen.push(&n.name);
+                out.push(k);
+            }
+        }
+        out
+    }
+    fn tagged_groups(&self, node: usize, run_dir: &str) -> Vec<(String, i32)> {
+        remote::tagged_groups(self, node, run_dir)
+    }
+    fn pid_file_group(&self, node: usize, pid_file: &str) -> Option<i32> {
+        remote::pid_file_group(self, node, pid_file)
+    }
+}
+
+/// The wrapper's pid line in the log, written after `offset`.
+fn pid_in_log(log: &std::path::Path, offset: u64) -> Option<(i32, i32)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(log).ok()?;
+    f.seek(SeekFrom::Start(offset)).ok()?;
+    let mut text = String::new();
+    f.take(1 << 20).read_to_string(&mut text).ok()?;
+    text.lines()
+        .filter(|l| l.contains(PID_MARK))
+        .find_map(|l| remote::parse_pid_line(&l[l.find(PID_MARK)?..]))
+}
+
+/// Follows the log Slurm writes, for the progress display's "last line".
+fn tail_last_line(
+    log: std::path::PathBuf,
+    mut offset: u64,
+    last: Arc<Mutex<String>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let Ok(bytes) = tokio::fs::read(&log).await else {
+                continue;
+            };
+            if (bytes.len() as u64) <= offset {
+                continue;
+            }
+            let new = String::from_utf8_lossy(&bytes[offset as usize..]).into_owned();
+            offset = bytes.len() as u64;
+            if let Some(l) = new.lines().rev().find(|l| !l.trim().is_empty()) {
+                if let Ok(mut g) = last.lock() {
+                    *g = l.to_string();
+                }
+            }
+        }
+    })
+}
+
+#[async_trait]
+impl Transport for SlurmTransport {
+    fn name(&self) -> &'static str {
+        "slurm"
+    }
+
+    fn port_holder(&self, node: usize, addr: &str, port: u16) -> Option<String> {
+        remote::port_holder(self, node, addr, port)
+    }
+
+    async fn spawn(&self, req: &SpawnRequest) -> Result<Box<dyn Process>, TransportError> {
+        if req.argv.is_empty() {
+            return Err(TransportError::EmptyCommand);
+        }
+        let node = self.node(req.node)?.clone();
+        if req.container.is_some() && !self.pyxis {
+            return Err(TransportError::Refused {
+                node: node.name,
+                detail: "the step runs in a container, but srun has no pyxis (`--container-image` is not in `srun --help`)".into(),
+            });
+        }
+        let file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&req.log)
+            .await
+            .map_err(|source| TransportError::Log {
+                path: req.log.display().to_string(),
+                source,
+            })?;
+        let offset = file.metadata().await.map_or(0, |m| m.len());
+        let log_file = Arc::new(tokio::sync::Mutex::new(file));
+        let mut cmd = tokio::process::Command::new("srun");
+        cmd.args(self.srun_args(&node))
+            .arg(format!("--output={}", req.log.display()))
+            .arg("--open-mode=append");
+        if let Some(c) = &req.container {
+            cmd.args(container_args(c));
+        }
+        // srun execs its argv directly (no shell); the environment travels with srun (--export=ALL).
+        cmd.args(remote::wrapped(req.cwd.as_deref(), &req.argv))
+            .envs(&req.env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(false);
+        let mut child = cmd.spawn().map_err(|source| TransportError::Spawn {
+            program: "srun".into(),
+            source,
+        })?;
+        let last = Arc::new(Mutex::new(String::new()));
+        // srun's own messages (not the task's output) go to the same log.
+        let mut copiers = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            copiers.push(copier(out, log_file.clone(), last.clone(), None));
+        }
+        if let Some(err) = child.stderr.take() {
+            copiers.push(copier(err, log_file, last.clone(), None));
+        }
+        let deadline = Instant::now() + START_LIMIT;
+        loop {
+            if let Some((pid, pgid)) = pid_in_log(&req.log, offset) {
+                copiers.push(tail_last_line(req.log.clone(), offset, last.clone()));
+                return Ok(Box::new(RemoteProcess {
+                    child,
+                    pid,
+                    pgid,
+                    last,
+                    copiers,
+                    slot: None,
+                }));
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                for mut c in copiers {
+                    let _ = tokio::time::timeout(Duration::from_millis(500), &mut c).await;
+                    c.abort();
+                }
+                let tail = crate::scheduler::log_tail_of(&req.log, 6);
+                return Err(classify(&node.name, &format!("{status}\n{tail}")));
+            }
+            if Instant::now() > deadline {
+                let _ = child.start_kill();
+                return Err(TransportError::Unreachable {
+                    node: node.name,
+                    detail: format!("the step did not start within {}s", START_LIMIT.as_secs()),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_lists_expand_like_slurm() {
+        assert_eq!(
+            expand_nodelist("gb300-[001-004,010]").unwrap(),
+            [
+                "gb300-001",
+                "gb300-002",
+                "gb300-003",
+                "gb300-004",
+                "gb300-010"
+            ]
+        );
+        assert_eq!(
+            expand_nodelist("a[1-2],b7,c[09-10]").unwrap(),
+            ["a1", "a2", "b7", "c09", "c10"]
+        );
+        assert_eq!(expand_nodelist("node1").unwrap(), ["node1"]);
+        assert!(expand_nodelist("").is_err());
+        assert!(expand_nodelist("x[3-").is_err());
+        assert!(expand_nodelist("x[3-]").is_err());
+        assert!(expand_nodelist("x]1").is_err());
+        assert!(expand_nodelist("x[a-b]").is_err());
+    }
+
+    #[test]
+    fn srun_options_use_key_equals_value() {
+        let t = SlurmTransport {
+            opts: SlurmOptions {
+                job_id: "42".into(),
+                nodes: vec![SlurmNode {
+                    name: "gb300-001".into(),
+                    het_group: Some(1),
+                }],
+                node_tool: "srt-graph".into(),
+                srun_options: vec!["--cpu-bind=none".into(), "--mpi=pmix".into()],
+            },
+            pyxis: false,
+        };
+        assert_eq!(
+            t.srun_args(&t.opts.nodes[0]),
+            [
+                "--jobid=42",
+                "--overlap",
+                "--nodes=1",
+                "--ntasks=1",
+                "--nodelist=gb300-001",
+                "--het-group=1",
+                "--cpu-bind=none",
+                "--mpi=pmix"
+            ]
+        );
+        let c = Container {
+            image: "/c/sglang.sqsh".into(),
+            mounts: vec!["/models/ds:/model/".into(), "/src:/ext-sglang-src/".into()],
+            name: Some("srt-graph-worker".into()),
+        };
+        assert_eq!(
+            container_args(&c),
+            [
+                "--container-image=/c/sglang.sqsh",
+                "--no-container-entrypoint",
+                "--no-container-mount-home",
+                "--container-mounts=/models/ds:/model/,/src:/ext-sglang-src/",
+                "--container-name=srt-graph-worker"
+            ]
+        );
+    }
+}

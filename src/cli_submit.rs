@@ -1,0 +1,257 @@
+//! `srt-graph submit`: an sbatch job whose batch step runs `srt-graph run --executor slurm` on the batch
+//! host. The run directory, with the recipe and cluster config copied in, exists before `sbatch` runs
+//! (srt-slurm copies them after submitting, racing the job's start).
+
+use crate::cli_plan::{load, load_cluster, RecipeArgs};
+use crate::exit;
+use clap::Args;
+use srt_graph_engine::rundir::{default_run_dir, write_atomic};
+use std::path::{Path, PathBuf};
+
+#[derive(Args)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+    /// Run directory (default: runs/<recipe-name>-<UTC timestamp>); must be on a filesystem the nodes
+    /// share (Slurm writes the steps' logs there).
+    #[arg(long)]
+    pub run_dir: Option<PathBuf>,
+    /// Print the sbatch script and stop (nothing is written or submitted).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Extra arguments for `srt-graph run` inside the job (e.g. `--keep-going`), after `--`.
+    #[arg(last = true)]
+    pub run_args: Vec<String>,
+}
+
+/// Lines of `#SBATCH --key=value`: a value is read by sbatch, not by a shell, so it may not span lines.
+fn directive(key: &str, value: &str) -> Result<String, String> {
+    let key = key.trim_start_matches('-');
+    if key.is_empty()
+        || !key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(format!("`{key}` is not an sbatch option name"));
+    }
+    if value.contains(['\n', '\r']) {
+        return Err(format!("the value of sbatch option `--{key}` spans lines"));
+    }
+    Ok(if value.is_empty() {
+        format!("#SBATCH --{key}\n")
+    } else {
+        format!("#SBATCH --{key}={value}\n")
+    })
+}
+
+/// The job script for `recipe`, running in `run_dir`.
+fn script(
+    args: &SubmitArgs,
+    recipe: &srt_graph_steps::Recipe,
+    cluster: &srt_graph_steps::ClusterConfig,
+    run_dir: &Path,
+    recipe_dir: Option<&Path>,
+) -> Result<String, String> {
+    let nodes = recipe.total_nodes();
+    let mock = args.recipe.mock_workers || args.recipe.recipe.is_none();
+    let mut s = String::from("#!/bin/bash\n");
+    s.push_str(&directive("job-name", &recipe.name)?);
+    s.push_str(&directive("nodes", &nodes.to_string())?);
+    s.push_str(&directive("ntasks-per-node", "1")?);
+    // Mock workers need no GPU; a cluster that rejects the directive says so in its config.
+    if !mock && cluster.use_gpus_per_node_directive != Some(false) {
+        s.push_str(&directive(
+            "gpus-per-node",
+            &recipe.gpus_per_node.to_string(),
+        )?);
+    }
+    if cluster.file.is_some() && cluster.use_segment_sbatch_directive == Some(true) {
+        s.push_str(&directive("segment", &nodes.to_string())?);
+    }
+    if let Some(a) = &recipe.slurm_account {
+        s.push_str(&directive("account", a)?);
+    }
+    if let Some(p) = &recipe.slurm_partition {
+        s.push_str(&directive("partition", p)?);
+    }
+    s.push_str(&directive("time", &recipe.slurm_time_limit)?);
+    s.push_str(&directive(
+        "output",
+        &format!("{}/slurm-%j.out", run_dir.display()),
+    )?);
+    let mut extra: Vec<(String, String)> = recipe.sbatch_directives.clone();
+    for (k, v) in &cluster.default_sbatch_directives {
+        if !extra
+            .iter()
+            .any(|(rk, _)| rk.trim_start_matches('-') == k.trim_start_matches('-'))
+        {
+            extra.push((k.clone(), v.clone()));
+        }
+    }
+    for (k, v) in &extra {
+        s.push_str(&directive(k, v)?);
+    }
+    let me = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let mut argv: Vec<String> = vec![
+        me.display().to_string(),
+        "run".into(),
+        run_dir.join("recipe.yaml").display().to_string(),
+        "--run-dir".into(),
+        run_dir.display().to_string(),
+        "--executor".into(),
+        "slurm".into(),
+    ];
+    if let Some(v) = &args.recipe.variant {
+        argv.extend(["--variant".into(), v.clone()]);
+    } else if let Some(v) = args
+        .recipe
+        .recipe
+        .as_deref()
+        .and_then(|r| crate::cli_plan::split_selector(r).1)
+    {
+        argv.extend(["--variant".into(), v]);
+    }
+    if cluster.file.is_some() {
+        argv.extend([
+            "--cluster-config".into(),
+            run_dir.join("srtslurm.yaml").display().to_string(),
+        ]);
+    }
+    if mock {
+        argv.push("--mock-workers".into());
+    }
+    if let Some(d) = recipe_dir {
+        argv.extend(["--recipe-dir".into(), d.display().to_string()]);
+    }
+    argv.extend(args.run_args.iter().cloned());
+    let line = srt_graph_engine::remote::shell_line(&argv).map_err(|e| e.to_string())?;
+    s.push_str("set -euo pipefail\n");
+    s.push_str(&format!("exec {line}\n"));
+    Ok(s)
+}
+
+pub fn submit(args: &SubmitArgs) -> u8 {
+    let variants = match load(&args.recipe) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    if variants.len() != 1 {
+        let ids: Vec<&str> = variants.iter().map(|v| v.variant.as_str()).collect();
+        eprintln!(
+            "error: this file has {} variants; submit one at a time with FILE:VARIANT or --variant ({})",
+            variants.len(),
+            ids.join(", ")
+        );
+        return exit::INVALID;
+    }
+    let cluster = match load_cluster(&args.recipe) {
+        Ok(c) => c,
+        Err(e) => {
+            crate::cli_plan::report(&e);
+            return exit::INVALID;
+        }
+    };
+    let recipe = &variants[0].recipe;
+    let run_dir = args
+        .run_dir
+        .clone()
+        .unwrap_or_else(|| default_run_dir(Path::new("runs"), &recipe.name));
+    let absolute = if run_dir.is_absolute() {
+        run_dir.clone()
+    } else {
+        std::env::current_dir()
+            .unwrap_or_else(|_| PathBuf::from("/"))
+            .join(&run_dir)
+    };
+    let recipe_dir = args
+        .recipe
+        .recipe
+        .as_deref()
+        .map(|r| crate::cli_plan::split_selector(r).0)
+        .and_then(|f| f.canonicalize().ok())
+        .and_then(|f| f.parent().map(Path::to_path_buf));
+    let text = match script(args, recipe, &cluster, &absolute, recipe_dir.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}\nnothing was submitted");
+            return exit::INVALID;
+        }
+    };
+    if args.dry_run {
+        print!("{text}");
+        return exit::OK;
+    }
+    if absolute.join("journal.jsonl").exists() {
+        eprintln!(
+            "error: {} already holds a run (use `srt-graph resume`)",
+            absolute.display()
+        );
+        return exit::ERROR;
+    }
+    let prepared = std::fs::create_dir_all(absolute.join("logs"))
+        .and_then(|()| crate::cli_run::copy_inputs(&args.recipe, &absolute))
+        .and_then(|()| {
+            // The cluster config that was found (not only one given by flag) travels with the run.
+            match &cluster.file {
+                Some(f) if !absolute.join("srtslurm.yaml").exists() => {
+                    std::fs::copy(f, absolute.join("srtslurm.yaml")).map(|_| ())
+                }
+                _ => Ok(()),
+            }
+        })
+        .and_then(|()| write_atomic(&absolute.join("sbatch.sh"), text.as_bytes()));
+    if let Err(e) = prepared {
+        eprintln!("error: run directory {}: {e}", absolute.display());
+        return exit::ERROR;
+    }
+    let out = std::process::Command::new("sbatch")
+        .arg("--parsable")
+        .arg(absolute.join("sbatch.sh"))
+        .current_dir(&absolute)
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            let stdout = String::from_utf8_lossy(&o.stdout);
+            let job = stdout.trim().split(';').next().unwrap_or("").to_string();
+            let _ = std::fs::write(absolute.join("job_id"), format!("{job}\n"));
+            println!("{job}");
+            eprintln!(
+                "submitted job {job}; run directory {}\n  follow: tail -f {}/slurm-{job}.out\n  status: srt-graph status {}",
+                absolute.display(),
+                absolute.display(),
+                absolute.display()
+            );
+            exit::OK
+        }
+        Ok(o) => {
+            eprintln!(
+                "error: sbatch refused the job: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            exit::ERROR
+        }
+        Err(e) => {
+            eprintln!("error: cannot run sbatch: {e} (is Slurm installed here?)");
+            exit::ERROR
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::directive;
+
+    #[test]
+    fn directives_are_single_lines() {
+        assert_eq!(
+            directive("time", "01:00:00").unwrap(),
+            "#SBATCH --time=01:00:00\n"
+        );
+        assert_eq!(
+            directive("--exclusive", "").unwrap(),
+            "#SBATCH --exclusive\n"
+        );
+        assert!(directive("time", "1\n#SBATCH --x").is_err());
+        assert!(directive("a b", "1").is_err());
+    }
+}
