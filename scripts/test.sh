@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine with only Rust installed (run as root):
-# installs what the tests need (graphviz, nginx, python3-venv; the tests' runs install sglang-router from
-# PyPI into a cached venv themselves), then format check, clippy, and every test of the workspace.
+# installs what the tests need (graphviz, nginx, python3-venv, OpenSSH, Slurm + munge; the tests' runs
+# install sglang-router from PyPI into a cached venv themselves), brings up the ssh hosts and the 4-node
+# Slurm cluster once for the whole run (tests/env/*.sh; taken down on exit, whatever happens), then
+# format check, clippy, and every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +14,10 @@ command -v nginx >/dev/null 2>&1 || missing+=(nginx)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v flock >/dev/null 2>&1 || missing+=(util-linux)
+command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v slurmctld >/dev/null 2>&1 || missing+=(slurm-wlm)
+command -v munged >/dev/null 2>&1 || [ -x /usr/sbin/munged ] || missing+=(munge)
 if ((${#missing[@]})); then
     echo "== installing: ${missing[*]}"
     apt-get update -qq
@@ -22,9 +28,22 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-echo "== cargo test"
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+cleanup() {
+    rm -f "$log"
+    if [ -n "${SRT_GRAPH_SSH_ENV:-}" ]; then SSH_ENV=$SRT_GRAPH_SSH_ENV bash tests/env/ssh.sh down >/dev/null || true; fi
+    if [ -n "${SRT_GRAPH_SLURM_ENV:-}" ]; then SLURM_ENV=$SRT_GRAPH_SLURM_ENV bash tests/env/slurm.sh down >/dev/null || true; fi
+}
+trap cleanup EXIT
+if [ "$(id -u)" = 0 ]; then
+    echo "== test environments: sshd on 127.0.1.1-4, Slurm cluster node1-4"
+    export SRT_GRAPH_SSH_ENV=/tmp/srt-graph-ssh SRT_GRAPH_SLURM_ENV=/tmp/srt-graph-slurm
+    SSH_ENV=$SRT_GRAPH_SSH_ENV bash tests/env/ssh.sh up
+    SLURM_ENV=$SRT_GRAPH_SLURM_ENV bash tests/env/slurm.sh up
+else
+    echo "== not root: the ssh and Slurm tests are SKIPPED (sshd, slurmd and munged need root)"
+fi
+echo "== cargo test"
 set +e
 cargo test --workspace 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}

@@ -58,8 +58,9 @@ fn script(
     s.push_str(&directive("job-name", &recipe.name)?);
     s.push_str(&directive("nodes", &nodes.to_string())?);
     s.push_str(&directive("ntasks-per-node", "1")?);
-    // Mock workers need no GPU; a cluster that rejects the directive says so in its config.
-    if !mock && cluster.use_gpus_per_node_directive != Some(false) {
+    // Mock workers (and recipes of plain steps) need no GPU; a cluster that rejects the directive says
+    // so in its config.
+    if !mock && !recipe.roles.is_empty() && cluster.use_gpus_per_node_directive != Some(false) {
         s.push_str(&directive(
             "gpus-per-node",
             &recipe.gpus_per_node.to_string(),

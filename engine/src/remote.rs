@@ -58,6 +58,8 @@ pub struct RemoteProcess {
     pub pgid: i32,
     pub last: Arc<Mutex<String>>,
     pub copiers: Vec<tokio::task::JoinHandle<()>>,
+    /// Follows a log the process writes itself (Slurm `--output`); stopped as soon as it exits.
+    pub follower: Option<tokio::task::JoinHandle<()>>,
     /// Released when the process ends (an ssh session slot).
     pub slot: Option<Box<dyn Send + Sync>>,
 }
@@ -72,7 +74,10 @@ impl Process for RemoteProcess {
     }
     async fn wait(&mut self) -> std::io::Result<Exit> {
         let status = self.child.wait().await?;
-        // Let the copiers drain, bounded: a file tailer or a forked grandchild holding a pipe never ends.
+        if let Some(f) = self.follower.take() {
+            f.abort();
+        }
+        // Let the copiers drain, bounded: a forked grandchild may hold a pipe open.
         for mut c in self.copiers.drain(..) {
             let _ = tokio::time::timeout(Duration::from_millis(500), &mut c).await;
             c.abort();
@@ -114,14 +119,36 @@ pub async fn start_piped(
     if let Some(err) = child.stderr.take() {
         copiers.push(copier(err, log_file, last.clone(), Some(pid_tx)));
     }
-    tokio::select! {
-        Some((pid, pgid)) = pid_rx.recv() => Ok(Box::new(RemoteProcess { child, pid, pgid, last, copiers, slot })),
-        status = child.wait() => {
-            for c in copiers {
-                let _ = tokio::time::timeout(Duration::from_millis(500), c).await;
-            }
+    let mut ids = tokio::select! {
+        biased;
+        Some(ids) = pid_rx.recv() => Some(ids),
+        _ = child.wait() => None,
+    };
+    if ids.is_none() {
+        // Exited: a fast command may have printed its pid line just before (its copier drains now).
+        for mut c in copiers.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_millis(500), &mut c).await;
+            c.abort();
+        }
+        ids = pid_rx.try_recv().ok();
+    }
+    match ids {
+        Some((pid, pgid)) => Ok(Box::new(RemoteProcess {
+            child,
+            pid,
+            pgid,
+            last,
+            copiers,
+            follower: None,
+            slot,
+        })),
+        None => {
             let tail = crate::scheduler::log_tail_of(log, 6);
-            let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+            let status = child
+                .wait()
+                .await
+                .map(|s| s.to_string())
+                .unwrap_or_else(|e| e.to_string());
             Err(classify(node, &format!("{status}\n{tail}")))
         }
     }

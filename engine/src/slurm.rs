@@ -446,13 +446,14 @@ impl Transport for SlurmTransport {
         let deadline = Instant::now() + START_LIMIT;
         loop {
             if let Some((pid, pgid)) = pid_in_log(&req.log, offset) {
-                copiers.push(tail_last_line(req.log.clone(), offset, last.clone()));
+                let follower = Some(tail_last_line(req.log.clone(), offset, last.clone()));
                 return Ok(Box::new(RemoteProcess {
                     child,
                     pid,
                     pgid,
                     last,
                     copiers,
+                    follower,
                     slot: None,
                 }));
             }

@@ -50,7 +50,7 @@ write_config() {
     echo "MpiDefault=none"
     echo "KillWait=5"
     echo "InactiveLimit=0"
-    echo "MinJobAge=30"
+    echo "MinJobAge=600"
     for k in $(seq 1 "$NODES"); do
       echo "NodeName=node$k NodeHostname=$host NodeAddr=127.0.1.$k Port=$((17000 + k)) CPUs=$cpus RealMemory=1000 State=UNKNOWN"
     done

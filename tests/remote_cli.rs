@@ -1,0 +1,495 @@
+//! The ssh and Slurm executors against real sshd and a real Slurm cluster on this machine, set up once
+//! per test run by `tests/env/ssh.sh` and `tests/env/slurm.sh` (scripts/test.sh brings them up, exports
+//! `SRT_GRAPH_SSH_ENV` / `SRT_GRAPH_SLURM_ENV` and takes them down). Workers are mocked; sshd, srun,
+//! sbatch, the router and nginx are real.
+//!
+//! Not root: every test here says it is skipped and why. Root without the environments: the tests fail
+//! and say how to bring them up (never a silent pass).
+
+mod common;
+
+use common::{assert_no_survivors, path_env};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The demo's nodes are 127.0.1.1–4 under both executors (ssh hosts and Slurm NodeAddr): one at a time.
+static DEMO_PORTS: Mutex<()> = Mutex::new(());
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_srt-graph"))
+}
+
+fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// The environment directory, or `None` (skip, said aloud) when not root.
+fn env_dir(var: &str, script: &str) -> Option<PathBuf> {
+    if !is_root() {
+        eprintln!("SKIPPED: this test needs root to run {script} (sshd / slurmd / munged)");
+        return None;
+    }
+    match std::env::var_os(var) {
+        Some(d) => Some(PathBuf::from(d)),
+        None => panic!(
+            "{var} is not set: bring the test environment up with `bash {script} up` and export {var} \
+             (scripts/test.sh does both)"
+        ),
+    }
+}
+
+fn ssh_env() -> Option<PathBuf> {
+    env_dir("SRT_GRAPH_SSH_ENV", "tests/env/ssh.sh")
+}
+
+fn slurm_env() -> Option<PathBuf> {
+    env_dir("SRT_GRAPH_SLURM_ENV", "tests/env/slurm.sh")
+}
+
+fn recipe_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text.replace("@DIR@", &dir.display().to_string())).expect("write recipe");
+    p
+}
+
+fn run_ssh(env: &Path, dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(bin())
+        .current_dir(dir)
+        .arg("run")
+        .args(args)
+        .arg("--ssh-config")
+        .arg(env.join("ssh_config"))
+        .args(["--executor", "ssh", "-q"])
+        .env("PATH", path_env())
+        .env_remove("SLURM_JOB_ID")
+        .env_remove("SRTSLURM_CONFIG")
+        .output()
+        .expect("run")
+}
+
+/// sshd logs one `Accepted publickey` line per connection.
+fn connections(env: &Path, host: usize) -> usize {
+    std::fs::read_to_string(env.join(format!("sshd-{host}.log")))
+        .unwrap_or_default()
+        .matches("Accepted publickey")
+        .count()
+}
+
+fn bench_files(run_dir: &Path) -> usize {
+    std::fs::read_dir(run_dir.join("sa-bench_isl_1024_osl_128"))
+        .map(|d| {
+            d.flatten()
+                .filter(|f| {
+                    std::fs::read(f.path())
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                        .is_some_and(|v| v["completed"].as_u64().unwrap_or(0) > 0)
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn ssh_runs_the_demo_across_four_hosts_over_one_connection_each() {
+    let Some(env) = ssh_env() else { return };
+    let _ports = DEMO_PORTS.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("tmp");
+    let before: Vec<usize> = (1..=4).map(|h| connections(&env, h)).collect();
+    let run_dir = dir.path().join("run");
+    let out = run_ssh(
+        &env,
+        dir.path(),
+        &[
+            "--hosts",
+            "h1,h2,h3,h4",
+            "--grace",
+            "3s",
+            "--run-dir",
+            run_dir.to_str().expect("utf-8"),
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("ssh executor"), "{err}");
+    // Node k is host hk, reached at the address `ssh -G` resolves.
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("plan.json")).expect("plan"))
+            .expect("json");
+    assert_eq!(plan["nodes"], serde_json::json!(["h1", "h2", "h3", "h4"]));
+    assert_eq!(
+        plan["addresses"],
+        serde_json::json!(["127.0.1.1", "127.0.1.2", "127.0.1.3", "127.0.1.4"])
+    );
+    assert_eq!(bench_files(&run_dir), 3, "{err}");
+    // Logs streamed back, with the remote pid line first.
+    let log = std::fs::read_to_string(run_dir.join("logs/router-2.log")).expect("log");
+    assert!(log.contains("srt-graph-pid"), "{log}");
+    // 16 steps, some of them 4 to a host, and teardown's signals: still one connection per host.
+    let after: Vec<usize> = (1..=4).map(|h| connections(&env, h)).collect();
+    let opened: Vec<usize> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+    assert_eq!(opened, [1, 1, 1, 1], "connections opened per host");
+    assert_no_survivors(&run_dir);
+}
+
+#[test]
+fn ssh_host_key_and_auth_failures_stop_before_anything_starts() {
+    let Some(env) = ssh_env() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let recipe = recipe_file(
+        dir.path(),
+        "r.yaml",
+        "name: two\nsteps:\n  - {name: a, run: 'touch @DIR@/ran', node: 0}\n",
+    );
+    for (host, says) in [
+        ("badkey", "host key does not match"),
+        ("noauth", "authentication failed"),
+    ] {
+        let started = Instant::now();
+        let out = run_ssh(
+            &env,
+            dir.path(),
+            &[recipe.to_str().expect("utf-8"), "--hosts", host],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(says), "{host}: {err}");
+        assert!(err.contains("nothing was started"), "{err}");
+        // Not retried: one attempt, well under a backoff.
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{host} took {:?}",
+            started.elapsed()
+        );
+        assert!(!dir.path().join("ran").exists());
+    }
+}
+
+const SHELL_SAFETY: &str = "name: safe\nsteps:\n  - name: show\n    run: 'printf %s \"$EVIL\" > @DIR@/out'\n    env:\n      EVIL: @EVIL@\n";
+
+fn evil(dir: &Path) -> String {
+    format!(
+        "$(touch {0}/canary1); `touch {0}/canary2`; echo \"q\" 'single' && touch {0}/canary3\nnewline  two spaces \\ back",
+        dir.display()
+    )
+}
+
+fn check_verbatim(dir: &Path) {
+    let got = std::fs::read_to_string(dir.join("out")).expect("the step ran");
+    assert_eq!(got, evil(dir));
+    for c in ["canary1", "canary2", "canary3"] {
+        assert!(
+            !dir.join(c).exists(),
+            "{c} exists: a recipe value was executed"
+        );
+    }
+}
+
+fn safety_recipe(dir: &Path) -> PathBuf {
+    let text = SHELL_SAFETY.replace(
+        "@EVIL@",
+        &serde_json::to_string(&evil(dir)).expect("json string"),
+    );
+    recipe_file(dir, "safe.yaml", &text)
+}
+
+#[test]
+fn ssh_recipe_values_arrive_verbatim_and_execute_nothing() {
+    let Some(env) = ssh_env() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let recipe = safety_recipe(dir.path());
+    let run_dir = dir.path().join("run");
+    let hostfile = dir.path().join("hosts");
+    std::fs::write(&hostfile, "# the allocation\nh2 slots=8\n\nh3\n").expect("hostfile");
+    let out = run_ssh(
+        &env,
+        dir.path(),
+        &[
+            recipe.to_str().expect("utf-8"),
+            "--hostfile",
+            hostfile.to_str().expect("utf-8"),
+            "--run-dir",
+            run_dir.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    check_verbatim(dir.path());
+}
+
+#[test]
+fn ssh_resume_adopts_services_left_by_a_killed_orchestrator() {
+    let Some(env) = ssh_env() else { return };
+    let _ports = DEMO_PORTS.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("tmp");
+    let run_dir = dir.path().join("run");
+    let mut child = std::process::Command::new(bin())
+        .current_dir(dir.path())
+        .args(["run", "--executor", "ssh", "--hosts", "h1,h2,h3,h4", "-q"])
+        .args(["--grace", "3s", "--run-dir"])
+        .arg(&run_dir)
+        .arg("--ssh-config")
+        .arg(env.join("ssh_config"))
+        .env("PATH", path_env())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Kill the orchestrator (SIGKILL: no teardown) once the gate passed.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let journal = std::fs::read_to_string(run_dir.join("journal.jsonl")).unwrap_or_default();
+        if journal.contains(r#""event":"step_finished","step":"wait-healthy""#) {
+            break;
+        }
+        if Instant::now() > deadline || child.try_wait().expect("wait").is_some() {
+            common::kill_all(&run_dir);
+            panic!("the run did not reach wait-healthy");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let out = std::process::Command::new(bin())
+        .args(["resume", "--grace", "3s", "-q", "--keep-up"])
+        .arg(&run_dir)
+        .env("PATH", path_env())
+        .output()
+        .expect("resume");
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        common::kill_all(&run_dir);
+        panic!("resume failed: {err}");
+    }
+    for s in ["prefill-0", "decode-1", "router-2", "nginx"] {
+        assert!(
+            err.contains(&format!("adopt   {s}")),
+            "{s} not adopted: {err}"
+        );
+    }
+    assert_eq!(bench_files(&run_dir), 3, "{err}");
+    // Kept up, then brought down from the journal over ssh.
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("plan.json")).expect("plan")).expect("json");
+    assert!(plan["endpoint"].as_str().is_some());
+    let down = std::process::Command::new(bin())
+        .args(["down", "--grace", "3s"])
+        .arg(&run_dir)
+        .env("PATH", path_env())
+        .output()
+        .expect("down");
+    let said = String::from_utf8_lossy(&down.stderr);
+    assert!(down.status.success(), "{said}");
+    assert!(said.contains("stopping router-3"), "{said}");
+    assert_no_survivors(&run_dir);
+}
+
+#[test]
+fn node_op_reports_an_interface_address() {
+    let out = std::process::Command::new(bin())
+        .args(["node-op", "address", "lo"])
+        .output()
+        .expect("node-op");
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "127.0.0.1");
+}
+
+// ---- Slurm ----
+
+fn slurm_cmd(env: &Path, program: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(program);
+    c.env("SLURM_CONF", env.join("slurm.conf"))
+        .env("PATH", path_env())
+        .env_remove("SLURM_JOB_ID")
+        .env_remove("SRTSLURM_CONFIG");
+    c
+}
+
+/// Waits for a job to leave the queue (cancelling it after `limit`); returns its `ExitCode`.
+fn wait_job(env: &Path, job: &str, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        let out = slurm_cmd(env, "squeue")
+            .args(["-h", "-j", job])
+            .output()
+            .expect("squeue");
+        if String::from_utf8_lossy(&out.stdout).trim().is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = slurm_cmd(env, "scancel").arg(job).status();
+            panic!("job {job} did not finish in {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = slurm_cmd(env, "scontrol")
+        .args(["show", "job", job])
+        .output()
+        .expect("scontrol");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("ExitCode="))
+        .unwrap_or("?")
+        .to_string()
+}
+
+fn submit(env: &Path, dir: &Path, args: &[&str]) -> (String, PathBuf) {
+    let run_dir = dir.join("run");
+    let out = slurm_cmd(env, bin().to_str().expect("utf-8"))
+        .current_dir(dir)
+        .arg("submit")
+        .arg("--run-dir")
+        .arg(&run_dir)
+        .args(args)
+        .output()
+        .expect("submit");
+    assert!(
+        out.status.success(),
+        "submit: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let job = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(job.parse::<u64>().is_ok(), "job id `{job}`");
+    (job, run_dir)
+}
+
+fn job_log(run_dir: &Path, job: &str) -> String {
+    std::fs::read_to_string(run_dir.join(format!("slurm-{job}.out"))).unwrap_or_default()
+}
+
+#[test]
+fn slurm_submit_runs_the_demo_on_four_nodes() {
+    let Some(env) = slurm_env() else { return };
+    let _ports = DEMO_PORTS.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("tmp");
+    // The script, before anything is submitted.
+    let dry = slurm_cmd(&env, bin().to_str().expect("utf-8"))
+        .current_dir(dir.path())
+        .args(["submit", "--dry-run", "--run-dir", "/x/run"])
+        .output()
+        .expect("dry run");
+    let script = String::from_utf8_lossy(&dry.stdout);
+    assert!(script.contains("#SBATCH --nodes=4\n"), "{script}");
+    assert!(script.contains("--executor slurm"), "{script}");
+    assert!(
+        !script.contains("--gpus-per-node"),
+        "mock workers need no GPU: {script}"
+    );
+    assert!(!Path::new("/x/run").exists());
+
+    let (job, run_dir) = submit(&env, dir.path(), &["--", "--grace", "3s"]);
+    // Recipe and script are in the run directory before the job starts (srt-slurm's race).
+    assert!(run_dir.join("recipe.yaml").is_file() && run_dir.join("sbatch.sh").is_file());
+    let code = wait_job(&env, &job, Duration::from_secs(180));
+    let log = job_log(&run_dir, &job);
+    assert_eq!(code, "0:0", "{log}");
+    assert!(log.contains("slurm executor"), "{log}");
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("plan.json")).expect("plan"))
+            .expect("json");
+    // Nodes from SLURM_JOB_NODELIST, addresses from Slurm's NodeAddr.
+    assert_eq!(
+        plan["nodes"],
+        serde_json::json!(["node1", "node2", "node3", "node4"])
+    );
+    assert_eq!(
+        plan["addresses"],
+        serde_json::json!(["127.0.1.1", "127.0.1.2", "127.0.1.3", "127.0.1.4"])
+    );
+    assert_eq!(bench_files(&run_dir), 3, "{log}");
+    // Slurm wrote each step's output into its log.
+    let worker = std::fs::read_to_string(run_dir.join("logs/decode-1.log")).expect("log");
+    assert!(worker.contains("srt-graph-pid"), "{worker}");
+    assert_no_survivors(&run_dir);
+}
+
+#[test]
+fn slurm_recipe_values_arrive_verbatim_and_execute_nothing() {
+    let Some(env) = slurm_env() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let recipe = safety_recipe(dir.path());
+    let (job, run_dir) = submit(&env, dir.path(), &[recipe.to_str().expect("utf-8")]);
+    let code = wait_job(&env, &job, Duration::from_secs(60));
+    assert_eq!(code, "0:0", "{}", job_log(&run_dir, &job));
+    check_verbatim(dir.path());
+}
+
+#[test]
+fn slurm_resume_finishes_a_failed_run_in_a_new_allocation() {
+    let Some(env) = slurm_env() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let recipe = recipe_file(
+        dir.path(),
+        "r.yaml",
+        "name: twice\nsteps:\n  - {name: first, run: 'echo x >> @DIR@/first'}\n  - {name: gated, after: [first], run: 'test -e @DIR@/allow'}\n",
+    );
+    let (job, run_dir) = submit(&env, dir.path(), &[recipe.to_str().expect("utf-8")]);
+    let code = wait_job(&env, &job, Duration::from_secs(60));
+    assert_ne!(
+        code,
+        "0:0",
+        "the gated step should fail: {}",
+        job_log(&run_dir, &job)
+    );
+    std::fs::write(dir.path().join("allow"), "").expect("write");
+    // A new allocation resumes it: `first` is kept, `gated` runs again.
+    let out = slurm_cmd(&env, "sbatch")
+        .current_dir(dir.path())
+        .args(["--parsable", "-N", "1", "--output"])
+        .arg(run_dir.join("resume-%j.out"))
+        .arg("--wrap")
+        .arg(format!("{} resume {}", bin().display(), run_dir.display()))
+        .output()
+        .expect("sbatch");
+    let job2 = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let code = wait_job(&env, &job2, Duration::from_secs(60));
+    let log =
+        std::fs::read_to_string(run_dir.join(format!("resume-{job2}.out"))).unwrap_or_default();
+    assert_eq!(code, "0:0", "{log}");
+    assert!(log.contains("keep    first"), "{log}");
+    assert!(log.contains("run     gated"), "{log}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("first")).expect("first"),
+        "x\n",
+        "`first` ran again"
+    );
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("run.json")).expect("run.json"))
+            .expect("json");
+    assert_eq!(meta["slurm_job"], serde_json::json!(job2));
+}
+
+#[test]
+fn slurm_refuses_a_container_without_pyxis() {
+    let Some(env) = slurm_env() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let recipe = recipe_file(
+        dir.path(),
+        "c.yaml",
+        "name: boxed\nmodel: {path: /models/m, container: /images/sglang.sqsh, precision: fp8}\nresources: {gpu_type: h100, gpus_per_node: 1, agg_nodes: 1, agg_workers: 1}\nfrontend: {type: sglang, enable_multiple_frontends: false}\nbackend:\n  sglang_config:\n    aggregated: {tp-size: 1}\nbenchmark: {type: manual}\n",
+    );
+    // Without --mock-workers the worker runs in the recipe's container; this cluster has no pyxis.
+    let out = slurm_cmd(&env, "sbatch")
+        .current_dir(dir.path())
+        .args(["--parsable", "-N", "1", "--output"])
+        .arg(dir.path().join("job.out"))
+        .arg("--wrap")
+        .arg(format!(
+            "{} run {} --executor slurm --run-dir {}",
+            bin().display(),
+            recipe.display(),
+            dir.path().join("run").display()
+        ))
+        .output()
+        .expect("sbatch");
+    let job = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let code = wait_job(&env, &job, Duration::from_secs(60));
+    let log = std::fs::read_to_string(dir.path().join("job.out")).unwrap_or_default();
+    assert_eq!(code, "1:0", "{log}");
+    assert!(log.contains("has no pyxis"), "{log}");
+    assert!(log.contains("/images/sglang.sqsh"), "{log}");
+    assert!(log.contains("nothing was started"), "{log}");
+}
