@@ -3,6 +3,8 @@
 # four logical nodes of this machine (127.0.1.1-4) — 2 prefill + 2 decode mock workers, 4 real
 # sglang-routers (installed from PyPI into a cached venv by the run itself) behind real nginx — then the
 # sa-bench sweep. From a fresh Debian 12 machine with only Rust, as root.
+# Arguments go to `srt-graph run`; the Dynamo twin: `bash scripts/demo.sh recipes/local-dynamo.yaml
+# --mock-workers` (real NATS, etcd and Dynamo frontends, Dynamo's mocker as workers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
@@ -10,6 +12,8 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v flock >/dev/null 2>&1 || missing+=(util-linux)
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
+command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
 if ((${#missing[@]})); then
     echo "== installing: ${missing[*]}"
     apt-get update -qq

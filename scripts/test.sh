@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine with only Rust installed (run as root):
-# installs what the tests need (graphviz, nginx, python3-venv, OpenSSH, Slurm + munge; the tests' runs
-# install sglang-router from PyPI into a cached venv themselves), brings up the ssh hosts and the 4-node
-# Slurm cluster once for the whole run (tests/env/*.sh; taken down on exit, whatever happens), then
-# format check, clippy, and every test of the workspace.
+# installs what the tests need (graphviz, nginx, python3-venv, OpenSSH, Slurm + munge, nats-server,
+# etcd; the tests' runs install sglang-router and ai-dynamo from PyPI into a cached venv themselves),
+# brings up the ssh hosts and the 4-node Slurm cluster once for the whole run (tests/env/*.sh; taken
+# down on exit, whatever happens), then format check, clippy, and every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +18,8 @@ command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v slurmctld >/dev/null 2>&1 || missing+=(slurm-wlm)
 command -v munged >/dev/null 2>&1 || [ -x /usr/sbin/munged ] || missing+=(munge)
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
+command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
 if ((${#missing[@]})); then
     echo "== installing: ${missing[*]}"
     apt-get update -qq

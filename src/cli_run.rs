@@ -265,6 +265,12 @@ pub fn compile_for_run(
         },
         venv: container.is_none().then(|| venv.display().to_string()),
         container,
+        // Mock Dynamo workers use the recipe's model directory when this machine has it.
+        local_model_dir: recipe
+            .model_path
+            .as_deref()
+            .filter(|p| Path::new(p).join("tokenizer.json").is_file())
+            .map(str::to_string),
         ..Target::default()
     };
     let plan = compile(recipe, &target).map_err(|e| {

@@ -68,7 +68,7 @@ pub struct WaitHealthyArgs {
     pub prefill: u32,
     #[arg(long, default_value_t = 0)]
     pub decode: u32,
-    /// Longest pause between polls (polling starts at 100 ms and doubles).
+    /// Longest pause between polls (a pause is 4 % of the time waited so far, at least 50 ms).
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub max_interval: std::time::Duration,
     /// After the gate, one chat request through this public URL.
@@ -326,4 +326,31 @@ fn interface_address(interface: &str) -> Option<std::net::Ipv4Addr> {
         .find(|(name, _)| name == interface)
         .or_else(|| addrs.iter().find(|(_, ip)| !ip.is_loopback()))
         .map(|(_, ip)| *ip)
+}
+
+#[derive(Args)]
+pub struct MockModelArgs {
+    /// Directory to write (created if needed).
+    pub dir: std::path::PathBuf,
+    /// Model name recorded in config.json.
+    #[arg(long, default_value = "mock")]
+    pub name: String,
+}
+
+/// A weightless model directory for `dynamo.mocker` (what the `mock-model/<node>` steps run).
+pub fn mock_model(a: &MockModelArgs) -> u8 {
+    match srt_graph_steps::mock_model::write(&a.dir, &a.name) {
+        Ok(()) => {
+            println!(
+                "wrote a weightless model directory for `{}` in {}",
+                a.name,
+                a.dir.display()
+            );
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: {}: {e}", a.dir.display());
+            exit::ERROR
+        }
+    }
 }

@@ -64,6 +64,8 @@ enum Command {
     WaitReady(cli_tools::WaitReadyArgs),
     /// Make an SGLang checkout visible where workers expect it (`/ext-sglang-src`).
     MountSource(cli_tools::MountSourceArgs),
+    /// Write a weightless model directory (tokenizer, config) for Dynamo's mocker.
+    MockModel(cli_tools::MockModelArgs),
     /// What the ssh and Slurm executors run on a node to signal and probe processes there.
     #[command(subcommand, hide = true)]
     NodeOp(cli_tools::NodeOp),
@@ -95,6 +97,7 @@ fn main() -> ExitCode {
         Command::WaitHealthy(args) => cli_tools::wait_healthy(&args),
         Command::WaitReady(args) => cli_tools::wait_ready(&args),
         Command::MountSource(args) => cli_tools::mount_source(&args),
+        Command::MockModel(args) => cli_tools::mock_model(&args),
         Command::NodeOp(op) => cli_tools::node_op(&op),
     };
     ExitCode::from(code)

@@ -273,7 +273,8 @@ fn ssh_resume_adopts_services_left_by_a_killed_orchestrator() {
     assert_eq!(bench_files(&run_dir), 3, "{err}");
     // Kept up, then brought down from the journal over ssh.
     let plan: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run_dir.join("plan.json")).expect("plan")).expect("json");
+        serde_json::from_slice(&std::fs::read(run_dir.join("plan.json")).expect("plan"))
+            .expect("json");
     assert!(plan["endpoint"].as_str().is_some());
     let down = std::process::Command::new(bin())
         .args(["down", "--grace", "3s"])

@@ -33,7 +33,27 @@ pub struct Target {
     pub venv: Option<String>,
     /// The container worker-side steps run in (Slurm + pyxis), if any.
     pub container: Option<Container>,
+    /// Mock Dynamo workers: the recipe's model directory when it exists here (with a tokenizer); `None` =
+    /// generate a weightless one per node.
+    pub local_model_dir: Option<String>,
 }
+
+/// What the local simulation installs for Dynamo besides `ai-dynamo` and `ai-dynamo-runtime` (installed
+/// with `--no-deps`: their `aisimulate` dependency downloads from outside the package registries).
+pub const DYNAMO_RUNTIME_DEPS: &[&str] = &[
+    "packaging",
+    "aiohttp",
+    "certifi",
+    "msgspec",
+    "prometheus-client",
+    "pyzmq",
+    "tqdm",
+    "transformers",
+    "typing-extensions",
+    "zstandard",
+    "uvloop",
+    "pydantic<=2.13.5",
+];
 
 /// Kinds that run inside the workers' container when there is one: what prepares a worker's node and
 /// the worker itself (an install must land in the container the worker runs in).
@@ -86,6 +106,7 @@ impl Default for Target {
             ext_src_dir: "/ext-sglang-src".into(),
             venv: None,
             container: None,
+            local_model_dir: None,
         }
     }
 }
@@ -148,7 +169,7 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
     let mut router_ready: Vec<String> = Vec::new();
     let python_of = |venv: &str| format!("{}/bin/python", venv.trim_end_matches('/'));
     // Only what the venv serves: the router, or installs of a mounted SGLang source.
-    let needs_venv = (router_mode && !recipe.roles.is_empty()) || recipe.sglang_src_dir.is_some();
+    let needs_venv = !recipe.roles.is_empty() || recipe.sglang_src_dir.is_some();
     let venv = target.venv.as_ref().filter(|_| needs_venv);
     let (worker_python, frontend_python) = match venv {
         Some(v) => (python_of(v), python_of(v)),
@@ -171,6 +192,46 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
             router_ready.push(s.id.clone());
             steps.push(s);
         }
+        if !router_mode && !recipe.roles.is_empty() {
+            // Dynamo into the run's venv: the packages without their dependencies, then what they need.
+            let mut core = recipe.dynamo.packages.clone();
+            core.insert(0, "--no-deps".into());
+            let mut s = kinds::pip_install::packages(
+                format!("pip-dynamo/{name}"),
+                0,
+                &worker_python,
+                &core,
+                "install Dynamo (frontend, runtime, mocker) into the venv",
+            );
+            s.command = s.command.map(|argv| kinds::pip_install::locked(venv, argv));
+            s.depends_on = venv_ready.clone();
+            let deps: Vec<String> = DYNAMO_RUNTIME_DEPS.iter().map(|d| d.to_string()).collect();
+            let mut d = kinds::pip_install::packages(
+                format!("pip-dynamo-deps/{name}"),
+                0,
+                &worker_python,
+                &deps,
+                "install what Dynamo needs at run time",
+            );
+            d.command = d.command.map(|argv| kinds::pip_install::locked(venv, argv));
+            d.depends_on = vec![s.id.clone()];
+            router_ready.push(d.id.clone());
+            steps.push(s);
+            steps.push(d);
+        }
+    }
+    // Mock Dynamo workers read a model directory: the recipe's, or one generated per node.
+    let mocker_model = |k: usize| -> String {
+        target
+            .local_model_dir
+            .clone()
+            .unwrap_or_else(|| format!("{}/{}/mock-model", target.run_dir, nodes.names[k]))
+    };
+    let dynamo_mock = !router_mode && target.mock_workers;
+    if dynamo_mock && !recipe.roles.is_empty() {
+        notes.push(
+            "--mock-workers: Dynamo workers run as Dynamo's own GPU-less `dynamo.mocker`, keeping their prefill/decode role (it supports disaggregation); `sglang_config` flags are not passed to it, and a worker spanning nodes runs on its first node only".into(),
+        );
     }
 
     // Per-node preparation steps that every worker process on that node waits for.
@@ -192,7 +253,7 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
                 &mut steps,
             );
         }
-        if !router_mode && recipe.dynamo.install && !target.mock_workers {
+        if !router_mode && recipe.dynamo.install && !target.mock_workers && venv.is_none() {
             chain(
                 kinds::pip_install::packages(
                     format!("pip-dynamo/{name}"),
@@ -222,6 +283,24 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
                 pip.depends_on.extend(venv_ready.iter().cloned());
             }
             chain(pip, &mut steps);
+        }
+        if dynamo_mock && target.local_model_dir.is_none() {
+            let mut s = Step::new(
+                format!("mock-model/{name}"),
+                "mock_model",
+                k,
+                Lifetime::Task,
+            );
+            s.command = Some(vec![
+                target.srt_graph.clone(),
+                "mock-model".into(),
+                mocker_model(k),
+                "--name".into(),
+                served_model_name(recipe),
+            ]);
+            s.summary =
+                "write a weightless model directory (tokenizer, config) for dynamo.mocker".into();
+            chain(s, &mut steps);
         }
         if let Some(l) = last {
             prep.insert(k, vec![l]);
@@ -359,14 +438,31 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
                 let mut env = kinds::env(&recipe.environment);
                 env.extend(kinds::env(&spec.env));
                 env.extend(infra_env.clone());
-                let mut s = start_worker::step(
-                    spec,
-                    recipe.frontend.kind,
-                    &worker_python,
-                    mock,
-                    &place,
-                    env,
-                );
+                let mut s = if dynamo_mock {
+                    // The mocker simulates a whole worker in one process: only the leader runs.
+                    if rank > 0 {
+                        continue;
+                    }
+                    start_worker::dynamo_mocker(
+                        spec,
+                        &worker_python,
+                        &place,
+                        &mocker_model(node),
+                        &served_model_name(recipe),
+                        env,
+                    )
+                } else {
+                    start_worker::step(
+                        spec,
+                        recipe.frontend.kind,
+                        &worker_python,
+                        mock,
+                        &place,
+                        env,
+                    )
+                };
+                s.depends_on
+                    .extend(router_ready.iter().filter(|_| dynamo_mock).cloned());
                 s.depends_on
                     .extend(prep.get(&node).cloned().unwrap_or_default());
                 s.depends_on.extend(infra_ready.iter().cloned());
@@ -438,17 +534,31 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
                 };
                 let mut env = kinds::env(&recipe.environment);
                 env.extend(infra_env.clone());
+                if dynamo_mock {
+                    // The simulation keeps Dynamo's own planes on the node's (loopback) address.
+                    for var in [
+                        "DYN_TCP_RPC_HOST",
+                        "DYN_TCP_RESPONSE_STREAM_HOST",
+                        "DYN_EVENT_PLANE_HOST",
+                    ] {
+                        env.insert(var.into(), addr.clone());
+                    }
+                }
                 env.extend(kinds::env(&recipe.frontend.env));
                 let mut s = start_frontend::step(
                     i,
                     k,
                     &frontend_python,
-                    &addr,
-                    port,
+                    &start_frontend::Listen {
+                        bind: nodes.bind(k),
+                        addr: &addr,
+                        port,
+                    },
                     &recipe.frontend.args,
                     env,
                 );
                 s.depends_on.extend(infra_ready.iter().cloned());
+                s.depends_on.extend(router_ready.iter().cloned());
                 if !target.mock_workers && recipe.dynamo.install && worker_nodes.contains(&k) {
                     s.depends_on.push(format!("pip-dynamo/{}", nodes.names[k]));
                 }
@@ -521,6 +631,8 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
 
         if let Some(b) = recipe.benchmark.as_ref().filter(|b| b.kind == "sa-bench") {
             let mut prev = "wait-healthy".to_string();
+            // The benchmark runs on node 0 and counts tokens with the mocker's tokenizer.
+            let mocker_tokenizer = mocker_model(0);
             let gpus = |role: Role| {
                 recipe
                     .role(role)
@@ -536,7 +648,11 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
                 let point = kinds::run_benchmark::Point {
                     url: public.as_deref().unwrap_or_default(),
                     model: &model,
-                    tokenizer: recipe.model_path.as_deref(),
+                    tokenizer: if dynamo_mock {
+                        Some(mocker_tokenizer.as_str())
+                    } else {
+                        recipe.model_path.as_deref()
+                    },
                     isl: p.isl,
                     osl: p.osl,
                     random_range_ratio: b.random_range_ratio,

@@ -41,6 +41,16 @@ pub fn dynamo_counts(v: &Value, want_decode: u32) -> Option<Counts> {
     Some(c)
 }
 
+/// Pause before the next poll of a readiness gate: 4 % of the time already waited (at least 50 ms, at
+/// most `max`). What a poll can miss is at most the last pause, so time lost to polling stays under ~4 %
+/// of the wait however long it is, and a slow start is not hammered.
+pub fn poll_interval(waited: Duration, max: Duration) -> Duration {
+    (waited / 25).clamp(
+        Duration::from_millis(50),
+        max.max(Duration::from_millis(50)),
+    )
+}
+
 pub struct WaitHealthy {
     pub mode: String,
     pub urls: Vec<String>,
@@ -60,9 +70,10 @@ pub async fn wait_healthy(w: &WaitHealthy) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let start = Instant::now();
-    let mut interval = Duration::from_millis(100);
     let mut last_report = String::new();
+    let (mut polls, mut interval) = (0u32, Duration::ZERO);
     loop {
+        polls += 1;
         let mut all_ready = true;
         let mut report = Vec::new();
         for url in &w.urls {
@@ -119,10 +130,14 @@ pub async fn wait_healthy(w: &WaitHealthy) -> Result<(), String> {
         if all_ready {
             break;
         }
+        interval = poll_interval(start.elapsed(), w.max_interval);
         tokio::time::sleep(interval).await;
-        interval = (interval * 2).min(w.max_interval);
     }
-    println!("Model is ready. ({:.1}s)", start.elapsed().as_secs_f64());
+    println!(
+        "Model is ready. ({:.1}s; {polls} polls, last pause {} ms)",
+        start.elapsed().as_secs_f64(),
+        interval.as_millis()
+    );
     if let Some(public) = &w.smoke {
         smoke(&client, public, &w.model).await?;
     }
@@ -197,8 +212,9 @@ pub async fn wait_ready(kind: &str, target: &str, max_interval: Duration) -> Res
         .build()
         .map_err(|e| e.to_string())?;
     let start = Instant::now();
-    let mut interval = Duration::from_millis(50);
+    let (mut polls, mut interval) = (0u32, Duration::ZERO);
     loop {
+        polls += 1;
         let ok = match kind {
             "tcp" => tokio::net::TcpStream::connect(target).await.is_ok(),
             "http" => client
@@ -209,11 +225,15 @@ pub async fn wait_ready(kind: &str, target: &str, max_interval: Duration) -> Res
             other => return Err(format!("unknown readiness check `{other}` (tcp or http)")),
         };
         if ok {
-            println!("{target} is ready ({:.2}s)", start.elapsed().as_secs_f64());
+            println!(
+                "{target} is ready ({:.2}s; {polls} polls, last pause {} ms)",
+                start.elapsed().as_secs_f64(),
+                interval.as_millis()
+            );
             return Ok(());
         }
+        interval = poll_interval(start.elapsed(), max_interval);
         tokio::time::sleep(interval).await;
-        interval = (interval * 2).min(max_interval);
     }
 }
 

@@ -6,6 +6,7 @@ pub mod diag;
 pub mod health;
 pub mod kinds;
 pub mod loadgen;
+pub mod mock_model;
 pub mod mock_worker;
 pub mod recipe;
 pub mod tokens;

@@ -8,23 +8,31 @@ pub const PORT: u16 = 8000;
 /// Port of a frontend that shares nginx's node (srt-slurm's internal frontend port).
 pub const COLOCATED_PORT: u16 = 8180;
 
+/// Where a frontend listens (`bind`) and is reached (`addr`).
+pub struct Listen<'a> {
+    pub bind: &'a str,
+    pub addr: &'a str,
+    pub port: u16,
+}
+
 pub fn step(
     index: usize,
     node: usize,
     python: &str,
-    addr: &str,
-    port: u16,
+    listen: &Listen<'_>,
     args: &[(String, Node)],
     env: std::collections::BTreeMap<String, String>,
 ) -> Step {
+    let Listen { bind, addr, port } = *listen;
     let mut s = Step::new(format!("frontend-{index}"), KIND, node, Lifetime::Service);
     let mut argv: Vec<String> = vec![
         python.into(),
         "-m".into(),
         "dynamo.frontend".into(),
+        format!("--http-host={bind}"),
         format!("--http-port={port}"),
     ];
-    argv.extend(super::flags(args, &["http-port"]));
+    argv.extend(super::flags(args, &["http-host", "http-port"]));
     s.command = Some(argv);
     s.env = env;
     s.ports = vec![port];

@@ -107,3 +107,49 @@ pub fn step(
     };
     s
 }
+
+/// Dynamo's own GPU-less engine in place of `dynamo.sglang` (`--mock-workers` in Dynamo mode): the same
+/// role (it supports prefill/decode disaggregation), the recipe's served model name, a weightless model
+/// directory. SGLang flags mean nothing to it and are not passed.
+pub fn dynamo_mocker(
+    spec: &RoleSpec,
+    python: &str,
+    place: &Placement<'_>,
+    model_dir: &str,
+    served_name: &str,
+    env: std::collections::BTreeMap<String, String>,
+) -> Step {
+    let mut s = Step::new(place.id.clone(), KIND, place.node, Lifetime::Service);
+    s.role = Some(spec.role.as_str().into());
+    let mode = match spec.role {
+        crate::recipe::Role::Prefill => "prefill",
+        crate::recipe::Role::Decode => "decode",
+        crate::recipe::Role::Aggregated => "agg",
+    };
+    s.command = Some(vec![
+        python.into(),
+        "-m".into(),
+        "dynamo.mocker".into(),
+        "--model-path".into(),
+        model_dir.into(),
+        "--model-name".into(),
+        served_name.into(),
+        "--disaggregation-mode".into(),
+        mode.into(),
+    ]);
+    s.env = env;
+    // Its request, response and event planes listen on the node's own address (ephemeral ports).
+    for var in [
+        "DYN_TCP_RPC_HOST",
+        "DYN_TCP_RESPONSE_STREAM_HOST",
+        "DYN_EVENT_PLANE_HOST",
+    ] {
+        s.env.insert(var.into(), place.probe_addr.into());
+    }
+    s.summary = format!(
+        "{} worker: dynamo.mocker (GPU-less), {} GPUs simulated",
+        spec.role.as_str(),
+        spec.gpus_per_worker
+    );
+    s
+}

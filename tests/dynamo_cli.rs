@@ -1,0 +1,218 @@
+//! Dynamo mode end to end on this machine: Debian's real `nats-server` and `etcd`, Dynamo's real frontend
+//! (PyPI `ai-dynamo`, installed by the run into its venv) behind real nginx, and Dynamo's own GPU-less
+//! `dynamo.mocker` as prefill and decode workers (`--mock-workers`).
+//!
+//! The deployments are heavy for 2 cores (4 mockers, 2 frontends, NATS, etcd): one at a time.
+
+mod common;
+
+use common::{assert_no_survivors, path_env};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static ONE_DEPLOYMENT: Mutex<()> = Mutex::new(());
+
+const RECIPE: &str = include_str!("../recipes/local-dynamo.yaml");
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_srt-graph"))
+}
+
+fn start(dir: &Path, first: &str, extra: &[&str]) -> std::process::Command {
+    std::fs::write(dir.join("dynamo.yaml"), RECIPE).expect("write");
+    let mut c = std::process::Command::new(bin());
+    c.current_dir(dir)
+        .args([
+            "run",
+            "dynamo.yaml",
+            "--mock-workers",
+            "-q",
+            "--grace",
+            "3s",
+        ])
+        .args(["--first-address", first, "--run-dir"])
+        .arg(dir.join("run"))
+        .args(extra)
+        .env("PATH", path_env())
+        .env_remove("SLURM_JOB_ID")
+        .env_remove("SRTSLURM_CONFIG");
+    c
+}
+
+fn results(run_dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_dir(run_dir.join("sa-bench_isl_256_osl_64"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|f| serde_json::from_slice(&std::fs::read(f.path()).ok()?).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits until the journal says `step` finished (or the run ended), then returns the journal text.
+fn wait_for(run_dir: &Path, child: &mut std::process::Child, step: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let needle = format!(r#""event":"step_finished","step":"{step}""#);
+    loop {
+        let journal = std::fs::read_to_string(run_dir.join("journal.jsonl")).unwrap_or_default();
+        if journal.contains(&needle) {
+            return journal;
+        }
+        if Instant::now() > deadline || child.try_wait().expect("wait").is_some() {
+            let _ = child.kill();
+            common::kill_all(run_dir);
+            panic!("the run did not reach `{step}`");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The process group the journal recorded for `step`.
+fn pgid_of(journal: &str, step: &str) -> i32 {
+    journal
+        .lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "spawned" && v["step"] == step)
+        .find_map(|v| v["pgid"].as_i64())
+        .expect("spawned") as i32
+}
+
+#[test]
+fn the_dynamo_demo_runs_end_to_end() {
+    let _one = ONE_DEPLOYMENT.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = start(dir.path(), "127.0.31.1", &[]).output().expect("run");
+    let run_dir = dir.path().join("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    // NATS and etcd gated by real readiness checks, not sleeps.
+    let nats = std::fs::read_to_string(run_dir.join("logs/nats_ready.log")).expect("log");
+    assert!(nats.contains("127.0.31.2:4222 is ready"), "{nats}");
+    let etcd = std::fs::read_to_string(run_dir.join("logs/etcd_ready.log")).expect("log");
+    assert!(
+        etcd.contains("http://127.0.31.2:2379/health is ready"),
+        "{etcd}"
+    );
+    // Both frontends saw 2 prefill and 2 decode `generate` instances.
+    let gate = std::fs::read_to_string(run_dir.join("logs/wait-healthy.log")).expect("gate log");
+    for k in [2, 3] {
+        assert!(
+            gate.contains(&format!(
+                "http://127.0.31.{k}:8000: 2/2 prefill, 2/2 decode"
+            )),
+            "{gate}"
+        );
+    }
+    assert!(
+        gate.contains("smoke request through http://127.0.31.1:8000: 200"),
+        "{gate}"
+    );
+    // The workers are Dynamo's mocker, with their roles.
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("plan.json")).expect("plan"))
+            .expect("json");
+    let cmd = |id: &str| -> String {
+        plan["steps"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["id"] == id))
+            .map(|s| s["command"].to_string())
+            .unwrap_or_default()
+    };
+    assert!(
+        cmd("prefill-1").contains(r#""dynamo.mocker""#),
+        "{}",
+        cmd("prefill-1")
+    );
+    assert!(cmd("prefill-1").contains(r#""prefill""#));
+    assert!(cmd("decode-0").contains(r#""decode""#));
+    assert!(cmd("frontend-1").contains(r#""dynamo.frontend""#));
+    // The install ran once (on node 0, into the shared venv), not once per process.
+    let installs = plan["steps"].as_array().map_or(0, |s| {
+        s.iter()
+            .filter(|s| {
+                s["id"]
+                    .as_str()
+                    .is_some_and(|i| i.starts_with("pip-dynamo/"))
+            })
+            .count()
+    });
+    assert_eq!(installs, 1);
+    // sa-bench result files, with tokens counted.
+    let res = results(&run_dir);
+    assert_eq!(res.len(), 2, "{err}");
+    for r in &res {
+        assert!(r["completed"].as_u64().unwrap_or(0) > 0, "{r}");
+        assert!(r["total_output_tokens"].as_u64().unwrap_or(0) > 0, "{r}");
+    }
+    assert_no_survivors(&run_dir);
+}
+
+#[test]
+fn nats_or_etcd_dying_mid_run_fails_the_run_naming_it() {
+    let _one = ONE_DEPLOYMENT.lock().unwrap_or_else(|p| p.into_inner());
+    for (victim, first) in [("nats", "127.0.32.1"), ("etcd", "127.0.33.1")] {
+        let dir = tempfile::tempdir().expect("tmp");
+        let run_dir = dir.path().join("run");
+        let mut child = start(dir.path(), first, &[])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let journal = wait_for(&run_dir, &mut child, "wait-healthy");
+        let killed = Instant::now();
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pgid_of(&journal, victim)),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let out = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{victim}: {err}");
+        assert!(
+            err.contains(&format!("service `{victim}` (start_{victim})")),
+            "{victim} not named: {err}"
+        );
+        // Detected when its exit is reaped, then torn down within the grace period.
+        assert!(
+            killed.elapsed() < Duration::from_secs(15),
+            "{:?}",
+            killed.elapsed()
+        );
+        assert_no_survivors(&run_dir);
+    }
+}
+
+#[test]
+fn resume_adopts_a_healthy_nats_and_etcd() {
+    let _one = ONE_DEPLOYMENT.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("tmp");
+    let run_dir = dir.path().join("run");
+    let mut child = start(dir.path(), "127.0.34.1", &[])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    wait_for(&run_dir, &mut child, "wait-healthy");
+    // The orchestrator dies without tearing anything down.
+    let _ = child.kill();
+    let _ = child.wait();
+    let out = std::process::Command::new(bin())
+        .args(["resume", "-q", "--grace", "3s"])
+        .arg(&run_dir)
+        .env("PATH", path_env())
+        .output()
+        .expect("resume");
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        common::kill_all(&run_dir);
+        panic!("resume failed: {err}");
+    }
+    for s in ["nats", "etcd", "frontend-0", "decode-1"] {
+        assert!(
+            err.contains(&format!("adopt   {s}")),
+            "{s} not adopted: {err}"
+        );
+    }
+    assert!(!err.contains("run     nats"), "{err}");
+    assert_eq!(results(&run_dir).len(), 2, "{err}");
+    assert_no_survivors(&run_dir);
+}
