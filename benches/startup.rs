@@ -40,7 +40,8 @@ fn span_sum(trace: &serde_json::Value, prefix: &str) -> f64 {
 fn poll_loss(run_dir: &Path) -> f64 {
     let mut total = 0.0;
     for log in ["wait-healthy", "nats_ready", "etcd_ready"] {
-        let text = std::fs::read_to_string(run_dir.join(format!("logs/{log}.log"))).unwrap_or_default();
+        let text =
+            std::fs::read_to_string(run_dir.join(format!("logs/{log}.log"))).unwrap_or_default();
         if let Some(ms) = text
             .rsplit("last pause ")
             .next()
@@ -67,11 +68,22 @@ fn run(recipe: &Path, first: &str, dir: &Path, k: usize) -> Sample {
     std::fs::write(&file, body).expect("write");
     let run_dir = dir.join(format!("run-{k}"));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_srt-graph"))
-        .args(["run", "--mock-workers", "-q", "--grace", "3s", "--first-address", first])
+        .args([
+            "run",
+            "--mock-workers",
+            "-q",
+            "--grace",
+            "3s",
+            "--first-address",
+            first,
+        ])
         .arg(&file)
         .arg("--run-dir")
         .arg(&run_dir)
-        .env("PATH", format!("{}:/usr/sbin", std::env::var("PATH").unwrap_or_default()))
+        .env(
+            "PATH",
+            format!("{}:/usr/sbin", std::env::var("PATH").unwrap_or_default()),
+        )
         .output()
         .expect("run");
     assert!(
@@ -80,7 +92,8 @@ fn run(recipe: &Path, first: &str, dir: &Path, k: usize) -> Sample {
         String::from_utf8_lossy(&out.stderr)
     );
     let trace: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run_dir.join("trace.json")).expect("trace")).expect("json");
+        serde_json::from_slice(&std::fs::read(run_dir.join("trace.json")).expect("trace"))
+            .expect("json");
     Sample {
         startup_s: span_end(&trace, "wait-healthy").expect("wait-healthy span"),
         poll_loss_s: poll_loss(&run_dir),
@@ -97,8 +110,16 @@ fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().expect("tmp");
     let modes = [
-        ("SGLang router", root.join("recipes/local-demo.yaml"), "127.0.41.1"),
-        ("Dynamo", root.join("recipes/local-dynamo.yaml"), "127.0.42.1"),
+        (
+            "SGLang router",
+            root.join("recipes/local-demo.yaml"),
+            "127.0.41.1",
+        ),
+        (
+            "Dynamo",
+            root.join("recipes/local-dynamo.yaml"),
+            "127.0.42.1",
+        ),
     ];
     // One unmeasured run each fills the package cache; then the modes alternate.
     for (k, (_, recipe, first)) in modes.iter().enumerate() {
