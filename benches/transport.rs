@@ -115,7 +115,7 @@ fn main() {
     let connect = start.elapsed();
     let ssh = Arc::new(ssh);
     let (ssh_started, ssh_done) = all_at_once(&rt, ssh.clone(), dir.path());
-    ssh.close();
+    drop(ssh);
 
     // Slurm transport inside a fresh 4-node allocation.
     let conf = slurm_env.join("slurm.conf");

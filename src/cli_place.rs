@@ -153,15 +153,6 @@ pub struct Placed {
     pub recorded_reachable: bool,
     /// The Slurm job, if any.
     pub slurm_job: Option<String>,
-    ssh: Option<Arc<SshTransport>>,
-}
-
-impl Drop for Placed {
-    fn drop(&mut self) {
-        if let Some(s) = &self.ssh {
-            s.close();
-        }
-    }
 }
 
 /// Logical node k of the local executor listens on its own loopback address (Linux routes all of
@@ -192,7 +183,6 @@ pub fn place(
                 bind_all: false,
                 recorded_reachable: true,
                 slurm_job: None,
-                ssh: None,
             })
         }
         Executor::Ssh => {
@@ -218,15 +208,14 @@ pub fn place(
                 sessions_per_connection: 8,
             })
             .map_err(|e| format!("cannot connect: {e}"))?;
-            let transport = Arc::new(transport);
             Ok(Placed {
                 bind_all: !all_ips(&addresses),
-                transport: transport.clone(),
+                // Its masters close when the last handle goes.
+                transport: Arc::new(transport),
                 names: hosts,
                 addresses,
                 recorded_reachable: true,
                 slurm_job: None,
-                ssh: Some(transport),
             })
         }
         Executor::Slurm => {
@@ -297,7 +286,6 @@ pub fn place(
                 addresses,
                 recorded_reachable: p.slurm_job.as_deref().is_none_or(|j| j == job),
                 slurm_job: Some(job),
-                ssh: None,
             })
         }
     }

@@ -227,9 +227,10 @@ pub async fn execute(
         status: RunStatus::Succeeded,
         hard: false,
     };
+    // Kept steps are done without running, but only once their own dependencies are: a kept benchmark
+    // point between a restarted service and the next point must not let that point start early.
     for id in &opts.already_done {
         if let Some(&i) = dag.index.get(id) {
-            ex.complete(i);
             ex.runs[i].inherited = true;
         }
     }
@@ -311,6 +312,10 @@ impl Executor<'_> {
         for k in 0..self.dag.order.len() {
             let i = self.dag.order[k];
             if self.runs[i].state != State::Pending || self.remaining_deps[i] != 0 {
+                continue;
+            }
+            if self.runs[i].inherited {
+                self.complete(i);
                 continue;
             }
             let step = self.step(i);
@@ -900,6 +905,21 @@ impl Executor<'_> {
                 }
             }
         }
+        // A step that ended on its own (a crashed service, a failed task) may have left its group behind:
+        // forked children locally; with ssh or srun the remote group itself, when only the connection to
+        // it died.
+        for i in 0..self.runs.len() {
+            if self.runs[i].state != State::Failed {
+                continue;
+            }
+            let node = self.step(i).node;
+            if let Some(pgid) = self.runs[i].last_pgid {
+                if self.transport.group_alive(node, pgid) {
+                    tracing::debug!(step = %self.step(i).id, pgid, "stopping what is left of a failed step");
+                    let _ = self.transport.signal_group(node, pgid, SIGKILL);
+                }
+            }
+        }
     }
 
     fn finish(mut self, left_up: Vec<ServiceHandle>) -> RunReport {
@@ -946,7 +966,10 @@ impl Executor<'_> {
                     {
                         StepResult::Adopted
                     }
-                    State::Done if r.inherited => StepResult::Kept,
+                    // Kept steps stand whether or not the run got past them.
+                    State::Done | State::Pending | State::Cancelled if r.inherited => {
+                        StepResult::Kept
+                    }
                     State::Pending | State::Backoff => StepResult::NotRun,
                     State::Done if s.lifetime == Lifetime::Service => StepResult::Up,
                     State::Done => StepResult::Done,

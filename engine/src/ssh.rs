@@ -186,7 +186,9 @@ impl SshTransport {
                 "-o",
                 "ControlMaster=yes",
                 "-o",
-                "ControlPersist=yes",
+                // A master whose orchestrator died (kill -9) exits once idle this long; a live run
+                // reopens a master that went away (see `acquire`).
+                "ControlPersist=10m",
                 "-o",
                 "ServerAliveInterval=5",
                 "-o",
@@ -210,7 +212,7 @@ impl SshTransport {
         Err(classify(host, &said))
     }
 
-    /// Closes every master this transport may have opened.
+    /// Closes every master this transport may have opened (again: harmless).
     pub fn close(&self) {
         let counts: Vec<(String, usize)> = self.pool.lock().map_or_else(
             |_| Vec::new(),
@@ -273,6 +275,12 @@ impl SshTransport {
             }
         };
         let master = match chosen {
+            // Gone (idle past ControlPersist, or killed): reopen before use.
+            Some(m) if !self.control_path(host, m).exists() => {
+                tracing::debug!(host, master = m, "connection gone: reopening");
+                self.open_master(host, m)?;
+                m
+            }
             Some(m) => m,
             None => {
                 let m = self
@@ -329,6 +337,13 @@ pub fn resolve_address(config: Option<&Path>, host: &str) -> Result<String, Tran
         .ok()
         .and_then(|mut a| a.find(|a| a.is_ipv4()))
         .map_or(name, |a| a.ip().to_string()))
+}
+
+impl Drop for SshTransport {
+    /// Masters are closed however the transport goes away (a panic included).
+    fn drop(&mut self) {
+        self.close();
+    }
 }
 
 impl NodeShell for SshTransport {
