@@ -32,7 +32,7 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 log=$(mktemp)
 cleanup() {
-    rm -f "$log"
+    rm -f "$log" "$log.summary" "$log.fuzz"
     if [ -n "${SRT_GRAPH_SSH_ENV:-}" ]; then SSH_ENV=$SRT_GRAPH_SSH_ENV bash tests/env/ssh.sh down >/dev/null || true; fi
     if [ -n "${SRT_GRAPH_SLURM_ENV:-}" ]; then SLURM_ENV=$SRT_GRAPH_SLURM_ENV bash tests/env/slurm.sh down >/dev/null || true; fi
 }
@@ -46,11 +46,38 @@ else
     echo "== not root: the ssh and Slurm tests are SKIPPED (sshd, slurmd and munged need root)"
 fi
 echo "== cargo test"
+# The property test over recipe parsing + compilation: 20,000 mutated recipes (~20 s) per CI run.
+export PROPTEST_CASES=${PROPTEST_CASES:-20000}
 set +e
 cargo test --workspace 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 # One closing line over every test binary (the last one cargo prints is an empty doc-test run).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i == "passed;") p += $(i-1); if ($i == "failed;") f += $(i-1) } }
-     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
-exit "$status"
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log" > "$log.summary"
+
+# cargo-fuzz over recipe parsing + validation + compilation, bounded in time (stable toolchain: no
+# sanitizer). Seeds: fuzz/corpus/recipe (checked in) and the shared recipe corpus when present; new inputs
+# go to a scratch directory, not into the checked-in corpus.
+echo "== cargo fuzz: recipe target, ${FUZZ_SECONDS:=60} s"
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --quiet
+scratch=$(mktemp -d)
+seeds=(corpus/recipe)
+for d in ../../shared/corpus/seed-era ../../shared/corpus/current; do [ -d "fuzz/$d" ] && seeds+=("$d"); done
+set +e
+(cd fuzz && cargo fuzz run -s none recipe "$scratch" "${seeds[@]}" -- \
+    -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -print_final_stats=1) >"$log.fuzz" 2>&1
+fuzz_status=$?
+set -e
+rm -rf "$scratch"
+runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log.fuzz" | tail -1)
+if [ "$fuzz_status" = 0 ]; then
+    echo "fuzz: ${runs:-0} executions, 0 crashes"
+else
+    tail -40 "$log.fuzz"
+    echo "fuzz: FAILED (a crash or an error above; the input is under fuzz/artifacts/recipe/)"
+fi
+cat "$log.summary"
+rm -f "$log.summary" "$log.fuzz"
+if [ "$status" != 0 ]; then exit "$status"; fi
+exit "$fuzz_status"
