@@ -112,6 +112,22 @@ pub fn load(args: &RecipeArgs) -> Result<Vec<Loaded>, u8> {
     })
 }
 
+/// Loads a recipe that must name exactly one variant (what `run` and `submit` take); `verb` says what
+/// is done with it, for the error.
+pub fn load_one(args: &RecipeArgs, verb: &str) -> Result<Loaded, u8> {
+    let mut variants = load(args)?;
+    if variants.len() != 1 {
+        let ids: Vec<&str> = variants.iter().map(|v| v.variant.as_str()).collect();
+        eprintln!(
+            "error: this file has {} variants; {verb} one at a time with FILE:VARIANT or --variant ({})",
+            variants.len(),
+            ids.join(", ")
+        );
+        return Err(exit::INVALID);
+    }
+    Ok(variants.remove(0))
+}
+
 pub fn run(args: &PlanArgs) -> u8 {
     let variants = match load(&args.recipe) {
         Ok(v) => v,

@@ -1,7 +1,7 @@
 //! `srt-graph run` and `srt-graph down`.
 
 use crate::cli_place::{check_containers, place, Executor, PlaceArgs, Placed, Placement};
-use crate::cli_plan::{load, RecipeArgs, EMBEDDED_DEFAULT};
+use crate::cli_plan::{RecipeArgs, EMBEDDED_DEFAULT};
 use crate::exit;
 use clap::Args;
 use srt_graph_engine::journal::{self, Event, Journal, RunStatus};
@@ -96,19 +96,10 @@ pub fn run(args: &RunArgs) -> u8 {
             only: None,
         });
     }
-    let variants = match load(&args.recipe) {
-        Ok(v) => v,
+    let loaded = match crate::cli_plan::load_one(&args.recipe, "run") {
+        Ok(l) => l,
         Err(code) => return code,
     };
-    if variants.len() != 1 {
-        let ids: Vec<&str> = variants.iter().map(|v| v.variant.as_str()).collect();
-        eprintln!(
-            "error: this file has {} variants; run one at a time with FILE:VARIANT or --variant ({})",
-            variants.len(),
-            ids.join(", ")
-        );
-        return exit::INVALID;
-    }
     let cluster = match crate::cli_plan::load_cluster(&args.recipe) {
         Ok(c) => c,
         Err(e) => {
@@ -120,7 +111,7 @@ pub fn run(args: &RunArgs) -> u8 {
         &args.place,
         cluster.network_interface.clone(),
         &cluster.ssh_hosts,
-        srun_options(&variants[0].recipe),
+        srun_options(&loaded.recipe),
     ) {
         Ok(p) => p,
         Err(e) => {
@@ -158,7 +149,7 @@ pub fn run(args: &RunArgs) -> u8 {
         mock_workers: args.recipe.mock_workers || args.recipe.recipe.is_none(),
         placement,
     };
-    let mut recipe = variants[0].recipe.clone();
+    let mut recipe = loaded.recipe.clone();
     if let Err(e) = resolve_source_dir(&mut recipe, meta.recipe_dir.as_deref()) {
         eprintln!("error: {e}\nnothing was started");
         return exit::INVALID;

@@ -2,7 +2,7 @@
 //! host. The run directory, with the recipe and cluster config copied in, exists before `sbatch` runs
 //! (srt-slurm copies them after submitting, racing the job's start).
 
-use crate::cli_plan::{load, load_cluster, RecipeArgs};
+use crate::cli_plan::{load_cluster, RecipeArgs};
 use crate::exit;
 use clap::Args;
 use srt_graph_engine::rundir::{default_run_dir, write_atomic};
@@ -132,19 +132,10 @@ fn script(
 }
 
 pub fn submit(args: &SubmitArgs) -> u8 {
-    let variants = match load(&args.recipe) {
-        Ok(v) => v,
+    let loaded = match crate::cli_plan::load_one(&args.recipe, "submit") {
+        Ok(l) => l,
         Err(code) => return code,
     };
-    if variants.len() != 1 {
-        let ids: Vec<&str> = variants.iter().map(|v| v.variant.as_str()).collect();
-        eprintln!(
-            "error: this file has {} variants; submit one at a time with FILE:VARIANT or --variant ({})",
-            variants.len(),
-            ids.join(", ")
-        );
-        return exit::INVALID;
-    }
     let cluster = match load_cluster(&args.recipe) {
         Ok(c) => c,
         Err(e) => {
@@ -152,7 +143,7 @@ pub fn submit(args: &SubmitArgs) -> u8 {
             return exit::INVALID;
         }
     };
-    let recipe = &variants[0].recipe;
+    let recipe = &loaded.recipe;
     let run_dir = args
         .run_dir
         .clone()

@@ -50,24 +50,6 @@ fn results(run_dir: &Path) -> Vec<serde_json::Value> {
         .unwrap_or_default()
 }
 
-/// Waits until the journal says `step` finished (or the run ended), then returns the journal text.
-fn wait_for(run_dir: &Path, child: &mut std::process::Child, step: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let needle = format!(r#""event":"step_finished","step":"{step}""#);
-    loop {
-        let journal = std::fs::read_to_string(run_dir.join("journal.jsonl")).unwrap_or_default();
-        if journal.contains(&needle) {
-            return journal;
-        }
-        if Instant::now() > deadline || child.try_wait().expect("wait").is_some() {
-            let _ = child.kill();
-            common::kill_all(run_dir);
-            panic!("the run did not reach `{step}`");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// The process group the journal recorded for `step`.
 fn pgid_of(journal: &str, step: &str) -> i32 {
     journal
@@ -159,7 +141,8 @@ fn nats_or_etcd_dying_mid_run_fails_the_run_naming_it() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("spawn");
-        let journal = wait_for(&run_dir, &mut child, "wait-healthy");
+        common::wait_for_event(&run_dir, &mut child, "step_finished", "wait-healthy");
+        let journal = std::fs::read_to_string(run_dir.join("journal.jsonl")).expect("journal");
         let killed = Instant::now();
         let _ = nix::sys::signal::killpg(
             nix::unistd::Pid::from_raw(pgid_of(&journal, victim)),
@@ -191,7 +174,7 @@ fn resume_adopts_a_healthy_nats_and_etcd() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn");
-    wait_for(&run_dir, &mut child, "wait-healthy");
+    common::wait_for_event(&run_dir, &mut child, "step_finished", "wait-healthy");
     // The orchestrator dies without tearing anything down.
     let _ = child.kill();
     let _ = child.wait();

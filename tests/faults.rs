@@ -109,23 +109,8 @@ fn start(dir: &Path, recipe: &str, args: &[&str]) -> Live {
 }
 
 impl Live {
-    /// Waits for a journal event of `step` (`spawned`, `step_finished`, …).
     fn wait_event(&mut self, event: &str, step: &str) {
-        let deadline = Instant::now() + Duration::from_secs(180);
-        loop {
-            if journal(&self.run_dir)
-                .iter()
-                .any(|v| v["event"] == event && v["step"] == step)
-            {
-                return;
-            }
-            if Instant::now() > deadline || self.child.try_wait().expect("wait").is_some() {
-                let _ = self.child.kill();
-                common::kill_all(&self.run_dir);
-                panic!("the run never reached {event} {step}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        common::wait_for_event(&self.run_dir, &mut self.child, event, step);
     }
 
     /// The run's exit code and stderr, once it ended (bounded).

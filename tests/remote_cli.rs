@@ -239,18 +239,7 @@ fn ssh_resume_adopts_services_left_by_a_killed_orchestrator() {
         .spawn()
         .expect("spawn");
     // Kill the orchestrator (SIGKILL: no teardown) once the gate passed.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let journal = std::fs::read_to_string(run_dir.join("journal.jsonl")).unwrap_or_default();
-        if journal.contains(r#""event":"step_finished","step":"wait-healthy""#) {
-            break;
-        }
-        if Instant::now() > deadline || child.try_wait().expect("wait").is_some() {
-            common::kill_all(&run_dir);
-            panic!("the run did not reach wait-healthy");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_for_event(&run_dir, &mut child, "step_finished", "wait-healthy");
     let _ = child.kill();
     let _ = child.wait();
     let out = std::process::Command::new(bin())

@@ -1,7 +1,9 @@
 //! The local transport: every node is this machine; each step runs in its own process group and its
 //! output is copied line by line, timestamped, into its log file.
 
-use crate::transport::{Exit, GroupSignaller, Process, SpawnRequest, Transport, TransportError};
+use crate::transport::{
+    open_log, Exit, GroupSignaller, Process, SpawnRequest, Transport, TransportError,
+};
 use async_trait::async_trait;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -17,28 +19,40 @@ pub const STEP_TAG: &str = "SRT_GRAPH_STEP";
 #[derive(Debug, Default, Clone)]
 pub struct LocalTransport;
 
-struct LocalProcess {
-    child: tokio::process::Child,
-    pid: i32,
-    last: Arc<Mutex<String>>,
-    copiers: Vec<tokio::task::JoinHandle<()>>,
+/// A process started here: the step's command itself (local), or the client (`ssh`, `srun`) that runs it
+/// on a node, with the pid and process group of the command there.
+pub struct ChildProcess {
+    pub child: tokio::process::Child,
+    pub pid: i32,
+    pub pgid: i32,
+    pub last: Arc<Mutex<String>>,
+    pub copiers: Vec<tokio::task::JoinHandle<()>>,
+    /// Follows a log the process writes itself (Slurm `--output`); stopped as soon as it exits.
+    pub follower: Option<tokio::task::JoinHandle<()>>,
+    /// Released when the process ends (an ssh session slot).
+    pub slot: Option<Box<dyn Send + Sync>>,
 }
 
 #[async_trait]
-impl Process for LocalProcess {
+impl Process for ChildProcess {
     fn pid(&self) -> i32 {
         self.pid
     }
     fn pgid(&self) -> i32 {
-        self.pid
+        self.pgid
     }
     async fn wait(&mut self) -> std::io::Result<Exit> {
         let status = self.child.wait().await?;
-        // Let the output copiers drain what the process wrote before it exited (bounded: a forked
-        // grandchild may hold the pipe open).
-        for c in self.copiers.drain(..) {
-            let _ = tokio::time::timeout(std::time::Duration::from_millis(300), c).await;
+        if let Some(f) = self.follower.take() {
+            f.abort();
         }
+        // Let the copiers drain what the process wrote before it exited, bounded: a forked grandchild
+        // may hold the pipe open.
+        for mut c in self.copiers.drain(..) {
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(500), &mut c).await;
+            c.abort();
+        }
+        self.slot = None;
         Ok(match (status.code(), status.signal()) {
             (Some(c), _) => Exit::Code(c),
             (None, Some(s)) => Exit::Signal(s),
@@ -119,16 +133,7 @@ impl Transport for LocalTransport {
 
     async fn spawn(&self, req: &SpawnRequest) -> Result<Box<dyn Process>, TransportError> {
         let (program, args) = req.argv.split_first().ok_or(TransportError::EmptyCommand)?;
-        let file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&req.log)
-            .await
-            .map_err(|source| TransportError::Log {
-                path: req.log.display().to_string(),
-                source,
-            })?;
-        let log = Arc::new(tokio::sync::Mutex::new(file));
+        let log = Arc::new(tokio::sync::Mutex::new(open_log(&req.log).await?));
         let mut cmd = tokio::process::Command::new(program);
         cmd.args(args)
             .envs(&req.env)
@@ -154,11 +159,14 @@ impl Transport for LocalTransport {
         if let Some(err) = child.stderr.take() {
             copiers.push(copier(err, log, last.clone(), None));
         }
-        Ok(Box::new(LocalProcess {
+        Ok(Box::new(ChildProcess {
             child,
             pid,
+            pgid: pid,
             last,
             copiers,
+            follower: None,
+            slot: None,
         }))
     }
 }

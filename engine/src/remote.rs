@@ -8,10 +8,8 @@
 //! group on the node later, then `exec`s the command (same pid). SIGPIPE is ignored from there on: a
 //! service whose log stream is cut (orchestrator gone, ssh dropped) keeps serving and can be adopted.
 
-use crate::local::copier;
-use crate::transport::{Exit, Process, TransportError};
-use async_trait::async_trait;
-use std::os::unix::process::ExitStatusExt;
+use crate::local::{copier, ChildProcess};
+use crate::transport::{Process, TransportError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -51,49 +49,6 @@ pub fn shell_line(argv: &[String]) -> Result<String, TransportError> {
     shlex::try_join(argv.iter().map(String::as_str)).map_err(|_| TransportError::Unquotable)
 }
 
-/// A command running on a node through a local client process (`ssh`, `srun`).
-pub struct RemoteProcess {
-    pub child: tokio::process::Child,
-    pub pid: i32,
-    pub pgid: i32,
-    pub last: Arc<Mutex<String>>,
-    pub copiers: Vec<tokio::task::JoinHandle<()>>,
-    /// Follows a log the process writes itself (Slurm `--output`); stopped as soon as it exits.
-    pub follower: Option<tokio::task::JoinHandle<()>>,
-    /// Released when the process ends (an ssh session slot).
-    pub slot: Option<Box<dyn Send + Sync>>,
-}
-
-#[async_trait]
-impl Process for RemoteProcess {
-    fn pid(&self) -> i32 {
-        self.pid
-    }
-    fn pgid(&self) -> i32 {
-        self.pgid
-    }
-    async fn wait(&mut self) -> std::io::Result<Exit> {
-        let status = self.child.wait().await?;
-        if let Some(f) = self.follower.take() {
-            f.abort();
-        }
-        // Let the copiers drain, bounded: a forked grandchild may hold a pipe open.
-        for mut c in self.copiers.drain(..) {
-            let _ = tokio::time::timeout(Duration::from_millis(500), &mut c).await;
-            c.abort();
-        }
-        self.slot = None;
-        Ok(match (status.code(), status.signal()) {
-            (Some(c), _) => Exit::Code(c),
-            (None, Some(s)) => Exit::Signal(s),
-            (None, None) => Exit::Code(-1),
-        })
-    }
-    fn last_line(&self) -> Arc<Mutex<String>> {
-        self.last.clone()
-    }
-}
-
 /// Starts the copiers of a client's stdout and stderr into `log` and waits for the wrapper's pid line
 /// (printed on stdout). If the client exits first, its exit and last lines come back as the error.
 pub async fn start_piped(
@@ -103,7 +58,7 @@ pub async fn start_piped(
     classify: fn(&str, &str) -> TransportError,
     slot: Option<Box<dyn Send + Sync>>,
 ) -> Result<Box<dyn Process>, TransportError> {
-    let file = open_log(log).await?;
+    let file = crate::transport::open_log(log).await?;
     let log_file = Arc::new(tokio::sync::Mutex::new(file));
     let last = Arc::new(Mutex::new(String::new()));
     let (pid_tx, mut pid_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -133,7 +88,7 @@ pub async fn start_piped(
         ids = pid_rx.try_recv().ok();
     }
     match ids {
-        Some((pid, pgid)) => Ok(Box::new(RemoteProcess {
+        Some((pid, pgid)) => Ok(Box::new(ChildProcess {
             child,
             pid,
             pgid,
@@ -152,18 +107,6 @@ pub async fn start_piped(
             Err(classify(node, &format!("{status}\n{tail}")))
         }
     }
-}
-
-async fn open_log(log: &std::path::Path) -> Result<tokio::fs::File, TransportError> {
-    tokio::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .await
-        .map_err(|source| TransportError::Log {
-            path: log.display().to_string(),
-            source,
-        })
 }
 
 /// Runs a short command to completion (a node operation); stdout on success, else stderr as the error.

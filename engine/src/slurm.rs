@@ -4,10 +4,12 @@
 //! `--key=value` (Slurm 25.11 rejects some space-separated forms). Steps naming a container run under
 //! pyxis; without one they run on the node's host system.
 
-use crate::local::copier;
+use crate::local::{copier, ChildProcess};
 use crate::plan::Container;
-use crate::remote::{self, run_captured, NodeShell, RemoteProcess, PID_MARK};
-use crate::transport::{GroupSignaller, Process, SpawnRequest, Transport, TransportError};
+use crate::remote::{self, run_captured, NodeShell, PID_MARK};
+use crate::transport::{
+    open_log, GroupSignaller, Process, SpawnRequest, Transport, TransportError,
+};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -404,15 +406,7 @@ impl Transport for SlurmTransport {
                 detail: "the step runs in a container, but srun has no pyxis (`--container-image` is not in `srun --help`)".into(),
             });
         }
-        let file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&req.log)
-            .await
-            .map_err(|source| TransportError::Log {
-                path: req.log.display().to_string(),
-                source,
-            })?;
+        let file = open_log(&req.log).await?;
         let offset = file.metadata().await.map_or(0, |m| m.len());
         let log_file = Arc::new(tokio::sync::Mutex::new(file));
         let mut cmd = tokio::process::Command::new("srun");
@@ -447,7 +441,7 @@ impl Transport for SlurmTransport {
         loop {
             if let Some((pid, pgid)) = pid_in_log(&req.log, offset) {
                 let follower = Some(tail_last_line(req.log.clone(), offset, last.clone()));
-                return Ok(Box::new(RemoteProcess {
+                return Ok(Box::new(ChildProcess {
                     child,
                     pid,
                     pgid,

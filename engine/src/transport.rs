@@ -57,6 +57,19 @@ impl TransportError {
     }
 }
 
+/// Opens a step's log for appending (attempts append to one file).
+pub async fn open_log(path: &std::path::Path) -> Result<tokio::fs::File, TransportError> {
+    tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .await
+        .map_err(|source| TransportError::Log {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
 /// How a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {

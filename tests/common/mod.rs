@@ -83,3 +83,23 @@ pub fn kill_all(run_dir: &Path) {
         );
     }
 }
+
+/// Waits until the run's journal holds an `event` of `step` (`spawned`, `step_finished`, …). If the run
+/// ends first or 5 minutes pass, kills the orchestrator and whatever it started, and fails the test.
+pub fn wait_for_event(run_dir: &Path, child: &mut std::process::Child, event: &str, step: &str) {
+    let needle = format!(r#""event":"{event}","step":"{step}""#);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let journal = std::fs::read_to_string(run_dir.join("journal.jsonl")).unwrap_or_default();
+        if journal.contains(&needle) {
+            return;
+        }
+        if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+            let _ = child.kill();
+            let _ = child.wait();
+            kill_all(run_dir);
+            panic!("the run never reached {event} {step}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
