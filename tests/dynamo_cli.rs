@@ -178,23 +178,8 @@ fn resume_adopts_a_healthy_nats_and_etcd() {
     // The orchestrator dies without tearing anything down.
     let _ = child.kill();
     let _ = child.wait();
-    let out = std::process::Command::new(bin())
-        .args(["resume", "-q", "--grace", "3s"])
-        .arg(&run_dir)
-        .env("PATH", path_env())
-        .output()
-        .expect("resume");
-    let err = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        common::kill_all(&run_dir);
-        panic!("resume failed: {err}");
-    }
-    for s in ["nats", "etcd", "frontend-0", "decode-1"] {
-        assert!(
-            err.contains(&format!("adopt   {s}")),
-            "{s} not adopted: {err}"
-        );
-    }
+    let err = common::resume_ok(&run_dir, &[]);
+    common::assert_adopted(&err, &["nats", "etcd", "frontend-0", "decode-1"]);
     assert!(!err.contains("run     nats"), "{err}");
     assert_eq!(results(&run_dir).len(), 2, "{err}");
     assert_no_survivors(&run_dir);

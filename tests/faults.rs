@@ -145,18 +145,7 @@ fn detection_ms(run_dir: &Path, fault_at: f64) -> f64 {
 }
 
 fn resume(run_dir: &Path, extra: &[&str]) {
-    let out = std::process::Command::new(bin())
-        .args(["resume", "-q", "--grace", "3s"])
-        .args(extra)
-        .arg(run_dir)
-        .env("PATH", path_env())
-        .output()
-        .expect("resume");
-    let err = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        common::kill_all(run_dir);
-        panic!("resume did not complete: {err}");
-    }
+    let err = common::resume_ok(run_dir, extra);
     assert!(err.contains("sa-bench results"), "{err}");
     assert_no_survivors(run_dir);
 }

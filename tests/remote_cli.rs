@@ -242,23 +242,8 @@ fn ssh_resume_adopts_services_left_by_a_killed_orchestrator() {
     common::wait_for_event(&run_dir, &mut child, "step_finished", "wait-healthy");
     let _ = child.kill();
     let _ = child.wait();
-    let out = std::process::Command::new(bin())
-        .args(["resume", "--grace", "3s", "-q", "--keep-up"])
-        .arg(&run_dir)
-        .env("PATH", path_env())
-        .output()
-        .expect("resume");
-    let err = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() {
-        common::kill_all(&run_dir);
-        panic!("resume failed: {err}");
-    }
-    for s in ["prefill-0", "decode-1", "router-2", "nginx"] {
-        assert!(
-            err.contains(&format!("adopt   {s}")),
-            "{s} not adopted: {err}"
-        );
-    }
+    let err = common::resume_ok(&run_dir, &["--keep-up"]);
+    common::assert_adopted(&err, &["prefill-0", "decode-1", "router-2", "nginx"]);
     assert_eq!(bench_files(&run_dir), 3, "{err}");
     // Kept up, then brought down from the journal over ssh.
     let plan: serde_json::Value =

@@ -103,3 +103,31 @@ pub fn wait_for_event(run_dir: &Path, child: &mut std::process::Child, event: &s
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// `srt-graph resume RUN_DIR` (with `-q --grace 3s` and `extra`) must succeed: its stderr. On failure,
+/// kills whatever of the run is left and fails the test with resume's output.
+pub fn resume_ok(run_dir: &Path, extra: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_srt-graph"))
+        .args(["resume", "-q", "--grace", "3s"])
+        .args(extra)
+        .arg(run_dir)
+        .env("PATH", path_env())
+        .output()
+        .expect("resume");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() {
+        kill_all(run_dir);
+        panic!("resume did not complete: {err}");
+    }
+    err
+}
+
+/// Asserts that resume's report adopted each of `steps`.
+pub fn assert_adopted(resume_stderr: &str, steps: &[&str]) {
+    for s in steps {
+        assert!(
+            resume_stderr.contains(&format!("adopt   {s}")),
+            "{s} not adopted: {resume_stderr}"
+        );
+    }
+}
