@@ -9,7 +9,7 @@ use serde_json::Value;
 use srt_graph_engine::journal::{self, Event};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const RECIPE: &str = r#"name: resume-demo
 model: {path: mock-model, container: none, precision: bf16}
@@ -63,22 +63,7 @@ fn run_and_kill(dir: &Path, first: &str) -> PathBuf {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let done = journal::read(&run_dir.join("journal.jsonl")).is_ok_and(|j| {
-            j.iter().any(
-                |r| matches!(&r.event, Event::StepFinished { step, .. } if step == "sa-bench/c2"),
-            )
-        });
-        if done {
-            break;
-        }
-        if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
-            let _ = child.kill();
-            panic!("the run never reached sa-bench/c2");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    common::wait_for_event(&run_dir, &mut child, "step_finished", "sa-bench/c2");
     child.kill().expect("SIGKILL the orchestrator");
     let _ = child.wait();
     run_dir
