@@ -625,6 +625,58 @@ fn print_bench_results(run_dir: &Path) {
     }
 }
 
+#[derive(Args)]
+pub struct HoldArgs {
+    /// The run directory whose kept-up services hold the allocation.
+    pub run_dir: PathBuf,
+}
+
+/// Blocks while any process of a run is alive (what a submitted `--keep-up` job runs after `run`, so that
+/// the allocation — and the services in it — last until `srt-graph down`).
+pub fn hold(args: &HoldArgs) -> u8 {
+    let run_dir = args
+        .run_dir
+        .canonicalize()
+        .unwrap_or_else(|_| args.run_dir.clone());
+    let (meta, plan) = match read_meta_and_plan(&run_dir) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ERROR;
+        }
+    };
+    let records = journal::read(&run_dir.join("journal.jsonl")).unwrap_or_default();
+    let placed = match place(
+        &meta.placement,
+        plan.nodes.len(),
+        &run_dir,
+        Some(&plan.nodes),
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: cannot reach the run's nodes: {e}");
+            return exit::ERROR;
+        }
+    };
+    let transport = placed.transport.clone();
+    let groups = run_groups(&records, &plan, transport.as_ref(), &run_dir);
+    eprintln!(
+        "holding the allocation while the run's services are up; bring them down with: srt-graph down {}",
+        run_dir.display()
+    );
+    loop {
+        let up = groups
+            .iter()
+            .filter(|(_, n, g)| transport.group_alive(*n, *g))
+            .count();
+        if up == 0 {
+            eprintln!("nothing of the run is up any more: releasing the allocation");
+            return exit::OK;
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
 /// Stops everything a run started, from its journal — also when its orchestrator is gone.
 pub fn down(args: &DownArgs) -> u8 {
     let journal_path = args.run_dir.join("journal.jsonl");

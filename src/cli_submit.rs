@@ -126,8 +126,23 @@ fn script(
     }
     argv.extend(args.run_args.iter().cloned());
     let line = srt_graph_engine::remote::shell_line(&argv).map_err(|e| e.to_string())?;
-    s.push_str("set -euo pipefail\n");
-    s.push_str(&format!("exec {line}\n"));
+    if args.run_args.iter().any(|a| a == "--keep-up") {
+        // The job's end would take the kept-up services with it: hold the allocation until `down`.
+        let hold = srt_graph_engine::remote::shell_line(&[
+            me.display().to_string(),
+            "hold".into(),
+            run_dir.display().to_string(),
+        ])
+        .map_err(|e| e.to_string())?;
+        s.push_str("set -uo pipefail\n");
+        s.push_str(&format!("{line}\nstatus=$?\n"));
+        s.push_str(&format!(
+            "[ \"$status\" -eq 0 ] && exec {hold}\nexit \"$status\"\n"
+        ));
+    } else {
+        s.push_str("set -euo pipefail\n");
+        s.push_str(&format!("exec {line}\n"));
+    }
     Ok(s)
 }
 

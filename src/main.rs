@@ -54,6 +54,9 @@ enum Command {
     Status(cli_resume::StatusArgs),
     /// Stop everything a run started, using its journal (also when the orchestrator is gone).
     Down(cli_run::DownArgs),
+    /// Block while a run's processes are up (a submitted `--keep-up` job's last step).
+    #[command(hide = true)]
+    Hold(cli_run::HoldArgs),
     /// A GPU-less SGLang server stand-in (what `--mock-workers` launches).
     MockWorker(cli_tools::MockWorkerArgs),
     /// Load generator: sa-bench's method against any OpenAI-compatible endpoint.
@@ -92,6 +95,7 @@ fn main() -> ExitCode {
         Command::Resume(args) => cli_resume::resume(&args),
         Command::Status(args) => cli_resume::status(&args),
         Command::Down(args) => cli_run::down(&args),
+        Command::Hold(args) => cli_run::hold(&args),
         Command::MockWorker(args) => cli_tools::mock_worker(&args),
         Command::Bench(args) => cli_tools::bench(&args),
         Command::WaitHealthy(args) => cli_tools::wait_healthy(&args),

@@ -382,6 +382,49 @@ fn slurm_submit_runs_the_demo_on_four_nodes() {
 }
 
 #[test]
+fn slurm_keep_up_holds_the_allocation_until_down() {
+    let Some(env) = slurm_env() else { return };
+    let _ports = DEMO_PORTS.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("tmp");
+    let (job, run_dir) = submit(&env, dir.path(), &["--", "--keep-up", "--grace", "3s"]);
+    // The run finishes; its services stay up in the job.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !std::fs::read_to_string(run_dir.join("journal.jsonl"))
+        .unwrap_or_default()
+        .contains(r#""event":"run_finished""#)
+    {
+        if Instant::now() > deadline {
+            let _ = slurm_cmd(&env, "scancel").arg(&job).status();
+            panic!("the run did not finish: {}", job_log(&run_dir, &job));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let queued = slurm_cmd(&env, "squeue")
+        .args(["-h", "-j", &job])
+        .output()
+        .expect("squeue");
+    assert!(
+        !String::from_utf8_lossy(&queued.stdout).trim().is_empty(),
+        "the job ended with its services: {}",
+        job_log(&run_dir, &job)
+    );
+    // `down` from outside the allocation reaches the nodes through the recorded job.
+    let down = slurm_cmd(&env, bin().to_str().expect("utf-8"))
+        .args(["down", "--grace", "3s"])
+        .arg(&run_dir)
+        .output()
+        .expect("down");
+    let said = String::from_utf8_lossy(&down.stderr);
+    assert!(down.status.success(), "{said}");
+    assert!(said.contains("stopping decode-1"), "{said}");
+    let code = wait_job(&env, &job, Duration::from_secs(60));
+    assert_eq!(code, "0:0", "{}", job_log(&run_dir, &job));
+    assert!(job_log(&run_dir, &job).contains("releasing the allocation"));
+    assert_no_survivors(&run_dir);
+}
+
+#[test]
 fn slurm_recipe_values_arrive_verbatim_and_execute_nothing() {
     let Some(env) = slurm_env() else { return };
     let dir = tempfile::tempdir().expect("tmp");
