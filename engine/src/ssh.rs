@@ -37,6 +37,8 @@ pub struct SshTransport {
     distinct: Vec<String>,
     /// Open sessions per master, per host.
     pool: Arc<Mutex<HashMap<String, Vec<usize>>>>,
+    /// Serialises opening masters after start.
+    opening: Mutex<()>,
 }
 
 /// A session slot on one master; freed on drop.
@@ -109,6 +111,7 @@ impl SshTransport {
             opts,
             distinct,
             pool: Arc::new(Mutex::new(HashMap::new())),
+            opening: Mutex::new(()),
         };
         let results: Vec<Result<(), TransportError>> = std::thread::scope(|s| {
             let handles: Vec<_> = t
@@ -256,7 +259,7 @@ impl SshTransport {
     /// A session slot on a master of `host` with room, opening another master when all are full.
     fn acquire(&self, host: &str) -> Result<(Slot, PathBuf), TransportError> {
         let cap = self.opts.sessions_per_connection.max(1);
-        let chosen = {
+        let master = {
             let mut pool = self.pool.lock().map_err(|_| TransportError::Unreachable {
                 node: host.into(),
                 detail: "session pool poisoned".into(),
@@ -265,39 +268,38 @@ impl SshTransport {
             match masters.iter().position(|&n| n < cap) {
                 Some(m) => {
                     masters[m] += 1;
-                    Some(m)
+                    m
                 }
                 None => {
-                    // Reserve the new master's first slot before opening it (outside the lock).
+                    // A new master, its first slot reserved; it is opened below.
                     masters.push(1);
-                    None
+                    masters.len() - 1
                 }
             }
         };
-        let master = match chosen {
-            // Gone (idle past ControlPersist, or killed): reopen before use.
-            Some(m) if !self.control_path(host, m).exists() => {
-                tracing::debug!(host, master = m, "connection gone: reopening");
-                self.open_master(host, m)?;
-                m
-            }
-            Some(m) => m,
-            None => {
-                let m = self
-                    .pool
-                    .lock()
-                    .map_or(0, |p| p.get(host).map_or(0, |v| v.len() - 1));
-                tracing::debug!(host, master = m, "all connections full: opening another");
-                self.open_master(host, m)?;
-                m
-            }
-        };
+        // Held from here: a failed open gives the slot back.
         let slot = Slot {
             pool: self.pool.clone(),
             host: host.to_string(),
             master,
         };
-        Ok((slot, self.control_path(host, master)))
+        let path = self.control_path(host, master);
+        if !path.exists() {
+            // New, or gone (idle past ControlPersist, killed): one opener at a time, and whoever comes
+            // second finds it open.
+            let _opening = self
+                .opening
+                .lock()
+                .map_err(|_| TransportError::Unreachable {
+                    node: host.into(),
+                    detail: "connection lock poisoned".into(),
+                })?;
+            if !path.exists() {
+                tracing::debug!(host, master, "opening a connection");
+                self.open_master(host, master)?;
+            }
+        }
+        Ok((slot, path))
     }
 
     fn session(&self, path: &Path, host: &str, line: &str) -> std::process::Command {
