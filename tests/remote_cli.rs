@@ -166,6 +166,52 @@ fn ssh_host_key_and_auth_failures_stop_before_anything_starts() {
     }
 }
 
+#[test]
+fn ssh_opens_another_connection_only_when_sshds_session_limit_is_reached() {
+    let Some(env) = ssh_env() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    // 12 services at once on one host, then a task: sshd allows 10 sessions per connection and the pool
+    // puts at most 8 on each, so 13 concurrent commands need exactly 2 connections.
+    let mut recipe = String::from("name: many\nsteps:\n");
+    for k in 0..12 {
+        recipe.push_str(&format!(
+            "  - {{name: s{k}, run: 'sleep 60', service: true}}\n"
+        ));
+    }
+    let after: Vec<String> = (0..12).map(|k| format!("s{k}")).collect();
+    recipe.push_str(&format!(
+        "  - {{name: done, run: 'sleep 1', after: [{}]}}\n",
+        after.join(", ")
+    ));
+    let recipe = recipe_file(dir.path(), "many.yaml", &recipe);
+    let before = connections(&env, 4);
+    let run_dir = dir.path().join("run");
+    let out = run_ssh(
+        &env,
+        dir.path(),
+        &[
+            recipe.to_str().expect("utf-8"),
+            "--hosts",
+            "h4",
+            "--grace",
+            "2s",
+            "--run-dir",
+            run_dir.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        connections(&env, 4) - before,
+        2,
+        "connections opened for 13 commands"
+    );
+    assert_no_survivors(&run_dir);
+}
+
 const SHELL_SAFETY: &str = "name: safe\nsteps:\n  - name: show\n    run: 'printf %s \"$EVIL\" > @DIR@/out'\n    env:\n      EVIL: @EVIL@\n";
 
 fn evil(dir: &Path) -> String {
