@@ -638,28 +638,15 @@ pub fn hold(args: &HoldArgs) -> u8 {
         .run_dir
         .canonicalize()
         .unwrap_or_else(|_| args.run_dir.clone());
-    let (meta, plan) = match read_meta_and_plan(&run_dir) {
+    let records = journal::read(&run_dir.join("journal.jsonl")).unwrap_or_default();
+    let (placed, groups) = match leftovers(&run_dir, &records) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("error: {e}");
             return exit::ERROR;
         }
     };
-    let records = journal::read(&run_dir.join("journal.jsonl")).unwrap_or_default();
-    let placed = match place(
-        &meta.placement,
-        plan.nodes.len(),
-        &run_dir,
-        Some(&plan.nodes),
-    ) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: cannot reach the run's nodes: {e}");
-            return exit::ERROR;
-        }
-    };
     let transport = placed.transport.clone();
-    let groups = run_groups(&records, &plan, transport.as_ref(), &run_dir);
     eprintln!(
         "holding the allocation while the run's services are up; bring them down with: srt-graph down {}",
         run_dir.display()
@@ -706,28 +693,15 @@ pub fn down(args: &DownArgs) -> u8 {
         .run_dir
         .canonicalize()
         .unwrap_or_else(|_| args.run_dir.clone());
-    let (meta, plan) = match read_meta_and_plan(&run_dir) {
+    let (placed, groups) = match leftovers(&run_dir, &records) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("error: {e}");
             return exit::ERROR;
         }
     };
-    let placed = match place(
-        &meta.placement,
-        plan.nodes.len(),
-        &run_dir,
-        Some(&plan.nodes),
-    ) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: cannot reach the run's nodes: {e}");
-            return exit::ERROR;
-        }
-    };
     let transport = placed.transport.clone();
-    let groups = run_groups(&records, &plan, transport.as_ref(), &run_dir);
-    let alive: Vec<&(String, usize, i32)> = groups
+    let alive: Vec<&Group> = groups
         .iter()
         .filter(|_| placed.recorded_reachable)
         .filter(|(_, n, g)| transport.group_alive(*n, *g))
@@ -751,6 +725,23 @@ pub fn down(args: &DownArgs) -> u8 {
     exit::OK
 }
 
+/// A process group a run started: `(step, node, pgid)`.
+pub type Group = (String, usize, i32);
+
+/// Where a recorded run is (its nodes reached again) and every process group it may have left.
+fn leftovers(run_dir: &Path, records: &[journal::Record]) -> Result<(Placed, Vec<Group>), String> {
+    let (meta, plan) = read_meta_and_plan(run_dir)?;
+    let placed = place(
+        &meta.placement,
+        plan.nodes.len(),
+        run_dir,
+        Some(&plan.nodes),
+    )
+    .map_err(|e| format!("cannot reach the run's nodes: {e}"))?;
+    let groups = run_groups(records, &plan, placed.transport.as_ref(), run_dir);
+    Ok((placed, groups))
+}
+
 /// `run.json` and `plan.json` of a run directory.
 pub fn read_meta_and_plan(run_dir: &Path) -> Result<(RunMeta, srt_graph_engine::Plan), String> {
     let read = |name: &str| {
@@ -772,8 +763,8 @@ pub fn run_groups(
     plan: &srt_graph_engine::Plan,
     transport: &dyn Transport,
     run_dir: &Path,
-) -> Vec<(String, usize, i32)> {
-    let mut groups: Vec<(String, usize, i32)> = records
+) -> Vec<Group> {
+    let mut groups: Vec<Group> = records
         .iter()
         .rev()
         .filter_map(|r| match &r.event {

@@ -76,6 +76,18 @@ fn connections(env: &Path, host: usize) -> usize {
         .count()
 }
 
+/// The plan ran on these nodes, reached at 127.0.1.1–4 (their sshd / NodeAddr addresses).
+fn assert_nodes(run_dir: &Path, names: &[&str]) {
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("plan.json")).expect("plan"))
+            .expect("json");
+    assert_eq!(plan["nodes"], serde_json::json!(names));
+    assert_eq!(
+        plan["addresses"],
+        serde_json::json!(["127.0.1.1", "127.0.1.2", "127.0.1.3", "127.0.1.4"])
+    );
+}
+
 fn bench_files(run_dir: &Path) -> usize {
     std::fs::read_dir(run_dir.join("sa-bench_isl_1024_osl_128"))
         .map(|d| {
@@ -114,14 +126,7 @@ fn ssh_runs_the_demo_across_four_hosts_over_one_connection_each() {
     assert!(out.status.success(), "{err}");
     assert!(err.contains("ssh executor"), "{err}");
     // Node k is host hk, reached at the address `ssh -G` resolves.
-    let plan: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run_dir.join("plan.json")).expect("plan"))
-            .expect("json");
-    assert_eq!(plan["nodes"], serde_json::json!(["h1", "h2", "h3", "h4"]));
-    assert_eq!(
-        plan["addresses"],
-        serde_json::json!(["127.0.1.1", "127.0.1.2", "127.0.1.3", "127.0.1.4"])
-    );
+    assert_nodes(&run_dir, &["h1", "h2", "h3", "h4"]);
     assert_eq!(bench_files(&run_dir), 3, "{err}");
     // Logs streamed back, with the remote pid line first.
     let log = std::fs::read_to_string(run_dir.join("logs/router-2.log")).expect("log");
@@ -408,18 +413,8 @@ fn slurm_submit_runs_the_demo_on_four_nodes() {
     let log = job_log(&run_dir, &job);
     assert_eq!(code, "0:0", "{log}");
     assert!(log.contains("slurm executor"), "{log}");
-    let plan: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run_dir.join("plan.json")).expect("plan"))
-            .expect("json");
     // Nodes from SLURM_JOB_NODELIST, addresses from Slurm's NodeAddr.
-    assert_eq!(
-        plan["nodes"],
-        serde_json::json!(["node1", "node2", "node3", "node4"])
-    );
-    assert_eq!(
-        plan["addresses"],
-        serde_json::json!(["127.0.1.1", "127.0.1.2", "127.0.1.3", "127.0.1.4"])
-    );
+    assert_nodes(&run_dir, &["node1", "node2", "node3", "node4"]);
     assert_eq!(bench_files(&run_dir), 3, "{log}");
     // Slurm wrote each step's output into its log.
     let worker = std::fs::read_to_string(run_dir.join("logs/decode-1.log")).expect("log");
