@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// The demo's nodes are 127.0.1.1–4 under both executors (ssh hosts and Slurm NodeAddr): one at a time.
-static DEMO_PORTS: Mutex<()> = Mutex::new(());
+/// One at a time: the demo's nodes are 127.0.1.1–4 under both executors (ssh hosts and Slurm NodeAddr),
+/// and the ssh tests count connections in the sshd logs, which any other ssh test would add to.
+static SHARED_HOSTS: Mutex<()> = Mutex::new(());
 
 fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_srt-graph"))
@@ -106,7 +107,7 @@ fn bench_files(run_dir: &Path) -> usize {
 #[test]
 fn ssh_runs_the_demo_across_four_hosts_over_one_connection_each() {
     let Some(env) = ssh_env() else { return };
-    let _ports = DEMO_PORTS.lock().unwrap_or_else(|p| p.into_inner());
+    let _ports = SHARED_HOSTS.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().expect("tmp");
     let before: Vec<usize> = (1..=4).map(|h| connections(&env, h)).collect();
     let run_dir = dir.path().join("run");
@@ -141,6 +142,7 @@ fn ssh_runs_the_demo_across_four_hosts_over_one_connection_each() {
 #[test]
 fn ssh_host_key_and_auth_failures_stop_before_anything_starts() {
     let Some(env) = ssh_env() else { return };
+    let _hosts = SHARED_HOSTS.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().expect("tmp");
     let recipe = recipe_file(
         dir.path(),
@@ -174,6 +176,7 @@ fn ssh_host_key_and_auth_failures_stop_before_anything_starts() {
 #[test]
 fn ssh_opens_another_connection_only_when_sshds_session_limit_is_reached() {
     let Some(env) = ssh_env() else { return };
+    let _hosts = SHARED_HOSTS.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().expect("tmp");
     // 12 services at once on one host, then a task: sshd allows 10 sessions per connection and the pool
     // puts at most 8 on each, so 13 concurrent commands need exactly 2 connections.
@@ -248,6 +251,7 @@ fn safety_recipe(dir: &Path) -> PathBuf {
 #[test]
 fn ssh_recipe_values_arrive_verbatim_and_execute_nothing() {
     let Some(env) = ssh_env() else { return };
+    let _hosts = SHARED_HOSTS.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().expect("tmp");
     let recipe = safety_recipe(dir.path());
     let run_dir = dir.path().join("run");
@@ -275,7 +279,7 @@ fn ssh_recipe_values_arrive_verbatim_and_execute_nothing() {
 #[test]
 fn ssh_resume_adopts_services_left_by_a_killed_orchestrator() {
     let Some(env) = ssh_env() else { return };
-    let _ports = DEMO_PORTS.lock().unwrap_or_else(|p| p.into_inner());
+    let _ports = SHARED_HOSTS.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().expect("tmp");
     let run_dir = dir.path().join("run");
     let mut child = std::process::Command::new(bin())
@@ -389,7 +393,7 @@ fn job_log(run_dir: &Path, job: &str) -> String {
 #[test]
 fn slurm_submit_runs_the_demo_on_four_nodes() {
     let Some(env) = slurm_env() else { return };
-    let _ports = DEMO_PORTS.lock().unwrap_or_else(|p| p.into_inner());
+    let _ports = SHARED_HOSTS.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().expect("tmp");
     // The script, before anything is submitted.
     let dry = slurm_cmd(&env, bin().to_str().expect("utf-8"))
@@ -425,7 +429,7 @@ fn slurm_submit_runs_the_demo_on_four_nodes() {
 #[test]
 fn slurm_keep_up_holds_the_allocation_until_down() {
     let Some(env) = slurm_env() else { return };
-    let _ports = DEMO_PORTS.lock().unwrap_or_else(|p| p.into_inner());
+    let _ports = SHARED_HOSTS.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().expect("tmp");
     let (job, run_dir) = submit(&env, dir.path(), &["--", "--keep-up", "--grace", "3s"]);
     // The run finishes; its services stay up in the job.
