@@ -470,6 +470,48 @@ fn slurm_keep_up_holds_the_allocation_until_down() {
 }
 
 #[test]
+fn scancel_of_a_submitted_run_tears_it_down_and_no_step_survives() {
+    let Some(env) = slurm_env() else { return };
+    let _ports = SHARED_HOSTS.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("tmp");
+    let (job, run_dir) = submit(&env, dir.path(), &["--", "--grace", "2s"]);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !std::fs::read_to_string(run_dir.join("journal.jsonl"))
+        .unwrap_or_default()
+        .contains(r#""event":"step_finished","step":"wait-healthy""#)
+    {
+        if Instant::now() > deadline {
+            let _ = slurm_cmd(&env, "scancel").arg(&job).status();
+            panic!(
+                "the run did not reach the gate: {}",
+                job_log(&run_dir, &job)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Slurm signals the batch step (the orchestrator): it tears the services down in order before
+    // KillWait runs out, then Slurm ends whatever is left of the job's steps.
+    let ok = slurm_cmd(&env, "scancel")
+        .arg(&job)
+        .status()
+        .expect("scancel")
+        .success();
+    assert!(ok);
+    wait_job(&env, &job, Duration::from_secs(60));
+    let journal = std::fs::read_to_string(run_dir.join("journal.jsonl")).expect("journal");
+    assert!(
+        journal.contains(r#""event":"service_stopped""#),
+        "{journal}"
+    );
+    assert!(
+        journal.contains(r#""status":"interrupted""#),
+        "{}",
+        job_log(&run_dir, &job)
+    );
+    assert_no_survivors(&run_dir);
+}
+
+#[test]
 fn slurm_recipe_values_arrive_verbatim_and_execute_nothing() {
     let Some(env) = slurm_env() else { return };
     let dir = tempfile::tempdir().expect("tmp");
