@@ -59,7 +59,7 @@ echo "== cargo test"
 # The property test over recipe parsing + compilation: 20,000 mutated recipes (~20 s) per CI run.
 export PROPTEST_CASES=${PROPTEST_CASES:-20000}
 set +e
-cargo test --workspace 2>&1 | tee "$log"
+cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 # One closing line over every test binary (the last one cargo prints is an empty doc-test run).
