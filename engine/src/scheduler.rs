@@ -708,7 +708,9 @@ impl Executor<'_> {
             Ok(e) => e.to_string(),
             Err(e) => e.clone(),
         };
-        if was_stopping {
+        // Stopped by us, or gone while an interrupted run winds down (a scheduler cancelling the job
+        // signals every process at once): not a failure of its own.
+        if was_stopping || self.status == RunStatus::Interrupted {
             self.runs[i].state = State::Done;
             self.record(Event::ServiceStopped {
                 step: step.id.clone(),
