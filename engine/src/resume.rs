@@ -475,86 +475,25 @@ mod tests {
             .iter()
             .any(|(s, r)| s == "bench/c2" && r.contains("was running")));
     }
-}
-
-#[cfg(test)]
-mod more_tests {
-    use super::*;
-    use crate::plan::PLAN_FORMAT;
 
     #[test]
     fn a_finished_run_interrupted_in_teardown_restarts_nothing() {
-        let mut steps = Vec::new();
-        for (id, kind, deps, service) in [
-            ("worker", "start_worker", vec![], true),
-            ("router", "start_router", vec!["worker"], true),
-            ("gate", "wait_healthy", vec!["router"], false),
-            ("bench", "run_benchmark", vec!["gate"], false),
-        ] {
-            let mut s = Step::new(
-                id,
-                kind,
-                0,
-                if service {
-                    Lifetime::Service
-                } else {
-                    Lifetime::Task
-                },
-            );
-            s.depends_on = deps.into_iter().map(String::from).collect();
-            s.command = Some(vec![id.into()]);
-            steps.push(s);
-        }
-        let plan = Plan {
-            format: PLAN_FORMAT,
-            recipe: "t".into(),
-            nodes: vec!["n".into()],
-            addresses: vec!["a".into()],
-            steps,
-            endpoint: None,
-            ignored: vec![],
-            notes: vec![],
-        };
-        let ev = |e| Record { t: 0.0, event: e };
-        let j = vec![
-            ev(Event::Spawned {
-                step: "worker".into(),
-                node: 0,
-                pid: 5,
-                pgid: 5,
-                service: true,
-            }),
-            ev(Event::StepFinished {
-                step: "worker".into(),
-                attempt: 1,
-                secs: 0.0,
-            }),
-            ev(Event::Spawned {
+        let plan = plan(vec![
+            step("worker", "start_worker", &[], true),
+            step("router", "start_router", &["worker"], true),
+            step("gate", "wait_healthy", &["router"], false),
+            step("bench", "run_benchmark", &["gate"], false),
+        ]);
+        let j = [
+            up("worker", 5),
+            up("router", 6),
+            finished("gate"),
+            finished("bench"),
+            vec![rec(Event::ServiceStopped {
                 step: "router".into(),
-                node: 0,
-                pid: 6,
-                pgid: 6,
-                service: true,
-            }),
-            ev(Event::StepFinished {
-                step: "router".into(),
-                attempt: 1,
-                secs: 0.0,
-            }),
-            ev(Event::StepFinished {
-                step: "gate".into(),
-                attempt: 1,
-                secs: 0.0,
-            }),
-            ev(Event::StepFinished {
-                step: "bench".into(),
-                attempt: 1,
-                secs: 0.0,
-            }),
-            ev(Event::ServiceStopped {
-                step: "router".into(),
-            }),
-        ];
+            })],
+        ]
+        .concat();
         let dag = Dag::new(plan.clone()).unwrap();
         let d = decide(&Inputs {
             old_plan: &plan,
