@@ -46,12 +46,7 @@ impl Process for ChildProcess {
         if let Some(f) = self.follower.take() {
             f.abort();
         }
-        // Let the copiers drain what the process wrote before it exited, bounded: a forked grandchild
-        // may hold the pipe open.
-        for mut c in self.copiers.drain(..) {
-            let _ = tokio::time::timeout(std::time::Duration::from_millis(500), &mut c).await;
-            c.abort();
-        }
+        drain(std::mem::take(&mut self.copiers)).await;
         self.slot = None;
         Ok(match (status.code(), status.signal()) {
             (Some(c), _) => Exit::Code(c),
@@ -79,9 +74,35 @@ pub fn clock() -> String {
     )
 }
 
+/// Starts a copier for each of the child's stdout and stderr (see `copier`).
+pub(crate) fn copy_output(
+    child: &mut tokio::process::Child,
+    log: Arc<tokio::sync::Mutex<tokio::fs::File>>,
+    last: &Arc<Mutex<String>>,
+    pid_tx: Option<tokio::sync::mpsc::UnboundedSender<(i32, i32)>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut copiers = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        copiers.push(copier(out, log.clone(), last.clone(), pid_tx.clone()));
+    }
+    if let Some(err) = child.stderr.take() {
+        copiers.push(copier(err, log, last.clone(), pid_tx));
+    }
+    copiers
+}
+
+/// Lets copiers drain what a process wrote before it exited, bounded (a forked grandchild may hold the
+/// pipe open), then stops them.
+pub(crate) async fn drain(copiers: Vec<tokio::task::JoinHandle<()>>) {
+    for mut c in copiers {
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(500), &mut c).await;
+        c.abort();
+    }
+}
+
 /// Copies a process's output into its log, one timestamped line at a time. With `pid_tx`, a remote
 /// wrapper's pid line is also sent there (see `remote`).
-pub(crate) fn copier<R>(
+fn copier<R>(
     reader: R,
     log: Arc<tokio::sync::Mutex<tokio::fs::File>>,
     last: Arc<Mutex<String>>,
@@ -152,13 +173,7 @@ impl Transport for LocalTransport {
         })?;
         let pid = child.id().map_or(-1, |p| p as i32);
         let last = Arc::new(Mutex::new(String::new()));
-        let mut copiers = Vec::new();
-        if let Some(out) = child.stdout.take() {
-            copiers.push(copier(out, log.clone(), last.clone(), None));
-        }
-        if let Some(err) = child.stderr.take() {
-            copiers.push(copier(err, log, last.clone(), None));
-        }
+        let copiers = copy_output(&mut child, log, &last, None);
         Ok(Box::new(ChildProcess {
             child,
             pid,

@@ -8,7 +8,7 @@
 //! group on the node later, then `exec`s the command (same pid). SIGPIPE is ignored from there on: a
 //! service whose log stream is cut (orchestrator gone, ssh dropped) keeps serving and can be adopted.
 
-use crate::local::{copier, ChildProcess};
+use crate::local::{copy_output, drain, ChildProcess};
 use crate::transport::{Process, TransportError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -62,18 +62,7 @@ pub async fn start_piped(
     let log_file = Arc::new(tokio::sync::Mutex::new(file));
     let last = Arc::new(Mutex::new(String::new()));
     let (pid_tx, mut pid_rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut copiers = Vec::new();
-    if let Some(out) = child.stdout.take() {
-        copiers.push(copier(
-            out,
-            log_file.clone(),
-            last.clone(),
-            Some(pid_tx.clone()),
-        ));
-    }
-    if let Some(err) = child.stderr.take() {
-        copiers.push(copier(err, log_file, last.clone(), Some(pid_tx)));
-    }
+    let mut copiers = copy_output(&mut child, log_file, &last, Some(pid_tx));
     let mut ids = tokio::select! {
         biased;
         Some(ids) = pid_rx.recv() => Some(ids),
@@ -81,10 +70,7 @@ pub async fn start_piped(
     };
     if ids.is_none() {
         // Exited: a fast command may have printed its pid line just before (its copier drains now).
-        for mut c in copiers.drain(..) {
-            let _ = tokio::time::timeout(Duration::from_millis(500), &mut c).await;
-            c.abort();
-        }
+        drain(std::mem::take(&mut copiers)).await;
         ids = pid_rx.try_recv().ok();
     }
     match ids {

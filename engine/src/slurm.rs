@@ -4,7 +4,7 @@
 //! `--key=value` (Slurm 25.11 rejects some space-separated forms). Steps naming a container run under
 //! pyxis; without one they run on the node's host system.
 
-use crate::local::{copier, ChildProcess};
+use crate::local::{copy_output, drain, ChildProcess};
 use crate::plan::Container;
 use crate::remote::{self, run_captured, NodeShell, PID_MARK};
 use crate::transport::{
@@ -430,13 +430,7 @@ impl Transport for SlurmTransport {
         })?;
         let last = Arc::new(Mutex::new(String::new()));
         // srun's own messages (not the task's output) go to the same log.
-        let mut copiers = Vec::new();
-        if let Some(out) = child.stdout.take() {
-            copiers.push(copier(out, log_file.clone(), last.clone(), None));
-        }
-        if let Some(err) = child.stderr.take() {
-            copiers.push(copier(err, log_file, last.clone(), None));
-        }
+        let copiers = copy_output(&mut child, log_file, &last, None);
         let deadline = Instant::now() + START_LIMIT;
         loop {
             if let Some((pid, pgid)) = pid_in_log(&req.log, offset) {
@@ -452,10 +446,7 @@ impl Transport for SlurmTransport {
                 }));
             }
             if let Ok(Some(status)) = child.try_wait() {
-                for mut c in copiers {
-                    let _ = tokio::time::timeout(Duration::from_millis(500), &mut c).await;
-                    c.abort();
-                }
+                drain(copiers).await;
                 let tail = crate::scheduler::log_tail_of(&req.log, 6);
                 return Err(classify(&node.name, &format!("{status}\n{tail}")));
             }
