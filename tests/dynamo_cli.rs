@@ -6,8 +6,8 @@
 
 mod common;
 
-use common::{assert_no_survivors, path_env};
-use std::path::{Path, PathBuf};
+use common::assert_no_survivors;
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -15,29 +15,8 @@ static ONE_DEPLOYMENT: Mutex<()> = Mutex::new(());
 
 const RECIPE: &str = include_str!("../recipes/local-dynamo.yaml");
 
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_srt-graph"))
-}
-
-fn start(dir: &Path, first: &str, extra: &[&str]) -> std::process::Command {
-    std::fs::write(dir.join("dynamo.yaml"), RECIPE).expect("write");
-    let mut c = std::process::Command::new(bin());
-    c.current_dir(dir)
-        .args([
-            "run",
-            "dynamo.yaml",
-            "--mock-workers",
-            "-q",
-            "--grace",
-            "3s",
-        ])
-        .args(["--first-address", first, "--run-dir"])
-        .arg(dir.join("run"))
-        .args(extra)
-        .env("PATH", path_env())
-        .env_remove("SLURM_JOB_ID")
-        .env_remove("SRTSLURM_CONFIG");
-    c
+fn start(dir: &Path, first: &str) -> std::process::Command {
+    common::mock_run(dir, RECIPE, &["--grace", "3s", "--first-address", first]).0
 }
 
 fn results(run_dir: &Path) -> Vec<serde_json::Value> {
@@ -65,7 +44,7 @@ fn pgid_of(journal: &str, step: &str) -> i32 {
 fn the_dynamo_demo_runs_end_to_end() {
     let _one = ONE_DEPLOYMENT.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().expect("tmp");
-    let out = start(dir.path(), "127.0.31.1", &[]).output().expect("run");
+    let out = start(dir.path(), "127.0.31.1").output().expect("run");
     let run_dir = dir.path().join("run");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
@@ -137,7 +116,7 @@ fn nats_or_etcd_dying_mid_run_fails_the_run_naming_it() {
     for (victim, first) in [("nats", "127.0.32.1"), ("etcd", "127.0.33.1")] {
         let dir = tempfile::tempdir().expect("tmp");
         let run_dir = dir.path().join("run");
-        let mut child = start(dir.path(), first, &[])
+        let mut child = start(dir.path(), first)
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("spawn");
@@ -170,7 +149,7 @@ fn resume_adopts_a_healthy_nats_and_etcd() {
     let _one = ONE_DEPLOYMENT.lock().unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().expect("tmp");
     let run_dir = dir.path().join("run");
-    let mut child = start(dir.path(), "127.0.34.1", &[])
+    let mut child = start(dir.path(), "127.0.34.1")
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn");

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{assert_no_survivors, path_env};
+use common::assert_no_survivors;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -35,10 +35,6 @@ fn demo(load: &str, knob: &str, attempts: u32, conc: &str) -> String {
         .replace("@KNOB@", knob)
         .replace("@ATTEMPTS@", &attempts.to_string())
         .replace("@CONC@", conc)
-}
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_srt-graph"))
 }
 
 fn unix_now() -> f64 {
@@ -80,24 +76,10 @@ struct Live {
 }
 
 fn start(dir: &Path, recipe: &str, args: &[&str]) -> Live {
-    std::fs::write(dir.join("recipe.yaml"), recipe).expect("write");
-    let run_dir = dir.join("run");
-    let child = std::process::Command::new(bin())
-        .current_dir(dir)
-        .args([
-            "run",
-            "recipe.yaml",
-            "--mock-workers",
-            "-q",
-            "--grace",
-            "3s",
-        ])
-        .args(args)
-        .arg("--run-dir")
-        .arg(&run_dir)
-        .env("PATH", path_env())
-        .env_remove("SLURM_JOB_ID")
-        .env_remove("SRTSLURM_CONFIG")
+    let mut extra = vec!["--grace", "3s"];
+    extra.extend_from_slice(args);
+    let (mut cmd, run_dir) = common::mock_run(dir, recipe, &extra);
+    let child = cmd
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");

@@ -32,10 +32,6 @@ health_check: {max_attempts: 60, interval_seconds: 1}
 benchmark: {type: sa-bench, isl: 32, osl: 40, concurrencies: "2x4x8", req_rate: inf}
 "#;
 
-fn bin() -> PathBuf {
-    assert_cmd::cargo::cargo_bin("srt-graph")
-}
-
 fn journal_of(run_dir: &Path) -> Vec<Event> {
     journal::read(&run_dir.join("journal.jsonl"))
         .map(|j| j.into_iter().map(|r| r.event).collect())
@@ -53,23 +49,9 @@ impl Drop for Cleanup {
 /// Runs the pipeline in `dir`; with `kill_after = Some(n)` SIGKILLs the orchestrator once the journal
 /// holds `n` events. Returns the run directory and whether the run ended by itself.
 fn run(dir: &Path, first: &str, kill_after: Option<usize>) -> (PathBuf, bool) {
-    std::fs::write(dir.join("recipe.yaml"), RECIPE).expect("write");
-    let run_dir = dir.join("run");
-    let mut child = std::process::Command::new(bin())
-        .current_dir(dir)
-        .args([
-            "run",
-            "recipe.yaml",
-            "--mock-workers",
-            "-q",
-            "--grace",
-            "3s",
-            "--first-address",
-            first,
-            "--run-dir",
-        ])
-        .arg(&run_dir)
-        .env("PATH", path_env())
+    let (mut cmd, run_dir) =
+        common::mock_run(dir, RECIPE, &["--grace", "3s", "--first-address", first]);
+    let mut child = cmd
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn");

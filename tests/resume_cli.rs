@@ -44,22 +44,8 @@ impl Drop for Cleanup {
 
 /// Starts the run, waits until the first benchmark point is done, then SIGKILLs the orchestrator.
 fn run_and_kill(dir: &Path, first: &str) -> PathBuf {
-    std::fs::write(dir.join("demo.yaml"), RECIPE).expect("write");
-    let run_dir = dir.join("run");
-    let bin = assert_cmd::cargo::cargo_bin("srt-graph");
-    let mut child = std::process::Command::new(bin)
-        .current_dir(dir)
-        .args([
-            "run",
-            "demo.yaml",
-            "--mock-workers",
-            "-q",
-            "--first-address",
-            first,
-            "--run-dir",
-        ])
-        .arg(&run_dir)
-        .env("PATH", path_env())
+    let (mut cmd, run_dir) = common::mock_run(dir, RECIPE, &["--first-address", first]);
+    let mut child = cmd
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn");

@@ -131,3 +131,24 @@ pub fn assert_adopted(resume_stderr: &str, steps: &[&str]) {
         );
     }
 }
+
+/// `srt-graph run recipe.yaml --mock-workers -q --run-dir DIR/run EXTRA…` in `dir`, with `recipe` written to
+/// `dir/recipe.yaml` and no ambient Slurm or cluster config: the caller chooses how to run it (spawn,
+/// output) and where its stderr goes. Returns the command and the run directory.
+pub fn mock_run(
+    dir: &Path,
+    recipe: &str,
+    extra: &[&str],
+) -> (std::process::Command, std::path::PathBuf) {
+    std::fs::write(dir.join("recipe.yaml"), recipe).expect("write recipe");
+    let run_dir = dir.join("run");
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_srt-graph"));
+    c.current_dir(dir)
+        .args(["run", "recipe.yaml", "--mock-workers", "-q", "--run-dir"])
+        .arg(&run_dir)
+        .args(extra)
+        .env("PATH", path_env())
+        .env_remove("SLURM_JOB_ID")
+        .env_remove("SRTSLURM_CONFIG");
+    (c, run_dir)
+}
