@@ -153,6 +153,8 @@ pub struct Placed {
     pub recorded_reachable: bool,
     /// The Slurm job, if any.
     pub slurm_job: Option<String>,
+    /// Steps naming a container cannot run here (Slurm without pyxis; elsewhere they run on the host).
+    pub refuses_containers: bool,
 }
 
 /// Logical node k of the local executor listens on its own loopback address (Linux routes all of
@@ -183,6 +185,7 @@ pub fn place(
                 bind_all: false,
                 recorded_reachable: true,
                 slurm_job: None,
+                refuses_containers: false,
             })
         }
         Executor::Ssh => {
@@ -216,6 +219,7 @@ pub fn place(
                 addresses,
                 recorded_reachable: true,
                 slurm_job: None,
+                refuses_containers: false,
             })
         }
         Executor::Slurm => {
@@ -281,6 +285,7 @@ pub fn place(
             }
             Ok(Placed {
                 bind_all: !all_ips(&addresses),
+                refuses_containers: !transport.pyxis(),
                 transport: Arc::new(transport),
                 names,
                 addresses,
@@ -313,10 +318,7 @@ pub fn check_containers(placed: &Placed, dag: &srt_graph_engine::Dag) -> Result<
     let Some(step) = dag.plan.steps.iter().find(|s| s.container.is_some()) else {
         return Ok(());
     };
-    if placed.transport.name() != "slurm" {
-        return Ok(());
-    }
-    if slurm::pyxis_available() {
+    if !placed.refuses_containers {
         return Ok(());
     }
     let image = step.container.as_ref().map_or("", |c| c.image.as_str());

@@ -401,12 +401,8 @@ impl Transport for SshTransport {
         argv.extend(req.env.iter().map(|(k, v)| format!("{k}={v}")));
         argv.extend(remote::wrapped(req.cwd.as_deref(), &req.argv));
         let line = shell_line(&argv)?;
-        let (slot, path) = {
-            let host = host.clone();
-            // Opening another master blocks for a connection: keep it off the event loop.
-            let this: &SshTransport = self;
-            tokio::task::block_in_place(|| this.acquire(&host))?
-        };
+        // Opening another master blocks for a connection: keep it off the event loop.
+        let (slot, path) = tokio::task::block_in_place(|| self.acquire(&host))?;
         let mut cmd = tokio::process::Command::from(self.session(&path, &host, &line));
         // The local client carries the run tag too, so `down` finds it if the orchestrator dies.
         for tag in [RUN_TAG, STEP_TAG] {

@@ -166,7 +166,8 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
 
     // The run's own Python environment (local simulation): created once, sglang-router installed into it.
     let mut venv_ready: Vec<String> = Vec::new();
-    let mut router_ready: Vec<String> = Vec::new();
+    // The steps that install into the venv (sglang-router, Dynamo): what runs from it waits for them.
+    let mut packages_ready: Vec<String> = Vec::new();
     let python_of = |venv: &str| format!("{}/bin/python", venv.trim_end_matches('/'));
     // Only what the venv serves: the router, or installs of a mounted SGLang source.
     let needs_venv = !recipe.roles.is_empty() || recipe.sglang_src_dir.is_some();
@@ -189,7 +190,7 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
             );
             s.command = s.command.map(|argv| kinds::pip_install::locked(venv, argv));
             s.depends_on = venv_ready.clone();
-            router_ready.push(s.id.clone());
+            packages_ready.push(s.id.clone());
             steps.push(s);
         }
         if !router_mode && !recipe.roles.is_empty() {
@@ -215,7 +216,7 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
             );
             d.command = d.command.map(|argv| kinds::pip_install::locked(venv, argv));
             d.depends_on = vec![s.id.clone()];
-            router_ready.push(d.id.clone());
+            packages_ready.push(d.id.clone());
             steps.push(s);
             steps.push(d);
         }
@@ -461,8 +462,9 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
                         env,
                     )
                 };
-                s.depends_on
-                    .extend(router_ready.iter().filter(|_| dynamo_mock).cloned());
+                if dynamo_mock {
+                    s.depends_on.extend(packages_ready.iter().cloned());
+                }
                 s.depends_on
                     .extend(prep.get(&node).cloned().unwrap_or_default());
                 s.depends_on.extend(infra_ready.iter().cloned());
@@ -513,7 +515,7 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
                     &workers,
                     &recipe.frontend.args,
                 );
-                s.depends_on.extend(router_ready.iter().cloned());
+                s.depends_on.extend(packages_ready.iter().cloned());
                 s.env = kinds::env(&recipe.environment);
                 s.env.extend(kinds::env(&recipe.frontend.env));
                 // A router needs its workers started (it waits for their health itself).
@@ -558,7 +560,7 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
                     env,
                 );
                 s.depends_on.extend(infra_ready.iter().cloned());
-                s.depends_on.extend(router_ready.iter().cloned());
+                s.depends_on.extend(packages_ready.iter().cloned());
                 if !target.mock_workers && recipe.dynamo.install && worker_nodes.contains(&k) {
                     s.depends_on.push(format!("pip-dynamo/{}", nodes.names[k]));
                 }
