@@ -183,10 +183,6 @@ impl SlurmTransport {
         self.pyxis
     }
 
-    pub fn nodes(&self) -> &[SlurmNode] {
-        &self.opts.nodes
-    }
-
     fn node(&self, k: usize) -> Result<&SlurmNode, TransportError> {
         self.opts
             .nodes
