@@ -25,7 +25,7 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 fn render_all(dag: &Dag) -> usize {
     render::text(dag).len()
-        + render::dot(dag).len()
+        + render::dot(dag, &srt_graph_steps::kinds::palette).len()
         + render::mermaid(dag).len()
         + render::json(dag).len()
 }

@@ -169,7 +169,7 @@ pub fn run(args: &PlanArgs) -> u8 {
     }
     for (i, (id, dag)) in dags.iter().enumerate() {
         let out = if args.dot {
-            render::dot(dag)
+            render::dot(dag, &srt_graph_steps::kinds::palette)
         } else if args.mermaid {
             render::mermaid(dag)
         } else {

@@ -11,7 +11,7 @@ use serde_json::json;
 use srt_graph_engine::journal::{self, Record};
 use srt_graph_engine::plan::{Plan, Step};
 use srt_graph_engine::resume::{decide, replay, Inputs, Recorded};
-use srt_graph_engine::scheduler::log_tail;
+use srt_graph_engine::rundir::log_tail;
 use srt_graph_engine::transport::GroupSignaller;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

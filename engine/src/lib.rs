@@ -6,6 +6,7 @@ pub mod journal;
 pub mod local;
 pub mod plan;
 pub mod policy;
+pub mod process;
 pub mod progress;
 pub mod remote;
 pub mod render;
@@ -18,6 +19,6 @@ pub mod trace;
 pub mod transport;
 
 pub use error::PlanError;
-pub use plan::{Container, Dag, Lifetime, Plan, Probe, Step, StepFile, PLAN_FORMAT};
+pub use plan::{Container, Dag, Lifetime, OnResume, Plan, Probe, Step, StepFile, PLAN_FORMAT};
 pub use policy::{Policy, RetryOn};
 pub use scheduler::{execute, RunOptions, RunReport};

@@ -1,145 +1,18 @@
 //! The local transport: every node is this machine; each step runs in its own process group and its
 //! output is copied line by line, timestamped, into its log file.
 
+use crate::process::{copy_output, ChildProcess, RUN_TAG, STEP_TAG};
 use crate::transport::{
-    open_log, Exit, GroupSignaller, Process, SpawnRequest, Transport, TransportError,
+    open_log, GroupSignaller, Process, SpawnRequest, Transport, TransportError,
 };
 use async_trait::async_trait;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
-use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-
-/// Environment variables that tag every process a run starts (value: the run directory, the step id).
-pub const RUN_TAG: &str = "SRT_GRAPH_RUN";
-pub const STEP_TAG: &str = "SRT_GRAPH_STEP";
 
 #[derive(Debug, Default, Clone)]
 pub struct LocalTransport;
-
-/// A process started here: the step's command itself (local), or the client (`ssh`, `srun`) that runs it
-/// on a node, with the pid and process group of the command there.
-pub struct ChildProcess {
-    pub child: tokio::process::Child,
-    pub pid: i32,
-    pub pgid: i32,
-    pub last: Arc<Mutex<String>>,
-    pub copiers: Vec<tokio::task::JoinHandle<()>>,
-    /// Follows a log the process writes itself (Slurm `--output`); stopped as soon as it exits.
-    pub follower: Option<tokio::task::JoinHandle<()>>,
-    /// Released when the process ends (an ssh session slot).
-    pub slot: Option<Box<dyn Send + Sync>>,
-}
-
-#[async_trait]
-impl Process for ChildProcess {
-    fn pid(&self) -> i32 {
-        self.pid
-    }
-    fn pgid(&self) -> i32 {
-        self.pgid
-    }
-    async fn wait(&mut self) -> std::io::Result<Exit> {
-        let status = self.child.wait().await?;
-        if let Some(f) = self.follower.take() {
-            f.abort();
-        }
-        drain(std::mem::take(&mut self.copiers)).await;
-        self.slot = None;
-        Ok(match (status.code(), status.signal()) {
-            (Some(c), _) => Exit::Code(c),
-            (None, Some(s)) => Exit::Signal(s),
-            (None, None) => Exit::Code(-1),
-        })
-    }
-    fn last_line(&self) -> Arc<Mutex<String>> {
-        self.last.clone()
-    }
-}
-
-/// `HH:MM:SS.mmm` in UTC, for log lines.
-pub fn clock() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs() % 86_400;
-    format!(
-        "{:02}:{:02}:{:02}.{:03}",
-        secs / 3600,
-        (secs / 60) % 60,
-        secs % 60,
-        now.subsec_millis()
-    )
-}
-
-/// Starts a copier for each of the child's stdout and stderr (see `copier`).
-pub(crate) fn copy_output(
-    child: &mut tokio::process::Child,
-    log: Arc<tokio::sync::Mutex<tokio::fs::File>>,
-    last: &Arc<Mutex<String>>,
-    pid_tx: Option<tokio::sync::mpsc::UnboundedSender<(i32, i32)>>,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut copiers = Vec::new();
-    if let Some(out) = child.stdout.take() {
-        copiers.push(copier(out, log.clone(), last.clone(), pid_tx.clone()));
-    }
-    if let Some(err) = child.stderr.take() {
-        copiers.push(copier(err, log, last.clone(), pid_tx));
-    }
-    copiers
-}
-
-/// Lets copiers drain what a process wrote before it exited, bounded (a forked grandchild may hold the
-/// pipe open), then stops them.
-pub(crate) async fn drain(copiers: Vec<tokio::task::JoinHandle<()>>) {
-    for mut c in copiers {
-        let _ = tokio::time::timeout(std::time::Duration::from_millis(500), &mut c).await;
-        c.abort();
-    }
-}
-
-/// Copies a process's output into its log, one timestamped line at a time. With `pid_tx`, a remote
-/// wrapper's pid line is also sent there (see `remote`).
-fn copier<R>(
-    reader: R,
-    log: Arc<tokio::sync::Mutex<tokio::fs::File>>,
-    last: Arc<Mutex<String>>,
-    pid_tx: Option<tokio::sync::mpsc::UnboundedSender<(i32, i32)>>,
-) -> tokio::task::JoinHandle<()>
-where
-    R: tokio::io::AsyncRead + Unpin + Send + 'static,
-{
-    tokio::spawn(async move {
-        let mut reader = BufReader::new(reader);
-        let mut buf = Vec::with_capacity(256);
-        loop {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    let line = String::from_utf8_lossy(&buf);
-                    let line = line.trim_end_matches(['\n', '\r']);
-                    if let Some(tx) = &pid_tx {
-                        if let Some(ids) = crate::remote::parse_pid_line(line) {
-                            let _ = tx.send(ids);
-                        }
-                    }
-                    if let Ok(mut l) = last.lock() {
-                        l.clear();
-                        l.push_str(line);
-                    }
-                    let mut f = log.lock().await;
-                    let _ = f
-                        .write_all(format!("[{}] {line}\n", clock()).as_bytes())
-                        .await;
-                }
-            }
-        }
-        let _ = log.lock().await.flush().await;
-    })
-}
 
 #[async_trait]
 impl Transport for LocalTransport {

@@ -40,6 +40,26 @@ pub struct Container {
     pub name: Option<String>,
 }
 
+/// What `resume` does with a finished task when it is needed again (something downstream runs). Set by
+/// the step kind that creates the step; the engine only follows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnResume {
+    /// Its result stands (a benchmark point does not depend on the processes being the same ones).
+    #[default]
+    Stand,
+    /// Its effect lives on a node and may be gone (a mount, an install): run again, it is idempotent.
+    Recheck,
+    /// A readiness gate: check again after a service it depends on restarts.
+    Regate,
+}
+
+impl OnResume {
+    fn is_stand(&self) -> bool {
+        *self == OnResume::Stand
+    }
+}
+
 /// A file the step needs, written into the run directory before the step starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepFile {
@@ -79,6 +99,8 @@ pub struct Step {
     /// One line for humans: what this step is for.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub summary: String,
+    #[serde(default, skip_serializing_if = "OnResume::is_stand")]
+    pub on_resume: OnResume,
 }
 
 impl Step {
@@ -105,6 +127,7 @@ impl Step {
             pid_file: None,
             container: None,
             summary: String::new(),
+            on_resume: OnResume::Stand,
         }
     }
 

@@ -1,7 +1,7 @@
 //! What the user sees while a plan runs: live bars on a terminal, plain timestamped lines elsewhere.
 
-use crate::local::clock;
 use crate::plan::Step;
+use crate::process::clock;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -8,13 +8,10 @@
 //! group on the node later, then `exec`s the command (same pid). SIGPIPE is ignored from there on: a
 //! service whose log stream is cut (orchestrator gone, ssh dropped) keeps serving and can be adopted.
 
-use crate::local::{copy_output, drain, ChildProcess};
+use crate::process::{copy_output, drain, ChildProcess};
 use crate::transport::{Process, TransportError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// First line a wrapped command prints.
-pub const PID_MARK: &str = "srt-graph-pid";
 
 /// `$1` = working directory, the rest = the command. `/proc/$$/stat` field 5 is the process group; `sh`'s
 /// own command name has no spaces, so plain field splitting reads it.
@@ -31,17 +28,6 @@ pub fn wrapped(cwd: Option<&str>, argv: &[String]) -> Vec<String> {
     ];
     out.extend(argv.iter().cloned());
     out
-}
-
-/// `(pid, pgid)` from a wrapper's first line.
-pub fn parse_pid_line(line: &str) -> Option<(i32, i32)> {
-    let mut f = line.split_whitespace();
-    if f.next()? != PID_MARK {
-        return None;
-    }
-    let pid = f.next()?.parse().ok()?;
-    let pgid = f.next()?.parse().ok()?;
-    Some((pid, pgid))
 }
 
 /// Quotes an argv for a remote POSIX shell: the one place a command becomes a string.
@@ -84,7 +70,7 @@ pub async fn start_piped(
             slot,
         })),
         None => {
-            let tail = crate::scheduler::log_tail_of(log, 6);
+            let tail = crate::rundir::log_tail_of(log, 6);
             let status = child
                 .wait()
                 .await
@@ -203,6 +189,7 @@ pub fn port_holder(t: &dyn NodeShell, node: usize, addr: &str, port: u16) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::process::parse_pid_line;
 
     #[test]
     fn pid_line_round_trip() {

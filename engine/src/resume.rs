@@ -3,13 +3,9 @@
 //! Promise: never skip a step whose effect is gone; never re-run one whose effect still stands.
 
 use crate::journal::{Event, Record};
-use crate::plan::{Dag, Lifetime, Plan, Step};
+use crate::plan::{Dag, Lifetime, OnResume, Plan, Step};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-
-/// Kinds whose effect lives on a node and dies with it: re-checked by running them again (they are
-/// idempotent), never trusted from the journal.
-pub const NODE_LOCAL_KINDS: &[&str] = &["mount_source", "pip_install"];
 
 /// Per step: sha256 over its kind, node, argv, env, cwd, files and its dependencies' fingerprints.
 pub fn fingerprints(plan: &Plan) -> HashMap<String, String> {
@@ -147,9 +143,9 @@ pub struct Inputs<'a> {
 /// 2. A step is *needed* if it runs or something downstream of it runs.
 /// 3. A needed service that is not alive and healthy (or changed) restarts; a needed service downstream of
 ///    a restarting one restarts too (a router that talked to a dead worker); a needed readiness gate
-///    (`wait_healthy`) downstream of a restart checks again. Other finished tasks stand: a benchmark
+///    (`OnResume::Regate`) downstream of a restart checks again. Other finished tasks stand: a benchmark
 ///    point's result does not depend on the processes being the same ones.
-/// 4. Needed node-local steps (mounts, installs) run again: their effect is re-checked on the node.
+/// 4. Needed node-local steps (`OnResume::Recheck`: mounts, installs) run again: their effect is re-checked on the node.
 /// 5. Live, healthy services that are not restarted are adopted; everything else is kept.
 pub fn decide(inp: &Inputs<'_>) -> Decision {
     let old_fp = fingerprints(inp.old_plan);
@@ -234,12 +230,16 @@ pub fn decide(inp: &Inputs<'_>) -> Decision {
                         (Some(_), Some(up)) => Some(format!("depends on `{up}`, which runs again")),
                         (Some(_), None) => None,
                     }
-                } else if NODE_LOCAL_KINDS.contains(&s.kind.as_str()) {
-                    Some("node-local effect: re-checked on its node".into())
-                } else if s.kind == "wait_healthy" {
-                    restarted_dep.map(|up| format!("depends on `{up}`, which runs again"))
                 } else {
-                    None
+                    match s.on_resume {
+                        OnResume::Recheck => {
+                            Some("node-local effect: re-checked on its node".into())
+                        }
+                        OnResume::Regate => {
+                            restarted_dep.map(|up| format!("depends on `{up}`, which runs again"))
+                        }
+                        OnResume::Stand => None,
+                    }
                 };
                 if r.is_some() {
                     reason[i] = r;
@@ -281,6 +281,12 @@ mod tests {
         );
         s.depends_on = deps.iter().map(|d| d.to_string()).collect();
         s.command = Some(vec!["run".into(), id.into()]);
+        // What the recipe side's kinds set (the engine itself knows no kind).
+        s.on_resume = match kind {
+            "pip_install" => OnResume::Recheck,
+            "wait_healthy" => OnResume::Regate,
+            _ => OnResume::Stand,
+        };
         s
     }
 

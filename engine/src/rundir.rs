@@ -33,6 +33,30 @@ fn tempfile_in(dir: &Path, target: &Path) -> std::io::Result<(PathBuf, std::fs::
     Err(std::io::Error::other("cannot create a temporary file"))
 }
 
+/// Where a step's log lives: `logs/<step id with / as _>.log`.
+pub fn log_path(run_dir: &Path, step: &str) -> PathBuf {
+    run_dir
+        .join("logs")
+        .join(format!("{}.log", step.replace('/', "_")))
+}
+
+/// The last `n` lines of a step's log, for failure messages.
+pub fn log_tail(run_dir: &Path, step: &str, n: usize) -> String {
+    log_tail_of(&log_path(run_dir, step), n)
+}
+
+/// The last `n` lines of a log file, indented.
+pub fn log_tail_of(path: &Path, n: usize) -> String {
+    let text = std::fs::read(path).unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(n);
+    lines[start..]
+        .iter()
+        .map(|l| format!("    {l}\n"))
+        .collect()
+}
+
 /// `runs/<name>-<UTC timestamp>`; the name is reduced to characters safe in a path.
 pub fn default_run_dir(base: &Path, recipe: &str) -> PathBuf {
     let safe: String = recipe

@@ -6,6 +6,7 @@ use crate::journal::{Event, Journal, RunStatus};
 use crate::plan::{Dag, Lifetime, Step};
 use crate::policy::RetryOn;
 use crate::progress::Observer;
+use crate::rundir::{log_path, log_tail};
 use crate::trace::Span;
 use crate::transport::{Exit, SpawnRequest, Transport};
 use std::collections::BTreeMap;
@@ -142,29 +143,6 @@ struct StepRun {
     stopping: bool,
     /// Taken as done from an earlier run, or adopted from it (resume).
     inherited: bool,
-}
-
-pub fn log_path(run_dir: &Path, step: &str) -> PathBuf {
-    run_dir
-        .join("logs")
-        .join(format!("{}.log", step.replace('/', "_")))
-}
-
-/// The last `n` lines of a step's log, for failure messages.
-pub fn log_tail(run_dir: &Path, step: &str, n: usize) -> String {
-    log_tail_of(&log_path(run_dir, step), n)
-}
-
-/// The last `n` lines of a log file, indented.
-pub fn log_tail_of(path: &Path, n: usize) -> String {
-    let text = std::fs::read(path).unwrap_or_default();
-    let text = String::from_utf8_lossy(&text);
-    let lines: Vec<&str> = text.lines().collect();
-    let start = lines.len().saturating_sub(n);
-    lines[start..]
-        .iter()
-        .map(|l| format!("    {l}\n"))
-        .collect()
 }
 
 struct Executor<'a> {
@@ -372,10 +350,10 @@ impl Executor<'_> {
         // whose process group never reached the journal, can still be found and stopped (resume, down).
         let mut env = step.env.clone();
         env.insert(
-            crate::local::RUN_TAG.into(),
+            crate::process::RUN_TAG.into(),
             self.opts.run_dir.display().to_string(),
         );
-        env.insert(crate::local::STEP_TAG.into(), step.id.clone());
+        env.insert(crate::process::STEP_TAG.into(), step.id.clone());
         let req = SpawnRequest {
             step: step.id.clone(),
             node: step.node,

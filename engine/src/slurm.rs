@@ -4,9 +4,9 @@
 //! `--key=value` (Slurm 25.11 rejects some space-separated forms). Steps naming a container run under
 //! pyxis; without one they run on the node's host system.
 
-use crate::local::{copy_output, drain, ChildProcess};
 use crate::plan::Container;
-use crate::remote::{self, run_captured, NodeShell, PID_MARK};
+use crate::process::{copy_output, drain, parse_pid_line, ChildProcess, PID_MARK};
+use crate::remote::{self, run_captured, NodeShell};
 use crate::transport::{
     open_log, GroupSignaller, Process, SpawnRequest, Transport, TransportError,
 };
@@ -352,7 +352,7 @@ fn pid_in_log(log: &std::path::Path, offset: u64) -> Option<(i32, i32)> {
     f.take(1 << 20).read_to_string(&mut text).ok()?;
     text.lines()
         .filter(|l| l.contains(PID_MARK))
-        .find_map(|l| remote::parse_pid_line(&l[l.find(PID_MARK)?..]))
+        .find_map(|l| parse_pid_line(&l[l.find(PID_MARK)?..]))
 }
 
 /// Follows the log Slurm writes, for the progress display's "last line".
@@ -443,7 +443,7 @@ impl Transport for SlurmTransport {
             }
             if let Ok(Some(status)) = child.try_wait() {
                 drain(copiers).await;
-                let tail = crate::scheduler::log_tail_of(&req.log, 6);
+                let tail = crate::rundir::log_tail_of(&req.log, 6);
                 return Err(classify(&node.name, &format!("{status}\n{tail}")));
             }
             if Instant::now() > deadline {

@@ -5,7 +5,7 @@
 //! streams back through it), so each host gets a pool of masters with at most `sessions_per_connection`
 //! sessions each; a new master opens only when all are full.
 
-use crate::local::{RUN_TAG, STEP_TAG};
+use crate::process::{RUN_TAG, STEP_TAG};
 use crate::remote::{self, run_captured, shell_line, NodeShell};
 use crate::transport::{GroupSignaller, Process, SpawnRequest, Transport, TransportError};
 use async_trait::async_trait;

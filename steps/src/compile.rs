@@ -55,16 +55,6 @@ pub const DYNAMO_RUNTIME_DEPS: &[&str] = &[
     "pydantic<=2.13.5",
 ];
 
-/// Kinds that run inside the workers' container when there is one: what prepares a worker's node and
-/// the worker itself (an install must land in the container the worker runs in).
-const IN_WORKER_CONTAINER: &[&str] = &[
-    "start_worker",
-    "pip_install",
-    "setup_script",
-    "start_router",
-    "start_frontend",
-];
-
 /// The recipe's container for worker-side steps: the image, srt-slurm's mounts (model → `/model/`, run
 /// directory → `/logs/`, recipe mounts, the SGLang source → `/ext-sglang-src/`) and one name per job,
 /// so that an install persists into the worker's container.
@@ -286,21 +276,13 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
             chain(pip, &mut steps);
         }
         if dynamo_mock && target.local_model_dir.is_none() {
-            let mut s = Step::new(
-                format!("mock-model/{name}"),
-                "mock_model",
+            let s = kinds::mock_model::step(
                 k,
-                Lifetime::Task,
+                name,
+                &target.srt_graph,
+                &mocker_model(k),
+                &served_model_name(recipe),
             );
-            s.command = Some(vec![
-                target.srt_graph.clone(),
-                "mock-model".into(),
-                mocker_model(k),
-                "--name".into(),
-                served_model_name(recipe),
-            ]);
-            s.summary =
-                "write a weightless model directory (tokenizer, config) for dynamo.mocker".into();
             chain(s, &mut steps);
         }
         if let Some(l) = last {
@@ -709,7 +691,7 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
     if let Some(c) = &target.container {
         for s in steps
             .iter_mut()
-            .filter(|s| IN_WORKER_CONTAINER.contains(&s.kind.as_str()))
+            .filter(|s| kinds::find(&s.kind).is_some_and(|k| k.in_worker_container))
         {
             s.container = Some(c.clone());
         }
@@ -891,7 +873,7 @@ fn add_user_steps(
                         all_ids
                             .iter()
                             .map(String::as_str)
-                            .chain(crate::recipe::STEP_KINDS.iter().copied()),
+                            .chain(kinds::names().map(|k| -> &str { k })),
                     )
                     .map_or_else(
                         || "name a step id, a `steps:` name or a step kind".to_string(),
@@ -932,17 +914,9 @@ fn add_user_steps(
     Ok(())
 }
 
+/// The recipe's `policy:` overrides, over the kinds' defaults each step was created with.
 fn apply_policies(recipe: &Recipe, steps: &mut [Step]) {
     for s in steps.iter_mut() {
-        if s.kind != kinds::shell::KIND
-            && s.kind != kinds::wait_healthy::KIND
-            && s.kind != kinds::run_benchmark::KIND
-        {
-            let default = kinds::default_policy(&s.kind);
-            if s.policy == srt_graph_engine::Policy::default() {
-                s.policy = default;
-            }
-        }
         for o in recipe.policies.iter().filter(|o| o.kind == s.kind) {
             if let Some(a) = o.attempts {
                 s.policy.attempts = a;

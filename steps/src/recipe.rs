@@ -350,22 +350,6 @@ const POLICY: Keys = Keys {
     ignored: &[],
 };
 
-/// Step kinds a recipe's `policy:` section and `after:` lists may name.
-pub const STEP_KINDS: &[&str] = &[
-    "mount_source",
-    "pip_install",
-    "setup_script",
-    "start_worker",
-    "wait_healthy",
-    "start_router",
-    "start_nginx",
-    "run_benchmark",
-    "start_nats",
-    "start_etcd",
-    "start_frontend",
-    "shell",
-];
-
 const MAX_COUNT: i64 = 100_000;
 const MAX_GPUS_PER_NODE: i64 = 1024;
 
@@ -1463,10 +1447,15 @@ fn read_policies(r: &mut Reader, node: Option<&Node>) -> Vec<PolicyOverride> {
     let mut out = Vec::new();
     for e in entries {
         let path = join("policy", &e.key);
-        if !STEP_KINDS.contains(&e.key.as_str()) {
-            let help = crate::diag::did_you_mean(&e.key, STEP_KINDS.iter().copied())
+        if !crate::kinds::names().any(|k| k == e.key) {
+            let help = crate::diag::did_you_mean(&e.key, crate::kinds::names())
                 .map(|k| format!("did you mean `{k}`?"))
-                .unwrap_or_else(|| format!("step kinds: {}", STEP_KINDS.join(", ")));
+                .unwrap_or_else(|| {
+                    format!(
+                        "step kinds: {}",
+                        crate::kinds::names().collect::<Vec<_>>().join(", ")
+                    )
+                });
             r.error(
                 e.key_pos,
                 &path,

@@ -1,8 +1,13 @@
-use crate::plan::{Dag, Lifetime};
+//! Graphviz DOT: one cluster per node; services are boxes, tasks are rounded; the fill colour of each
+//! step comes from the caller's palette (the step kinds own their colours, the engine knows none).
+
+use crate::plan::{Dag, Lifetime, Step};
 use std::fmt::Write;
 
-/// Graphviz DOT: one cluster per node; services are boxes, tasks are rounded; kinds get colours.
-pub fn dot(dag: &Dag) -> String {
+/// Fill colour of a step (`#rrggbb` or a Graphviz colour name).
+pub type Palette<'a> = &'a dyn Fn(&Step) -> &'static str;
+
+pub fn dot(dag: &Dag, palette: Palette<'_>) -> String {
     let plan = &dag.plan;
     let mut out = String::new();
     let _ = writeln!(out, "digraph {} {{", quote(&plan.recipe));
@@ -28,7 +33,7 @@ pub fn dot(dag: &Dag) -> String {
                 "    {} [label={}, shape={shape}, fillcolor={}];",
                 quote(&s.id),
                 quote(&format!("{}\\n{}", s.id, s.kind)),
-                quote(colour(&s.kind))
+                quote(palette(s))
             );
         }
         let _ = writeln!(out, "  }}");
@@ -41,19 +46,6 @@ pub fn dot(dag: &Dag) -> String {
     }
     out.push_str("}\n");
     out
-}
-
-fn colour(kind: &str) -> &'static str {
-    match kind {
-        "mount_source" | "pip_install" | "setup_script" => "#e8e8e8",
-        "start_worker" => "#cfe2ff",
-        "start_router" | "start_frontend" => "#d1e7dd",
-        "start_nginx" => "#fff3cd",
-        "start_nats" | "start_etcd" => "#e2d9f3",
-        "wait_healthy" => "#f8d7da",
-        "run_benchmark" => "#ffe5d0",
-        _ => "#ffffff",
-    }
 }
 
 /// DOT double-quoted ID: escape backslash-free quotes (labels use `\n` on purpose).

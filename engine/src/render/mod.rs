@@ -5,7 +5,7 @@ mod json;
 mod mermaid;
 mod text;
 
-pub use dot::dot;
+pub use dot::{dot, Palette};
 pub use json::json;
 pub use mermaid::mermaid;
 pub use text::text;

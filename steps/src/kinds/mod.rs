@@ -1,5 +1,6 @@
 //! One file per step kind: its name, default policy and how its command line is built.
 
+pub mod mock_model;
 pub mod mount_source;
 pub mod pip_install;
 pub mod run_benchmark;
@@ -14,18 +15,60 @@ pub mod start_worker;
 pub mod wait_healthy;
 
 use crate::yaml::{Node, Value};
-use srt_graph_engine::Policy;
+use srt_graph_engine::{Lifetime, OnResume, Policy, Step};
 
-/// Default policy of a kind (before the recipe's `policy:` section).
-pub fn default_policy(kind: &str) -> Policy {
-    match kind {
-        mount_source::KIND => mount_source::policy(),
-        pip_install::KIND => pip_install::policy(),
-        setup_script::KIND => setup_script::policy(),
-        wait_healthy::KIND => wait_healthy::policy(),
-        run_benchmark::KIND => run_benchmark::policy(),
-        _ => Policy::default(),
+/// What every step of one kind shares. The kind's module sets it on each step it creates
+/// (`SPEC.step(…)`); the engine reads only the data (policy, resume rule), never the name.
+pub struct Kind {
+    pub name: &'static str,
+    /// Fill colour in DOT renderings.
+    pub fill: &'static str,
+    /// Default policy, before the recipe's `policy:` section.
+    pub policy: fn() -> Policy,
+    pub on_resume: OnResume,
+    /// Runs inside the workers' container when the recipe names one (an install must land where the
+    /// worker runs).
+    pub in_worker_container: bool,
+}
+
+impl Kind {
+    pub fn step(&self, id: impl Into<String>, node: usize, lifetime: Lifetime) -> Step {
+        let mut s = Step::new(id, self.name, node, lifetime);
+        s.policy = (self.policy)();
+        s.on_resume = self.on_resume;
+        s
     }
+}
+
+/// Every step kind: one line per kind module.
+pub const ALL: &[&Kind] = &[
+    &mount_source::SPEC,
+    &pip_install::SPEC,
+    &setup_script::SPEC,
+    &start_worker::SPEC,
+    &wait_healthy::SPEC,
+    &start_router::SPEC,
+    &start_nginx::SPEC,
+    &run_benchmark::SPEC,
+    &start_nats::SPEC,
+    &start_etcd::SPEC,
+    &start_frontend::SPEC,
+    &shell::SPEC,
+    &mock_model::SPEC,
+];
+
+pub fn find(name: &str) -> Option<&'static Kind> {
+    ALL.iter().copied().find(|k| k.name == name)
+}
+
+/// Names a recipe's `policy:` section and `after:`/`before:` lists may use.
+pub fn names() -> impl Iterator<Item = &'static str> + Clone {
+    ALL.iter().map(|k| k.name)
+}
+
+/// DOT fill colour of a step, from its kind.
+pub fn palette(step: &Step) -> &'static str {
+    find(&step.kind).map_or("#ffffff", |k| k.fill)
 }
 
 /// How to get a program a step needs, on Debian (the tool's reference platform).

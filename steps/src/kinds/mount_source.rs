@@ -7,6 +7,13 @@
 use srt_graph_engine::{Lifetime, Policy, Step};
 
 pub const KIND: &str = "mount_source";
+pub const SPEC: super::Kind = super::Kind {
+    name: KIND,
+    fill: "#e8e8e8",
+    policy: policy,
+    on_resume: srt_graph_engine::OnResume::Recheck,
+    in_worker_container: false,
+};
 
 pub fn policy() -> Policy {
     Policy {
@@ -16,7 +23,7 @@ pub fn policy() -> Policy {
 }
 
 pub fn step(node: usize, node_name: &str, srt_graph: &str, src: &str, dst: &str) -> Step {
-    let mut s = Step::new(format!("mount-src/{node_name}"), KIND, node, Lifetime::Task);
+    let mut s = SPEC.step(format!("mount-src/{node_name}"), node, Lifetime::Task);
     s.command = Some(vec![
         srt_graph.into(),
         "mount-source".into(),
@@ -24,6 +31,5 @@ pub fn step(node: usize, node_name: &str, srt_graph: &str, src: &str, dst: &str)
         dst.into(),
     ]);
     s.summary = format!("make {src} visible at {dst}");
-    s.policy = policy();
     s
 }

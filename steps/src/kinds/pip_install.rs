@@ -3,6 +3,13 @@
 use srt_graph_engine::{Lifetime, Policy, RetryOn, Step};
 
 pub const KIND: &str = "pip_install";
+pub const SPEC: super::Kind = super::Kind {
+    name: KIND,
+    fill: "#e8e8e8",
+    policy: policy,
+    on_resume: srt_graph_engine::OnResume::Recheck,
+    in_worker_container: true,
+};
 
 /// Package indexes flake; installs are idempotent, so non-zero exits are retried.
 pub fn policy() -> Policy {
@@ -17,12 +24,7 @@ pub fn policy() -> Policy {
 
 /// `pip install -e . --no-deps` in the mounted SGLang source (the seed's debugging flow).
 pub fn editable(node: usize, node_name: &str, python: &str, dir: &str) -> Step {
-    let mut s = Step::new(
-        format!("pip-sglang-src/{node_name}"),
-        KIND,
-        node,
-        Lifetime::Task,
-    );
+    let mut s = SPEC.step(format!("pip-sglang-src/{node_name}"), node, Lifetime::Task);
     s.command = Some(vec![
         python.into(),
         "-m".into(),
@@ -34,13 +36,12 @@ pub fn editable(node: usize, node_name: &str, python: &str, dir: &str) -> Step {
     ]);
     s.cwd = Some(dir.into());
     s.summary = "install the mounted SGLang checkout in editable mode".into();
-    s.policy = policy();
     s
 }
 
 /// `pip install PKG…` under an id of the caller's choosing (`pip-dynamo/node0`, `pip-router/node0`).
 pub fn packages(id: String, node: usize, python: &str, packages: &[String], summary: &str) -> Step {
-    let mut s = Step::new(id, KIND, node, Lifetime::Task);
+    let mut s = SPEC.step(id, node, Lifetime::Task);
     let mut argv = vec![
         python.to_string(),
         "-m".into(),
@@ -50,19 +51,17 @@ pub fn packages(id: String, node: usize, python: &str, packages: &[String], summ
     argv.extend(packages.iter().cloned());
     s.command = Some(argv);
     s.summary = summary.into();
-    s.policy = policy();
     s
 }
 
 /// `python3 -m venv DIR`: idempotent, so a cached venv is reused as is.
 pub fn venv(node: usize, node_name: &str, dir: &str) -> Step {
-    let mut s = Step::new(format!("venv/{node_name}"), KIND, node, Lifetime::Task);
+    let mut s = SPEC.step(format!("venv/{node_name}"), node, Lifetime::Task);
     s.command = Some(locked(
         dir,
         vec!["python3".into(), "-m".into(), "venv".into(), dir.into()],
     ));
     s.summary = format!("create (or reuse) the virtualenv {dir}");
-    s.policy = policy();
     s
 }
 

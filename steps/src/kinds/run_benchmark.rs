@@ -4,6 +4,13 @@
 use srt_graph_engine::{Lifetime, Policy, Step};
 
 pub const KIND: &str = "run_benchmark";
+pub const SPEC: super::Kind = super::Kind {
+    name: KIND,
+    fill: "#ffe5d0",
+    policy: policy,
+    on_resume: srt_graph_engine::OnResume::Stand,
+    in_worker_container: false,
+};
 
 pub fn policy() -> Policy {
     Policy {
@@ -82,7 +89,7 @@ pub fn warmup(
     concurrencies: &[u32],
     mult: u32,
 ) -> Step {
-    let mut s = Step::new(id, KIND, node, Lifetime::Task);
+    let mut s = SPEC.step(id, node, Lifetime::Task);
     let mut argv = base_argv(srt_graph, p);
     let list: Vec<String> = concurrencies.iter().map(u32::to_string).collect();
     argv.extend([
@@ -94,7 +101,6 @@ pub fn warmup(
         "250".into(),
     ]);
     s.command = Some(argv);
-    s.policy = policy();
     s.summary = "sa-bench warm-up".into();
     s
 }
@@ -107,7 +113,7 @@ pub fn measure(
     concurrency: u32,
     mult: u32,
 ) -> Step {
-    let mut s = Step::new(id, KIND, node, Lifetime::Task);
+    let mut s = SPEC.step(id, node, Lifetime::Task);
     let mut argv = base_argv(srt_graph, p);
     argv.extend([
         "--concurrency".into(),
@@ -122,7 +128,6 @@ pub fn measure(
         result_filename(p, concurrency),
     ]);
     s.command = Some(argv);
-    s.policy = policy();
     s.summary = format!(
         "sa-bench at concurrency {concurrency}, {} prompts",
         concurrency * mult

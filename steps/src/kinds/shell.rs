@@ -4,6 +4,13 @@
 use srt_graph_engine::{Lifetime, Policy, RetryOn, Step};
 
 pub const KIND: &str = "shell";
+pub const SPEC: super::Kind = super::Kind {
+    name: KIND,
+    fill: "#ffffff",
+    policy: srt_graph_engine::Policy::default,
+    on_resume: srt_graph_engine::OnResume::Stand,
+    in_worker_container: false,
+};
 
 pub fn step(
     id: String,
@@ -18,7 +25,7 @@ pub fn step(
     } else {
         Lifetime::Task
     };
-    let mut s = Step::new(id, KIND, node, lifetime);
+    let mut s = SPEC.step(id, node, lifetime);
     s.command = Some(vec!["bash".into(), "-c".into(), run.into()]);
     let mut policy = Policy {
         timeout_secs: if service { None } else { timeout },

@@ -3,11 +3,18 @@
 use srt_graph_engine::{Lifetime, Probe, Step};
 
 pub const KIND: &str = "start_etcd";
+pub const SPEC: super::Kind = super::Kind {
+    name: KIND,
+    fill: "#e2d9f3",
+    policy: srt_graph_engine::Policy::default,
+    on_resume: srt_graph_engine::OnResume::Stand,
+    in_worker_container: false,
+};
 pub const CLIENT_PORT: u16 = 2379;
 pub const PEER_PORT: u16 = 2380;
 
 pub fn step(node: usize, bind: &str, addr: &str, data_dir: &str) -> Step {
-    let mut s = Step::new("etcd", KIND, node, Lifetime::Service);
+    let mut s = SPEC.step("etcd", node, Lifetime::Service);
     s.command = Some(vec![
         "etcd".into(),
         "--data-dir".into(),

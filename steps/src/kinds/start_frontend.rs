@@ -4,6 +4,13 @@ use crate::yaml::Node;
 use srt_graph_engine::{Lifetime, Probe, Step};
 
 pub const KIND: &str = "start_frontend";
+pub const SPEC: super::Kind = super::Kind {
+    name: KIND,
+    fill: "#d1e7dd",
+    policy: srt_graph_engine::Policy::default,
+    on_resume: srt_graph_engine::OnResume::Stand,
+    in_worker_container: true,
+};
 pub const PORT: u16 = 8000;
 /// Port of a frontend that shares nginx's node (srt-slurm's internal frontend port).
 pub const COLOCATED_PORT: u16 = 8180;
@@ -24,7 +31,7 @@ pub fn step(
     env: std::collections::BTreeMap<String, String>,
 ) -> Step {
     let Listen { bind, addr, port } = *listen;
-    let mut s = Step::new(format!("frontend-{index}"), KIND, node, Lifetime::Service);
+    let mut s = SPEC.step(format!("frontend-{index}"), node, Lifetime::Service);
     let mut argv: Vec<String> = vec![
         python.into(),
         "-m".into(),

@@ -3,10 +3,17 @@
 use srt_graph_engine::{Lifetime, Probe, Step};
 
 pub const KIND: &str = "start_nats";
+pub const SPEC: super::Kind = super::Kind {
+    name: KIND,
+    fill: "#e2d9f3",
+    policy: srt_graph_engine::Policy::default,
+    on_resume: srt_graph_engine::OnResume::Stand,
+    in_worker_container: false,
+};
 pub const PORT: u16 = 4222;
 
 pub fn step(node: usize, bind: &str, addr: &str) -> Step {
-    let mut s = Step::new("nats", KIND, node, Lifetime::Service);
+    let mut s = SPEC.step("nats", node, Lifetime::Service);
     s.command = Some(vec![
         "nats-server".into(),
         "-a".into(),

@@ -3,6 +3,13 @@
 use srt_graph_engine::{Lifetime, Probe, Step, StepFile};
 
 pub const KIND: &str = "start_nginx";
+pub const SPEC: super::Kind = super::Kind {
+    name: KIND,
+    fill: "#fff3cd",
+    policy: srt_graph_engine::Policy::default,
+    on_resume: srt_graph_engine::OnResume::Stand,
+    in_worker_container: false,
+};
 pub const PUBLIC_PORT: u16 = 8000;
 
 pub struct Config<'a> {
@@ -48,7 +55,7 @@ http {{\n    log_format upstreams '$msec $status $upstream_addr $request_time';\
 }
 
 pub fn step(node: usize, addr: &str, config: &Config<'_>) -> Step {
-    let mut s = Step::new("nginx", KIND, node, Lifetime::Service);
+    let mut s = SPEC.step("nginx", node, Lifetime::Service);
     let conf = format!("{}/nginx/nginx.conf", config.run_dir.trim_end_matches('/'));
     s.command = Some(vec![
         "nginx".into(),

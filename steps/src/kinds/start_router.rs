@@ -5,6 +5,13 @@ use crate::yaml::Node;
 use srt_graph_engine::{Lifetime, Probe, Step};
 
 pub const KIND: &str = "start_router";
+pub const SPEC: super::Kind = super::Kind {
+    name: KIND,
+    fill: "#d1e7dd",
+    policy: srt_graph_engine::Policy::default,
+    on_resume: srt_graph_engine::OnResume::Stand,
+    in_worker_container: true,
+};
 /// Router port behind nginx (the seed moved it off 8000 to end the port clash with nginx).
 pub const INTERNAL_PORT: u16 = 30080;
 /// sglang-router's Prometheus exporter port (its default).
@@ -28,7 +35,7 @@ pub fn step(
     workers: &Workers<'_>,
     args: &[(String, Node)],
 ) -> Step {
-    let mut s = Step::new(format!("router-{index}"), KIND, node, Lifetime::Service);
+    let mut s = SPEC.step(format!("router-{index}"), node, Lifetime::Service);
     let mut argv: Vec<String> = vec![
         python.into(),
         "-m".into(),

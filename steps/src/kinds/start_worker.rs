@@ -6,6 +6,13 @@ use crate::recipe::{FrontendKind, RoleSpec};
 use srt_graph_engine::{Lifetime, Probe, Step};
 
 pub const KIND: &str = "start_worker";
+pub const SPEC: super::Kind = super::Kind {
+    name: KIND,
+    fill: "#cfe2ff",
+    policy: srt_graph_engine::Policy::default,
+    on_resume: srt_graph_engine::OnResume::Stand,
+    in_worker_container: true,
+};
 /// SGLang's default HTTP port and the seed's default bootstrap port.
 pub const HTTP_PORT: u16 = 30000;
 pub const BOOTSTRAP_PORT: u16 = 30001;
@@ -44,7 +51,7 @@ pub fn step(
     place: &Placement<'_>,
     env: std::collections::BTreeMap<String, String>,
 ) -> Step {
-    let mut s = Step::new(place.id.clone(), KIND, place.node, Lifetime::Service);
+    let mut s = SPEC.step(place.id.clone(), place.node, Lifetime::Service);
     s.role = Some(spec.role.as_str().into());
     let mut argv: Vec<String> = match (mock, frontend) {
         (Some(bin), _) => vec![bin.into(), "mock-worker".into()],
@@ -119,7 +126,7 @@ pub fn dynamo_mocker(
     served_name: &str,
     env: std::collections::BTreeMap<String, String>,
 ) -> Step {
-    let mut s = Step::new(place.id.clone(), KIND, place.node, Lifetime::Service);
+    let mut s = SPEC.step(place.id.clone(), place.node, Lifetime::Service);
     s.role = Some(spec.role.as_str().into());
     let mode = match spec.role {
         crate::recipe::Role::Prefill => "prefill",

@@ -4,6 +4,13 @@
 use srt_graph_engine::{Lifetime, Policy, Step};
 
 pub const KIND: &str = "wait_healthy";
+pub const SPEC: super::Kind = super::Kind {
+    name: KIND,
+    fill: "#f8d7da",
+    policy: policy,
+    on_resume: srt_graph_engine::OnResume::Regate,
+    in_worker_container: false,
+};
 
 pub fn policy() -> Policy {
     Policy {
@@ -24,7 +31,7 @@ pub struct Expect<'a> {
 }
 
 pub fn step(id: &str, node: usize, srt_graph: &str, e: &Expect<'_>) -> Step {
-    let mut s = Step::new(id, KIND, node, Lifetime::Task);
+    let mut s = SPEC.step(id, node, Lifetime::Task);
     let mut argv = vec![
         srt_graph.to_string(),
         "wait-healthy".into(),
@@ -65,7 +72,7 @@ pub fn infra(
     target: (&str, String),
     timeout_secs: f64,
 ) -> Step {
-    let mut s = Step::new(id, KIND, node, Lifetime::Task);
+    let mut s = SPEC.step(id, node, Lifetime::Task);
     s.command = Some(vec![
         srt_graph.into(),
         "wait-ready".into(),
