@@ -78,7 +78,7 @@ fn service_alive(
         && step
             .probe
             .as_ref()
-            .is_none_or(|p| rt.block_on(srt_graph_steps::health::answers(p)))
+            .is_none_or(|p| rt.block_on(srt_graph_node_tools::health::answers(p)))
 }
 
 /// A benchmark point stands only if its result file is complete JSON.

@@ -30,7 +30,7 @@ pub fn runtime() -> Option<tokio::runtime::Runtime> {
 }
 
 pub fn mock_worker(args: &MockWorkerArgs) -> u8 {
-    use srt_graph_steps::mock_worker;
+    use srt_graph_node_tools::mock_worker;
     let cfg = match mock_worker::parse_args(&args.args, &|k| std::env::var(k).ok()) {
         Ok(c) => c,
         Err(e) => {
@@ -79,7 +79,7 @@ pub struct WaitHealthyArgs {
 }
 
 pub fn wait_healthy(a: &WaitHealthyArgs) -> u8 {
-    let w = srt_graph_steps::health::WaitHealthy {
+    let w = srt_graph_node_tools::health::WaitHealthy {
         mode: a.mode.clone(),
         urls: a.urls.clone(),
         prefill: a.prefill,
@@ -91,7 +91,7 @@ pub fn wait_healthy(a: &WaitHealthyArgs) -> u8 {
     let Some(rt) = runtime() else {
         return exit::ERROR;
     };
-    match rt.block_on(srt_graph_steps::health::wait_healthy(&w)) {
+    match rt.block_on(srt_graph_node_tools::health::wait_healthy(&w)) {
         Ok(()) => exit::OK,
         Err(e) => {
             eprintln!("error: {e}");
@@ -111,7 +111,7 @@ pub fn wait_ready(a: &WaitReadyArgs) -> u8 {
     let Some(rt) = runtime() else {
         return exit::ERROR;
     };
-    match rt.block_on(srt_graph_steps::health::wait_ready(
+    match rt.block_on(srt_graph_node_tools::health::wait_ready(
         &a.kind,
         &a.target,
         std::time::Duration::from_secs(1),
@@ -133,7 +133,7 @@ pub struct MountSourceArgs {
 }
 
 pub fn mount_source(a: &MountSourceArgs) -> u8 {
-    match srt_graph_steps::health::mount_source(&a.src, &a.dst) {
+    match srt_graph_node_tools::health::mount_source(&a.src, &a.dst) {
         Ok(msg) => {
             println!("{msg}");
             exit::OK
@@ -214,7 +214,7 @@ pub fn bench(a: &BenchArgs) -> u8 {
         eprintln!("error: --result-filename names one file; give one concurrency");
         return exit::INVALID;
     }
-    let cfg = srt_graph_steps::loadgen::BenchConfig {
+    let cfg = srt_graph_node_tools::loadgen::BenchConfig {
         url: a.url.clone(),
         endpoint: a.endpoint.clone(),
         model: a.model.clone(),
@@ -234,7 +234,7 @@ pub fn bench(a: &BenchArgs) -> u8 {
     let Some(rt) = runtime() else {
         return exit::ERROR;
     };
-    match rt.block_on(srt_graph_steps::loadgen::run(&cfg)) {
+    match rt.block_on(srt_graph_node_tools::loadgen::run(&cfg)) {
         Ok(_) => exit::OK,
         Err(e) => {
             eprintln!("error: {e}");
@@ -339,7 +339,7 @@ pub struct MockModelArgs {
 
 /// A weightless model directory for `dynamo.mocker` (what the `mock-model/<node>` steps run).
 pub fn mock_model(a: &MockModelArgs) -> u8 {
-    match srt_graph_steps::mock_model::write(&a.dir, &a.name) {
+    match srt_graph_node_tools::mock_model::write(&a.dir, &a.name) {
         Ok(()) => {
             println!(
                 "wrote a weightless model directory for `{}` in {}",

@@ -3,13 +3,8 @@
 pub mod cluster;
 pub mod compile;
 pub mod diag;
-pub mod health;
 pub mod kinds;
-pub mod loadgen;
-pub mod mock_model;
-pub mod mock_worker;
 pub mod recipe;
-pub mod tokens;
 pub mod variants;
 pub mod yaml;
 

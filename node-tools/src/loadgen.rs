@@ -424,7 +424,7 @@ pub fn client(max_connections: usize) -> Result<reqwest::Client, String> {
 
 /// Runs every concurrency of the config in turn; stops at the first point with failed requests.
 pub async fn run(cfg: &BenchConfig) -> Result<Vec<PointResult>, String> {
-    crate::mock_worker::raise_nofile_limit();
+    crate::sys::raise_nofile_limit();
     let max = cfg.concurrencies.iter().copied().max().unwrap_or(1) as usize;
     let client = client(max)?;
     let counter = Arc::new(TokenCounter::from_model_path(cfg.tokenizer.as_deref())?);

@@ -234,18 +234,8 @@ struct Shared {
 
 type AppState = Arc<Shared>;
 
-/// Raises the open-file limit to its hard maximum: 8,192 streams need more than the default 1,024.
-pub fn raise_nofile_limit() {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        if soft < hard {
-            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-        }
-    }
-}
-
 pub async fn serve(cfg: MockConfig) -> std::io::Result<()> {
-    raise_nofile_limit();
+    crate::sys::raise_nofile_limit();
     if cfg.slow_start > 0.0 {
         eprintln!(
             "mock-worker: slow start, opening the port in {:.1}s",
