@@ -112,9 +112,9 @@ pub struct Reader {
 }
 
 /// A section's key table: keys this tool acts on, and srt-slurm keys it accepts but ignores.
-pub struct Keys {
-    pub known: &'static [&'static str],
-    pub ignored: &'static [&'static str],
+pub struct Keys<'a> {
+    pub known: &'a [&'a str],
+    pub ignored: &'a [&'a str],
 }
 
 impl Reader {
@@ -152,7 +152,7 @@ impl Reader {
 
     /// Checks that `node` is a mapping (null counts as empty) whose keys are all in `keys`; unknown keys
     /// are errors with a suggestion, ignored keys are recorded. Returns false if it is not a mapping.
-    pub fn check_keys(&mut self, node: &Node, path: &str, keys: &Keys) -> bool {
+    pub fn check_keys(&mut self, node: &Node, path: &str, keys: &Keys<'_>) -> bool {
         let entries = match &node.value {
             Value::Map(m) => m,
             Value::Null => return true,
@@ -188,6 +188,30 @@ impl Reader {
             );
         }
         true
+    }
+
+    /// A flag map (`sglang_config.<role>`, `frontend.args`): keys are flag names, values scalars or lists.
+    pub fn flag_map(&mut self, node: Option<&Node>, path: &str) -> Vec<(String, Node)> {
+        let Some(node) = node else { return Vec::new() };
+        match &node.value {
+            Value::Null => Vec::new(),
+            Value::Map(entries) => entries
+                .iter()
+                .map(|e| (e.key.clone(), e.value.clone()))
+                .collect(),
+            _ => {
+                self.error(
+                    node.pos,
+                    path,
+                    format!(
+                        "expected a mapping of flag names to values, found {}",
+                        node.describe()
+                    ),
+                    Some("e.g. `tensor-parallel-size: 4`".into()),
+                );
+                Vec::new()
+            }
+        }
     }
 
     /// A scalar read as text (numbers and booleans are accepted as their text).

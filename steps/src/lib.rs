@@ -1,15 +1,21 @@
 //! srt-slurm recipes for srt-graph: schema, validation, variants, and the compiler from recipe to plan.
 
+pub mod backends;
+pub mod benchmarks;
+pub mod build;
 pub mod cluster;
 pub mod compile;
 pub mod diag;
+pub mod frontends;
 pub mod kinds;
+pub mod read;
 pub mod recipe;
 pub mod variants;
 pub mod yaml;
 
+pub use build::Target;
 pub use cluster::ClusterConfig;
-pub use compile::{compile, worker_container, Target};
+pub use compile::{compile, worker_container};
 pub use diag::{Diagnostic, RecipeError};
 pub use recipe::Recipe;
 
@@ -86,7 +92,7 @@ pub fn load_str(
     let mut out = Vec::with_capacity(chosen.len());
     for v in chosen {
         let mut vr = Reader::new(file);
-        let recipe = recipe::read(&v.doc, cluster, &mut vr);
+        let recipe = read::read(&v.doc, cluster, &mut vr);
         let prefix = if v.id.is_empty() {
             String::new()
         } else {

@@ -71,6 +71,14 @@ pub fn palette(step: &Step) -> &'static str {
     find(&step.kind).map_or("#ffffff", |k| k.fill)
 }
 
+/// Dynamo's request, response and event planes: the simulation keeps them on the node's own (loopback)
+/// address.
+pub const DYNAMO_PLANE_HOSTS: [&str; 3] = [
+    "DYN_TCP_RPC_HOST",
+    "DYN_TCP_RESPONSE_STREAM_HOST",
+    "DYN_EVENT_PLANE_HOST",
+];
+
 /// How to get a program a step needs, on Debian (the tool's reference platform).
 pub fn install_hint(program: &str) -> Option<&'static str> {
     Some(match program {

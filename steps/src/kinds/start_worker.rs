@@ -2,7 +2,7 @@
 //! spanning several nodes is one step per node, joined by `--dist-init-addr leader:port --nnodes N
 //! --node-rank r`.
 
-use crate::recipe::{FrontendKind, RoleSpec};
+use crate::recipe::RoleSpec;
 use srt_graph_engine::{Lifetime, Probe, Step};
 
 pub const KIND: &str = "start_worker";
@@ -43,23 +43,17 @@ pub struct Placement<'a> {
     pub probe_addr: &'a str,
 }
 
+/// `launch` is the program and its leading arguments (`python3 -m sglang.launch_server`, or the mock's);
+/// the role's flags and the placement's follow.
 pub fn step(
     spec: &RoleSpec,
-    frontend: FrontendKind,
-    python: &str,
-    mock: Option<&str>,
+    launch: Vec<String>,
     place: &Placement<'_>,
     env: std::collections::BTreeMap<String, String>,
 ) -> Step {
     let mut s = SPEC.step(place.id.clone(), place.node, Lifetime::Service);
     s.role = Some(spec.role.as_str().into());
-    let mut argv: Vec<String> = match (mock, frontend) {
-        (Some(bin), _) => vec![bin.into(), "mock-worker".into()],
-        (None, FrontendKind::SglangRouter) => {
-            vec![python.into(), "-m".into(), "sglang.launch_server".into()]
-        }
-        (None, FrontendKind::Dynamo) => vec![python.into(), "-m".into(), "dynamo.sglang".into()],
-    };
+    let mut argv = launch;
     argv.extend(super::flags(&spec.config, PLACED_FLAGS));
     argv.extend([
         "--host".into(),
@@ -146,11 +140,7 @@ pub fn dynamo_mocker(
     ]);
     s.env = env;
     // Its request, response and event planes listen on the node's own address (ephemeral ports).
-    for var in [
-        "DYN_TCP_RPC_HOST",
-        "DYN_TCP_RESPONSE_STREAM_HOST",
-        "DYN_EVENT_PLANE_HOST",
-    ] {
+    for var in super::DYNAMO_PLANE_HOSTS {
         s.env.insert(var.into(), place.probe_addr.into());
     }
     s.summary = format!(

@@ -1,0 +1,189 @@
+//! Where and how the job runs, beside the workers: `slurm:`, `health_check:`, `dynamo:`, `infra:`, the
+//! recipe-wide environment, setup script, container mounts and srun/sbatch options.
+
+use crate::cluster::ClusterConfig;
+use crate::diag::{join, Keys, Reader};
+use crate::recipe::Dynamo;
+use crate::yaml::{Node, Value};
+
+const SLURM: Keys = Keys {
+    known: &["account", "partition", "time_limit"],
+    ignored: &[],
+};
+const HEALTH: Keys = Keys {
+    known: &["max_attempts", "interval_seconds"],
+    ignored: &[],
+};
+const DYNAMO: Keys = Keys {
+    known: &[
+        "install",
+        "version",
+        "hash",
+        "top_of_tree",
+        "wheel",
+        "request_plane",
+        "event_plane",
+    ],
+    ignored: &["cargo_patches"],
+};
+const INFRA: Keys = Keys {
+    known: &["etcd_nats_dedicated_node"],
+    ignored: &["nats_max_payload_mb"],
+};
+
+pub(super) struct Platform {
+    pub slurm_account: Option<String>,
+    pub slurm_partition: Option<String>,
+    pub slurm_time_limit: String,
+    pub health_max_attempts: u32,
+    pub health_interval_secs: u32,
+    pub dynamo: Dynamo,
+    pub infra_dedicated_node: bool,
+    pub environment: Vec<(String, String)>,
+    pub setup_script: Option<String>,
+    pub container_mounts: Vec<(String, String)>,
+    pub srun_options: Vec<(String, String)>,
+    pub sbatch_directives: Vec<(String, String)>,
+}
+
+pub(super) fn read<'a>(
+    doc: &'a Node,
+    section: &dyn Fn(&str) -> &'a Node,
+    cluster: &ClusterConfig,
+    r: &mut Reader,
+) -> Platform {
+    let slurm = section("slurm");
+    r.check_keys(slurm, "slurm", &SLURM);
+    let slurm_account = r
+        .string(slurm.get("account"), "slurm.account")
+        .or_else(|| cluster.default_account.clone());
+    let slurm_partition = r
+        .string(slurm.get("partition"), "slurm.partition")
+        .or_else(|| cluster.default_partition.clone());
+    let slurm_time_limit = r
+        .string(slurm.get("time_limit"), "slurm.time_limit")
+        .or_else(|| cluster.default_time_limit.clone())
+        .unwrap_or_else(|| "04:00:00".into());
+
+    let health = section("health_check");
+    r.check_keys(health, "health_check", &HEALTH);
+    let health_max_attempts = r
+        .int(
+            health.get("max_attempts"),
+            "health_check.max_attempts",
+            1,
+            1_000_000,
+        )
+        .unwrap_or(180) as u32;
+    let health_interval_secs = r
+        .int(
+            health.get("interval_seconds"),
+            "health_check.interval_seconds",
+            1,
+            3600,
+        )
+        .unwrap_or(10) as u32;
+
+    let dyn_node = section("dynamo");
+    r.check_keys(dyn_node, "dynamo", &DYNAMO);
+    let install = r
+        .boolean(dyn_node.get("install"), "dynamo.install")
+        .unwrap_or(true);
+    let version = r
+        .string(dyn_node.get("version"), "dynamo.version")
+        .unwrap_or_else(|| "0.8.0".into());
+    let hash = r.string(dyn_node.get("hash"), "dynamo.hash");
+    let wheel = r.string(dyn_node.get("wheel"), "dynamo.wheel");
+    let top_of_tree = r
+        .boolean(dyn_node.get("top_of_tree"), "dynamo.top_of_tree")
+        .unwrap_or(false);
+    let sources =
+        usize::from(hash.is_some()) + usize::from(wheel.is_some()) + usize::from(top_of_tree);
+    if sources > 1 {
+        r.error(
+            dyn_node.pos,
+            "dynamo",
+            "set at most one of `hash`, `wheel`, `top_of_tree`",
+            None,
+        );
+    }
+    for key in ["request_plane", "event_plane"] {
+        if let Some(v) = r.string(dyn_node.get(key), &join("dynamo", key)) {
+            let valid: &[&str] = if key == "request_plane" {
+                &["nats", "tcp", "http"]
+            } else {
+                &["nats", "zmq"]
+            };
+            if !valid.contains(&v.as_str()) {
+                r.error(
+                    dyn_node.get(key).map_or(dyn_node.pos, |n| n.pos),
+                    &join("dynamo", key),
+                    format!("`{v}` is not a valid {key}"),
+                    Some(format!("valid: {}", valid.join(", "))),
+                );
+            }
+        }
+    }
+    let packages = if let Some(w) = wheel {
+        vec![w]
+    } else if let Some(h) = hash {
+        vec![format!("git+https://github.com/ai-dynamo/dynamo.git@{h}")]
+    } else if top_of_tree {
+        vec!["git+https://github.com/ai-dynamo/dynamo.git".into()]
+    } else {
+        vec![
+            format!("ai-dynamo-runtime=={version}"),
+            format!("ai-dynamo=={version}"),
+        ]
+    };
+
+    let infra = section("infra");
+    r.check_keys(infra, "infra", &INFRA);
+    let infra_dedicated_node = r
+        .boolean(
+            infra.get("etcd_nats_dedicated_node"),
+            "infra.etcd_nats_dedicated_node",
+        )
+        .unwrap_or(false);
+
+    let environment = r.string_map(doc.get("environment"), "environment");
+    let setup_script = r.string(doc.get("setup_script"), "setup_script");
+    let mut container_mounts = r.string_map(doc.get("container_mounts"), "container_mounts");
+    for (i, m) in r
+        .string_list(doc.get("extra_mount"), "extra_mount")
+        .into_iter()
+        .enumerate()
+    {
+        match m.split_once(':') {
+            Some((h, c)) if !h.is_empty() && !c.is_empty() && !c.contains(':') => {
+                container_mounts.push((h.into(), c.into()))
+            }
+            _ => {
+                let pos = doc.get("extra_mount").map_or(doc.pos, |n| match &n.value {
+                    Value::Seq(items) => items.get(i).map_or(n.pos, |x| x.pos),
+                    _ => n.pos,
+                });
+                r.error(
+                    pos,
+                    &format!("extra_mount[{i}]"),
+                    format!("`{m}` is not `host_path:container_path`"),
+                    None,
+                );
+            }
+        }
+    }
+    Platform {
+        slurm_account,
+        slurm_partition,
+        slurm_time_limit,
+        health_max_attempts,
+        health_interval_secs,
+        dynamo: Dynamo { install, packages },
+        infra_dedicated_node,
+        environment,
+        setup_script,
+        container_mounts,
+        srun_options: r.string_map(doc.get("srun_options"), "srun_options"),
+        sbatch_directives: r.string_map(doc.get("sbatch_directives"), "sbatch_directives"),
+    }
+}
