@@ -1,6 +1,6 @@
 //! `srt-graph plan`: recipe → graph, printed as text, DOT, Mermaid or JSON.
 
-use crate::exit;
+use crate::error::{CliError, CliResult};
 use clap::Args;
 use srt_graph_engine::{render, Dag};
 use srt_graph_steps::{compile, ClusterConfig, Loaded, RecipeError, Target};
@@ -54,22 +54,6 @@ pub fn split_selector(arg: &str) -> (PathBuf, Option<String>) {
     }
 }
 
-/// Prints a recipe error with source snippets to stderr.
-pub fn report(err: &RecipeError) {
-    match err {
-        RecipeError::Invalid(diags) => {
-            for d in diags {
-                let source = std::fs::read(&d.file)
-                    .ok()
-                    .map(|b| String::from_utf8_lossy(&b).into_owned());
-                eprintln!("error: {}\n", d.render(source.as_deref()));
-            }
-            eprintln!("{} error(s); nothing was started", diags.len());
-        }
-        RecipeError::Io { .. } => eprintln!("error: {err}"),
-    }
-}
-
 pub fn load_cluster(args: &RecipeArgs) -> Result<ClusterConfig, RecipeError> {
     let path = match &args.cluster_config {
         Some(p) => Some(p.clone()),
@@ -84,12 +68,9 @@ pub fn load_cluster(args: &RecipeArgs) -> Result<ClusterConfig, RecipeError> {
     }
 }
 
-/// Loads the recipe's variants (after the cluster config), or reports and returns the exit code.
-pub fn load(args: &RecipeArgs) -> Result<Vec<Loaded>, u8> {
-    let cluster = load_cluster(args).map_err(|e| {
-        report(&e);
-        exit::INVALID
-    })?;
+/// Loads the recipe's variants (after the cluster config).
+pub fn load(args: &RecipeArgs) -> Result<Vec<Loaded>, CliError> {
+    let cluster = load_cluster(args)?;
     let loaded = match &args.recipe {
         Some(arg) => {
             let (file, suffix) = split_selector(arg);
@@ -103,53 +84,35 @@ pub fn load(args: &RecipeArgs) -> Result<Vec<Loaded>, u8> {
             &cluster,
         ),
     };
-    loaded.map_err(|e| {
-        report(&e);
-        match e {
-            RecipeError::Io { .. } => exit::ERROR,
-            RecipeError::Invalid(_) => exit::INVALID,
-        }
-    })
+    Ok(loaded?)
 }
 
 /// Loads a recipe that must name exactly one variant (what `run` and `submit` take); `verb` says what
 /// is done with it, for the error.
-pub fn load_one(args: &RecipeArgs, verb: &str) -> Result<Loaded, u8> {
+pub fn load_one(args: &RecipeArgs, verb: &str) -> Result<Loaded, CliError> {
     let mut variants = load(args)?;
     if variants.len() != 1 {
         let ids: Vec<&str> = variants.iter().map(|v| v.variant.as_str()).collect();
-        eprintln!(
-            "error: this file has {} variants; {verb} one at a time with FILE:VARIANT or --variant ({})",
+        return Err(CliError::Invalid(format!(
+            "this file has {} variants; {verb} one at a time with FILE:VARIANT or --variant ({})",
             variants.len(),
             ids.join(", ")
-        );
-        return Err(exit::INVALID);
+        )));
     }
     Ok(variants.remove(0))
 }
 
-pub fn run(args: &PlanArgs) -> u8 {
-    let variants = match load(&args.recipe) {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
+pub fn run(args: &PlanArgs) -> CliResult {
+    let variants = load(&args.recipe)?;
     let target = Target {
         mock_workers: args.recipe.mock_workers,
         ..Target::default()
     };
     let mut dags = Vec::with_capacity(variants.len());
     for v in &variants {
-        match compile(&v.recipe, &target).map(Dag::new) {
-            Ok(Ok(dag)) => dags.push((v.variant.clone(), dag)),
-            Ok(Err(e)) => {
-                eprintln!("error: {e}");
-                return exit::INVALID;
-            }
-            Err(e) => {
-                report(&e);
-                return exit::INVALID;
-            }
-        }
+        let plan = compile(&v.recipe, &target)?;
+        let dag = Dag::new(plan).map_err(|e| CliError::Invalid(e.to_string()))?;
+        dags.push((v.variant.clone(), dag));
     }
     let many = dags.len() > 1;
     if args.json {
@@ -165,7 +128,7 @@ pub fn run(args: &PlanArgs) -> u8 {
         } else if let Some((_, d)) = dags.first() {
             emit(&render::json(d));
         }
-        return exit::OK;
+        return Ok(());
     }
     for (i, (id, dag)) in dags.iter().enumerate() {
         let out = if args.dot {
@@ -188,7 +151,7 @@ pub fn run(args: &PlanArgs) -> u8 {
             emit("\n");
         }
     }
-    exit::OK
+    Ok(())
 }
 
 /// Writes to stdout; a closed pipe (`plan | head`) ends the program quietly instead of panicking.
@@ -200,6 +163,6 @@ pub fn emit(text: &str) {
             std::process::exit(0);
         }
         eprintln!("error: cannot write to stdout: {e}");
-        std::process::exit(i32::from(exit::ERROR));
+        std::process::exit(i32::from(crate::error::exit::ERROR));
     }
 }

@@ -2,17 +2,20 @@
 //! what still stands.
 
 use crate::cli_place::place;
-use crate::cli_run::{
-    compile_for_run, execute_run, live_orchestrator, resolve_source_dir, ExecArgs, RunMeta,
+use crate::error::{CliError, CliResult};
+use crate::session::{
+    compile_for_run, execute_run, hostname, live_orchestrator, resolve_source_dir, run_groups,
+    write_meta, ExecArgs, RunMeta,
 };
-use crate::exit;
 use clap::Args;
 use serde_json::json;
 use srt_graph_engine::journal::{self, Record};
 use srt_graph_engine::plan::{Plan, Step};
-use srt_graph_engine::resume::{decide, replay, Inputs, Recorded};
+use srt_graph_engine::resume::{decide, replay, Decision, Inputs, Recorded};
 use srt_graph_engine::rundir::log_tail;
 use srt_graph_engine::transport::GroupSignaller;
+use srt_graph_engine::transport::Transport;
+use srt_graph_engine::Dag;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -100,76 +103,27 @@ fn output_ok(step: &Step) -> bool {
     }
 }
 
-pub fn resume(args: &ResumeArgs) -> u8 {
-    let run_dir = match args.run_dir.canonicalize() {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: {}: {e}", args.run_dir.display());
-            return exit::ERROR;
-        }
-    };
+pub fn resume(args: &ResumeArgs) -> CliResult {
+    let run_dir = args
+        .run_dir
+        .canonicalize()
+        .map_err(|e| CliError::Failed(format!("{}: {e}", args.run_dir.display())))?;
     if let Some((pid, host)) = live_orchestrator(&run_dir) {
-        eprintln!(
-            "error: {} is being run by pid {pid} on {host}; one orchestrator per run directory",
+        return Err(CliError::Failed(format!(
+            "{} is being run by pid {pid} on {host}; one orchestrator per run directory",
             run_dir.display()
-        );
-        return exit::ERROR;
+        )));
     }
-    let prev = match read_previous(&run_dir) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: cannot resume {}: {e}", run_dir.display());
-            return exit::ERROR;
-        }
-    };
-    // The recipe as copied into the run directory (edit it there to change what runs).
-    let cluster = run_dir.join("srtslurm.yaml");
-    let cluster = if cluster.is_file() {
-        match srt_graph_steps::ClusterConfig::load(&cluster) {
-            Ok(c) => c,
-            Err(e) => {
-                crate::cli_plan::report(&e);
-                return exit::INVALID;
-            }
-        }
-    } else {
-        srt_graph_steps::ClusterConfig::default()
-    };
-    let loaded = match srt_graph_steps::load_file(
-        &run_dir.join("recipe.yaml"),
-        prev.meta.variant.as_deref(),
-        &cluster,
-    ) {
-        Ok(mut v) if v.len() == 1 => v.remove(0),
-        Ok(v) => {
-            eprintln!(
-                "error: the run's recipe has {} variants; cannot tell which one ran",
-                v.len()
-            );
-            return exit::INVALID;
-        }
-        Err(e) => {
-            crate::cli_plan::report(&e);
-            return exit::INVALID;
-        }
-    };
-    let mut recipe = loaded.recipe;
-    if let Err(e) = resolve_source_dir(&mut recipe, prev.meta.recipe_dir.as_deref()) {
-        eprintln!("error: {e}");
-        return exit::INVALID;
-    }
-    let placed = match place(
+    let prev = read_previous(&run_dir)
+        .map_err(|e| CliError::Failed(format!("cannot resume {}: {e}", run_dir.display())))?;
+    let recipe = recorded_recipe(&run_dir, &prev.meta)?;
+    let placed = place(
         &prev.meta.placement,
         recipe.total_nodes() as usize,
         &run_dir,
         None,
-    ) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}\nnothing was started");
-            return exit::ERROR;
-        }
-    };
+    )
+    .map_err(|e| CliError::Failed(format!("{e}\nnothing was started")))?;
     if !placed.recorded_reachable {
         eprintln!(
             "note: this is a new Slurm allocation (job {}); the processes of job {} ended with it and are started again",
@@ -177,33 +131,91 @@ pub fn resume(args: &ResumeArgs) -> u8 {
             prev.meta.placement.slurm_job.as_deref().unwrap_or("?")
         );
     }
-    let dag = match compile_for_run(&recipe, &prev.meta, &run_dir, &placed) {
-        Ok(d) => d,
-        Err(code) => return code,
-    };
+    let dag = compile_for_run(&recipe, &prev.meta, &run_dir, &placed)?;
     for (flag, id) in [("--from", &args.from), ("--only", &args.only)] {
-        if let Some(id) = id {
-            if !dag.index.contains_key(id) {
-                eprintln!("error: {flag} {id}: no such step in this plan");
-                return exit::INVALID;
-            }
+        if let Some(id) = id.as_ref().filter(|id| !dag.index.contains_key(*id)) {
+            return Err(CliError::Invalid(format!(
+                "{flag} {id}: no such step in this plan"
+            )));
         }
     }
-    let Some(rt) = crate::cli_tools::runtime() else {
-        return exit::ERROR;
-    };
     let transport = placed.transport.clone();
     let reachable = placed.recorded_reachable;
-    let alive = |s: &Step, pgid: i32| reachable && service_alive(&rt, transport.as_ref(), s, pgid);
-    let decision = decide(&Inputs {
-        old_plan: &prev.plan,
-        new: &dag,
-        journal: &prev.journal,
-        service_alive: &alive,
-        output_ok: &output_ok,
-        from: args.from.as_deref(),
-        only: args.only.as_deref(),
+    let decision = {
+        let rt = crate::cli_tools::runtime()?;
+        let alive =
+            |s: &Step, pgid: i32| reachable && service_alive(&rt, transport.as_ref(), s, pgid);
+        decide(&Inputs {
+            old_plan: &prev.plan,
+            new: &dag,
+            journal: &prev.journal,
+            service_alive: &alive,
+            output_ok: &output_ok,
+            from: args.from.as_deref(),
+            only: args.only.as_deref(),
+        })
+    };
+    print_decision(&dag, &run_dir, &decision);
+    if args.dry_run {
+        return Ok(());
+    }
+    std::fs::write(
+        run_dir.join("lock"),
+        format!("{} {}\n", std::process::id(), hostname()),
+    )
+    .map_err(|e| CliError::Failed(format!("cannot take the lock: {e}")))?;
+    if reachable {
+        stop_leftovers(&prev, &dag, &decision, transport.as_ref(), &run_dir);
+    }
+    let continues = prev.journal.iter().find_map(|r| match &r.event {
+        journal::Event::RunStarted {
+            orchestrator_pid,
+            host,
+            ..
+        } => Some(format!("pid {orchestrator_pid} on {host}")),
+        _ => None,
     });
+    let mut meta = prev.meta.clone();
+    meta.placement.slurm_job = placed.slurm_job.clone();
+    write_meta(&run_dir, &meta)
+        .map_err(|e| CliError::Failed(format!("cannot write run.json: {e}")))?;
+    execute_run(
+        &dag,
+        &run_dir,
+        &args.exec,
+        &placed,
+        decision.keep,
+        decision.adopt,
+        continues,
+    )
+}
+
+/// The recipe as copied into the run directory (edit it there to change what runs), with its cluster
+/// config, the variant that ran and its source directory resolved.
+fn recorded_recipe(run_dir: &Path, meta: &RunMeta) -> Result<srt_graph_steps::Recipe, CliError> {
+    let cluster = run_dir.join("srtslurm.yaml");
+    let cluster = if cluster.is_file() {
+        srt_graph_steps::ClusterConfig::load(&cluster)?
+    } else {
+        srt_graph_steps::ClusterConfig::default()
+    };
+    let mut variants = srt_graph_steps::load_file(
+        &run_dir.join("recipe.yaml"),
+        meta.variant.as_deref(),
+        &cluster,
+    )?;
+    if variants.len() != 1 {
+        return Err(CliError::Invalid(format!(
+            "the run's recipe has {} variants; cannot tell which one ran",
+            variants.len()
+        )));
+    }
+    let mut recipe = variants.remove(0).recipe;
+    resolve_source_dir(&mut recipe, meta.recipe_dir.as_deref()).map_err(CliError::Invalid)?;
+    Ok(recipe)
+}
+
+fn print_decision(dag: &Dag, run_dir: &Path, decision: &Decision) {
     eprintln!("resume {}: {}", dag.plan.recipe, run_dir.display());
     for id in &decision.keep {
         eprintln!("  keep    {id}");
@@ -214,26 +226,21 @@ pub fn resume(args: &ResumeArgs) -> u8 {
     for (id, why) in &decision.run {
         eprintln!("  run     {id}: {why}");
     }
-    if args.dry_run {
-        return exit::OK;
-    }
-    if let Err(e) = std::fs::write(
-        run_dir.join("lock"),
-        format!("{} {}\n", std::process::id(), crate::cli_run::hostname()),
-    ) {
-        eprintln!("error: cannot take the lock: {e}");
-        return exit::ERROR;
-    }
-    // Nothing of the old run may linger behind a step that runs again (a service holding its ports, a
-    // task the dead orchestrator left running) or behind a service that was being stopped when the
-    // orchestrator died and that nothing needs now. Its processes are found by the last process group
-    // the journal recorded, by the run tag (spawns the journal missed), and by the pid file of a service
-    // that rewrites its environment.
-    let groups = if reachable {
-        crate::cli_run::run_groups(&prev.journal, &prev.plan, transport.as_ref(), &run_dir)
-    } else {
-        Vec::new()
-    };
+}
+
+/// Nothing of the old run may linger behind a step that runs again (a service holding its ports, a task
+/// the dead orchestrator left running) or behind a service that was being stopped when the orchestrator
+/// died and that nothing needs now. Its processes are found by the last process group the journal
+/// recorded, by the run tag (spawns the journal missed), and by the pid file of a service that rewrites
+/// its environment.
+fn stop_leftovers(
+    prev: &Previous,
+    dag: &Dag,
+    decision: &Decision,
+    transport: &dyn Transport,
+    run_dir: &Path,
+) {
+    let groups = run_groups(&prev.journal, &prev.plan, transport, run_dir);
     let kept_services = decision.keep.iter().filter(|id| {
         dag.index
             .get(*id)
@@ -241,33 +248,9 @@ pub fn resume(args: &ResumeArgs) -> u8 {
     });
     for id in decision.run.iter().map(|(id, _)| id).chain(kept_services) {
         for (_, node, pgid) in groups.iter().filter(|(s, _, _)| s == id) {
-            stop_group(transport.as_ref(), *node, *pgid);
+            stop_group(transport, *node, *pgid);
         }
     }
-    let continues = prev.journal.iter().find_map(|r| match &r.event {
-        journal::Event::RunStarted {
-            orchestrator_pid,
-            host,
-            ..
-        } => Some(format!("pid {orchestrator_pid} on {host}")),
-        _ => None,
-    });
-    drop(rt);
-    let mut meta = prev.meta.clone();
-    meta.placement.slurm_job = placed.slurm_job.clone();
-    if let Err(e) = crate::cli_run::write_meta(&run_dir, &meta) {
-        eprintln!("error: cannot write run.json: {e}");
-        return exit::ERROR;
-    }
-    execute_run(
-        &dag,
-        &run_dir,
-        &args.exec,
-        &placed,
-        decision.keep,
-        decision.adopt,
-        continues,
-    )
 }
 
 fn stop_group(t: &dyn GroupSignaller, node: usize, pgid: i32) {
@@ -282,33 +265,20 @@ fn stop_group(t: &dyn GroupSignaller, node: usize, pgid: i32) {
     let _ = t.signal_group(node, pgid, 9);
 }
 
-pub fn status(args: &StatusArgs) -> u8 {
-    let prev = match read_previous(&args.run_dir) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::ERROR;
-        }
-    };
-    let Some(rt) = crate::cli_tools::runtime() else {
-        return exit::ERROR;
-    };
+pub fn status(args: &StatusArgs) -> CliResult {
+    let prev = read_previous(&args.run_dir).map_err(CliError::Failed)?;
+    let rt = crate::cli_tools::runtime()?;
     let run_dir = args
         .run_dir
         .canonicalize()
         .unwrap_or_else(|_| args.run_dir.clone());
-    let placed = match place(
+    let placed = place(
         &prev.meta.placement,
         prev.plan.nodes.len(),
         &run_dir,
         Some(&prev.plan.nodes),
-    ) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: cannot reach the run's nodes: {e}");
-            return exit::ERROR;
-        }
-    };
+    )
+    .map_err(|e| CliError::Failed(format!("cannot reach the run's nodes: {e}")))?;
     let recorded = replay(&prev.journal);
     let orchestrator = live_orchestrator(&args.run_dir);
     let mut rows = Vec::new();
@@ -369,7 +339,7 @@ pub fn status(args: &StatusArgs) -> u8 {
             "{}\n",
             serde_json::to_string_pretty(&v).unwrap_or_default()
         ));
-        return exit::OK;
+        return Ok(());
     }
     let mut out = format!("run {} in {}\n", prev.plan.recipe, args.run_dir.display());
     match (&orchestrator, &finished) {
@@ -389,5 +359,5 @@ pub fn status(args: &StatusArgs) -> u8 {
     }
     out.push_str(&format!("remaining: {remaining} step(s)\n"));
     crate::cli_plan::emit(&out);
-    exit::OK
+    Ok(())
 }

@@ -1,43 +1,17 @@
-//! `srt-graph run` and `srt-graph down`.
+//! `srt-graph run`, `srt-graph down` and `srt-graph hold`.
 
-use crate::cli_place::{check_containers, place, Executor, PlaceArgs, Placed, Placement};
-use crate::cli_plan::{RecipeArgs, EMBEDDED_DEFAULT};
-use crate::exit;
+use crate::cli_place::{place, PlaceArgs, Placement};
+use crate::cli_plan::RecipeArgs;
+use crate::error::{CliError, CliResult};
+use crate::session::{
+    compile_for_run, copy_inputs, execute_run, hostname, leftovers, live_orchestrator,
+    parse_duration, resolve_source_dir, srun_options, write_meta, ExecArgs, Group, RunMeta,
+};
 use clap::Args;
-use srt_graph_engine::journal::{self, Event, Journal, RunStatus};
-use srt_graph_engine::progress::{Bars, Observer, Plain};
-use srt_graph_engine::rundir::{default_run_dir, write_atomic};
-use srt_graph_engine::scheduler::{RunOptions, RunReport, StepResult};
-use srt_graph_engine::transport::Transport;
-use srt_graph_engine::{execute, policy, Dag};
-use srt_graph_steps::{compile, Target};
-use std::io::IsTerminal;
+use srt_graph_engine::journal;
+use srt_graph_engine::rundir::default_run_dir;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// How a plan is executed; shared by `run` and `resume`.
-#[derive(Args, Clone)]
-pub struct ExecArgs {
-    /// Most tasks running at once (long-lived services do not count).
-    #[arg(long, short = 'j', default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
-    pub jobs: u32,
-    /// Most tasks running at once on one node.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
-    pub per_node: u32,
-    /// After a failure, still run every branch that does not depend on it.
-    #[arg(long)]
-    pub keep_going: bool,
-    /// Leave services running after success (bring them down with `srt-graph down RUN_DIR`).
-    #[arg(long)]
-    pub keep_up: bool,
-    /// Grace period between SIGTERM and SIGKILL at teardown (e.g. 10s, 500ms).
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub grace: Duration,
-    /// Only failures and the final summary.
-    #[arg(long, short)]
-    pub quiet: bool,
-}
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -68,129 +42,43 @@ pub struct DownArgs {
     pub grace: Duration,
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    policy::parse_duration(s)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| format!("`{s}` is not a duration (e.g. 10s, 500ms, 2m)"))
-}
-
-/// What a run was started with, kept in `RUN_DIR/run.json` so that `resume` compiles the same plan.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct RunMeta {
-    /// Variant selector, if any.
-    pub variant: Option<String>,
-    /// Directory of the recipe as given (relative `sglang_src_dir` resolves against it).
-    pub recipe_dir: Option<PathBuf>,
-    pub mock_workers: bool,
-    #[serde(flatten)]
-    pub placement: Placement,
-}
-
-pub fn run(args: &RunArgs) -> u8 {
-    if let Some(dir) = &args.resume {
-        return crate::cli_resume::resume(&crate::cli_resume::ResumeArgs {
-            run_dir: dir.clone(),
-            exec: args.exec.clone(),
-            dry_run: false,
-            from: None,
-            only: None,
-        });
-    }
-    let loaded = match crate::cli_plan::load_one(&args.recipe, "run") {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let cluster = match crate::cli_plan::load_cluster(&args.recipe) {
-        Ok(c) => c,
-        Err(e) => {
-            crate::cli_plan::report(&e);
-            return exit::INVALID;
-        }
-    };
-    let placement = match Placement::from_args(
+/// `run --resume DIR` is `resume DIR` (main sends it there); everything else starts a new run.
+pub fn run(args: &RunArgs) -> CliResult {
+    let loaded = crate::cli_plan::load_one(&args.recipe, "run")?;
+    let cluster = crate::cli_plan::load_cluster(&args.recipe)?;
+    let placement = Placement::from_args(
         &args.place,
         cluster.network_interface.clone(),
         &cluster.ssh_hosts,
         srun_options(&loaded.recipe),
-    ) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}\nnothing was started");
-            return exit::INVALID;
-        }
-    };
-    let recipe_file = args
-        .recipe
-        .recipe
-        .as_deref()
-        .map(|r| crate::cli_plan::split_selector(r).0);
-    let meta = RunMeta {
-        variant: args.recipe.variant.clone().or_else(|| {
-            args.recipe
-                .recipe
-                .as_deref()
-                .and_then(|r| crate::cli_plan::split_selector(r).1)
-        }),
-        recipe_dir: args.recipe_dir.clone().or_else(|| {
-            recipe_file
-                .as_ref()
-                .and_then(|f| {
-                    f.parent().map(|p| {
-                        if p.as_os_str().is_empty() {
-                            PathBuf::from(".")
-                        } else {
-                            p.to_path_buf()
-                        }
-                    })
-                })
-                .and_then(|p| p.canonicalize().ok())
-        }),
-        // The embedded demo has no GPU to run on: its workers are always mocked.
-        mock_workers: args.recipe.mock_workers || args.recipe.recipe.is_none(),
-        placement,
-    };
-    let mut recipe = loaded.recipe.clone();
-    if let Err(e) = resolve_source_dir(&mut recipe, meta.recipe_dir.as_deref()) {
-        eprintln!("error: {e}\nnothing was started");
-        return exit::INVALID;
-    }
+    )
+    .map_err(|e| CliError::Invalid(format!("{e}\nnothing was started")))?;
+    let mut meta = run_meta(args, placement);
+    let mut recipe = loaded.recipe;
+    resolve_source_dir(&mut recipe, meta.recipe_dir.as_deref())
+        .map_err(|e| CliError::Invalid(format!("{e}\nnothing was started")))?;
     let run_dir = args
         .run_dir
         .clone()
         .unwrap_or_else(|| default_run_dir(Path::new("runs"), &recipe.name));
-    let run_dir = match prepare_run_dir(&run_dir, args) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: run directory {}: {e}", run_dir.display());
-            return exit::ERROR;
-        }
+    let run_dir = prepare_run_dir(&run_dir, args)
+        .map_err(|e| CliError::Failed(format!("run directory {}: {e}", run_dir.display())))?;
+    // Until `execute_run` holds it, the lock is released here on any error: nothing has started.
+    let release = |e: CliError| {
+        let _ = std::fs::remove_file(run_dir.join("lock"));
+        e
     };
-    let placed = match place(
+    let placed = place(
         &meta.placement,
         recipe.total_nodes() as usize,
         &run_dir,
         None,
-    ) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}\nnothing was started");
-            let _ = std::fs::remove_file(run_dir.join("lock"));
-            return exit::ERROR;
-        }
-    };
-    let mut meta = meta;
+    )
+    .map_err(|e| release(CliError::Failed(format!("{e}\nnothing was started"))))?;
     meta.placement.slurm_job = placed.slurm_job.clone();
-    if let Err(e) = write_meta(&run_dir, &meta) {
-        eprintln!("error: cannot write run.json: {e}");
-        return exit::ERROR;
-    }
-    let dag = match compile_for_run(&recipe, &meta, &run_dir, &placed) {
-        Ok(d) => d,
-        Err(code) => {
-            let _ = std::fs::remove_file(run_dir.join("lock"));
-            return code;
-        }
-    };
+    write_meta(&run_dir, &meta)
+        .map_err(|e| release(CliError::Failed(format!("cannot write run.json: {e}"))))?;
+    let dag = compile_for_run(&recipe, &meta, &run_dir, &placed).map_err(release)?;
     execute_run(
         &dag,
         &run_dir,
@@ -202,275 +90,35 @@ pub fn run(args: &RunArgs) -> u8 {
     )
 }
 
-pub fn write_meta(run_dir: &Path, meta: &RunMeta) -> std::io::Result<()> {
-    let json = serde_json::to_vec_pretty(meta).map_err(std::io::Error::other)?;
-    write_atomic(&run_dir.join("run.json"), &json)
-}
-
-/// The recipe's `srun_options` as `--key=value` (bare `--key` for an empty value).
-fn srun_options(recipe: &srt_graph_steps::Recipe) -> Vec<String> {
-    recipe
-        .srun_options
-        .iter()
-        .map(|(k, v)| {
-            let k = k.trim_start_matches('-');
-            if v.is_empty() {
-                format!("--{k}")
-            } else {
-                format!("--{k}={v}")
-            }
-        })
-        .collect()
-}
-
-/// Compiles the recipe for the nodes `placed` reaches, in `run_dir`; checks the programs (local) and
-/// container support (Slurm) it needs.
-pub fn compile_for_run(
-    recipe: &srt_graph_steps::Recipe,
-    meta: &RunMeta,
-    run_dir: &Path,
-    placed: &Placed,
-) -> Result<Dag, u8> {
-    let venv = cache_dir().join("venv");
-    if let Err(e) = std::fs::create_dir_all(cache_dir()) {
-        eprintln!("error: cache directory {}: {e}", cache_dir().display());
-        return Err(exit::ERROR);
-    }
-    let me = std::env::current_exe()
-        .map_or_else(|_| "srt-graph".to_string(), |p| p.display().to_string());
-    // Workers run in the recipe's container on Slurm (pyxis); mock workers need none.
-    let container = (meta.placement.executor == Executor::Slurm && !meta.mock_workers)
-        .then(|| srt_graph_steps::worker_container(recipe, &run_dir.display().to_string()))
-        .flatten();
-    let target = Target {
-        names: placed.names.clone(),
-        addresses: placed.addresses.clone(),
-        bind_all: placed.bind_all,
-        run_dir: run_dir.display().to_string(),
-        srt_graph: me,
-        mock_workers: meta.mock_workers,
-        ext_src_dir: if container.is_some() {
-            "/ext-sglang-src".into()
-        } else {
-            format!("{}/{{node}}/ext-sglang-src", run_dir.display())
-        },
-        venv: container.is_none().then(|| venv.display().to_string()),
-        container,
-        // Mock Dynamo workers use the recipe's model directory when this machine has it.
-        local_model_dir: recipe
-            .model_path
-            .as_deref()
-            .filter(|p| Path::new(p).join("tokenizer.json").is_file())
-            .map(str::to_string),
-        ..Target::default()
-    };
-    let plan = compile(recipe, &target).map_err(|e| {
-        crate::cli_plan::report(&e);
-        exit::INVALID
-    })?;
-    let dag = Dag::new(plan).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::INVALID
-    })?;
-    if meta.placement.executor == Executor::Local {
-        if let Err(missing) = preflight(&dag) {
-            eprintln!("error: {missing}");
-            return Err(exit::ERROR);
-        }
-    }
-    if let Err(e) = check_containers(placed, &dag) {
-        eprintln!("error: {e}");
-        return Err(exit::ERROR);
-    }
-    Ok(dag)
-}
-
-/// Removes the run directory's lock when the orchestrator is done with it, however it returns.
-struct LockGuard(PathBuf);
-
-impl Drop for LockGuard {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(self.0.join("lock"));
-    }
-}
-
-/// Runs `dag` in `run_dir` (lock already held) and reports; releases the lock.
-pub fn execute_run(
-    dag: &Dag,
-    run_dir: &Path,
-    exec: &ExecArgs,
-    placed: &Placed,
-    already_done: Vec<String>,
-    adopted: Vec<(String, i32)>,
-    continues: Option<String>,
-) -> u8 {
-    let _lock = LockGuard(run_dir.to_path_buf());
-    if let Err(e) = write_atomic(
-        &run_dir.join("plan.json"),
-        srt_graph_engine::render::json(dag).as_bytes(),
-    ) {
-        eprintln!("error: cannot write plan.json: {e}");
-        return exit::ERROR;
-    }
-    let mut journal = match Journal::open(&run_dir.join("journal.jsonl")) {
-        Ok(j) => j,
-        Err(e) => {
-            eprintln!("error: cannot open the journal: {e}");
-            return exit::ERROR;
-        }
-    };
-    let transport: Arc<dyn Transport> = placed.transport.clone();
-    if let Err(e) = journal.append(Event::RunStarted {
-        recipe: dag.plan.recipe.clone(),
-        orchestrator_pid: std::process::id(),
-        host: hostname(),
-        transport: transport.name().into(),
-        continues,
-    }) {
-        eprintln!("error: cannot write the journal: {e}");
-        return exit::ERROR;
-    }
-    eprintln!(
-        "run {}: {} step(s) on {} node(s), {} executor; run directory {}",
-        dag.plan.recipe,
-        dag.plan.steps.len(),
-        dag.plan.nodes.len(),
-        transport.name(),
-        run_dir.display()
-    );
-    let opts = RunOptions {
-        jobs: exec.jobs as usize,
-        per_node: exec.per_node as usize,
-        keep_going: exec.keep_going,
-        keep_up: exec.keep_up,
-        grace: exec.grace,
-        run_dir: run_dir.to_path_buf(),
-        already_done,
-        adopted,
-    };
-    let Some(rt) = crate::cli_tools::runtime() else {
-        return exit::ERROR;
-    };
-    let fancy = std::io::stderr().is_terminal() && !exec.quiet;
-    let report = rt.block_on(async {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        spawn_signal_forwarder(tx);
-        let mut observer: Box<dyn Observer> = if fancy {
-            Box::new(Bars::new(dag.plan.steps.len()))
-        } else {
-            Box::new(Plain { quiet: exec.quiet })
-        };
-        execute(dag, transport, &opts, &mut journal, observer.as_mut(), rx).await
+/// What the run is started with, as `run.json` records it for `resume`.
+fn run_meta(args: &RunArgs, placement: Placement) -> RunMeta {
+    let (recipe_file, selector) = args
+        .recipe
+        .recipe
+        .as_deref()
+        .map(crate::cli_plan::split_selector)
+        .unzip();
+    let recipe_dir = args.recipe_dir.clone().or_else(|| {
+        recipe_file
+            .as_ref()
+            .and_then(|f| {
+                f.parent().map(|p| {
+                    if p.as_os_str().is_empty() {
+                        PathBuf::from(".")
+                    } else {
+                        p.to_path_buf()
+                    }
+                })
+            })
+            .and_then(|p| p.canonicalize().ok())
     });
-    finish(dag, run_dir, &report)
-}
-
-/// `sglang_src_dir` must exist on this host; a relative path is relative to the recipe file.
-pub fn resolve_source_dir(
-    recipe: &mut srt_graph_steps::Recipe,
-    recipe_dir: Option<&Path>,
-) -> Result<(), String> {
-    let Some((dir, pos)) = recipe.sglang_src_dir.clone() else {
-        return Ok(());
-    };
-    let mut path = PathBuf::from(&dir);
-    if path.is_relative() {
-        if let Some(base) = recipe_dir {
-            path = base.join(path);
-        }
+    RunMeta {
+        variant: args.recipe.variant.clone().or(selector.flatten()),
+        recipe_dir,
+        // The embedded demo has no GPU to run on: its workers are always mocked.
+        mock_workers: args.recipe.mock_workers || args.recipe.recipe.is_none(),
+        placement,
     }
-    match path.canonicalize() {
-        Ok(p) if p.is_dir() => {
-            recipe.sglang_src_dir = Some((p.display().to_string(), pos));
-            Ok(())
-        }
-        _ => Err(format!(
-            "{}:{}:{}: `backend.sglang_src_dir`: {} does not exist on this host\n  help: point it at your SGLang checkout (relative paths are relative to the recipe file)",
-            recipe.file,
-            pos.line,
-            pos.col,
-            path.display()
-        )),
-    }
-}
-
-/// Where runs keep what they reuse (the Python venv with sglang-router): `$SRT_GRAPH_CACHE`, else
-/// `$XDG_CACHE_HOME/srt-graph`, else `~/.cache/srt-graph`.
-pub fn cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("SRT_GRAPH_CACHE") {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
-        return PathBuf::from(d).join("srt-graph");
-    }
-    std::env::var_os("HOME").map_or_else(
-        || PathBuf::from(".cache/srt-graph"),
-        |h| PathBuf::from(h).join(".cache/srt-graph"),
-    )
-}
-
-/// Every program the plan starts by name must be on PATH here (local executor), before anything starts.
-fn preflight(dag: &Dag) -> Result<(), String> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let mut missing: Vec<String> = Vec::new();
-    for step in &dag.plan.steps {
-        let Some(program) = step.command.as_ref().and_then(|c| c.first()) else {
-            continue;
-        };
-        if program.contains('/')
-            || missing
-                .iter()
-                .any(|m| m.starts_with(&format!("`{program}`")))
-        {
-            continue;
-        }
-        if !std::env::split_paths(&path).any(|d| d.join(program).is_file()) {
-            let hint = srt_graph_steps::kinds::install_hint(program)
-                .map_or_else(String::new, |h| format!("; install it with `{h}`"));
-            missing.push(format!(
-                "`{program}` (needed by step `{}`) is not installed{hint}",
-                step.id
-            ));
-        }
-    }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("{}\nnothing was started", missing.join("\n")))
-    }
-}
-
-pub fn hostname() -> String {
-    nix_hostname().unwrap_or_else(|| "localhost".into())
-}
-
-fn nix_hostname() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-}
-
-/// SIGINT and SIGTERM become interrupt requests; the executor decides what each one means.
-fn spawn_signal_forwarder(tx: tokio::sync::mpsc::UnboundedSender<()>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    tokio::spawn(async move {
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return;
-        };
-        loop {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-            if tx.send(()).is_err() {
-                return;
-            }
-        }
-    });
 }
 
 /// Creates the run directory, refuses one that holds another run, takes the lock and copies the inputs
@@ -491,140 +139,6 @@ fn prepare_run_dir(dir: &Path, args: &RunArgs) -> std::io::Result<PathBuf> {
     Ok(dir)
 }
 
-/// Copies the recipe (or the embedded default) and the cluster config into the run directory; a file
-/// already there (a submitted job running its copy) is left as it is.
-pub fn copy_inputs(recipe: &crate::cli_plan::RecipeArgs, dir: &Path) -> std::io::Result<()> {
-    let copy = |from: &Path, name: &str| -> std::io::Result<()> {
-        let to = dir.join(name);
-        let same = match (from.canonicalize(), to.canonicalize()) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => false,
-        };
-        if !same {
-            std::fs::copy(from, &to)?;
-        }
-        Ok(())
-    };
-    match &recipe.recipe {
-        Some(r) => copy(&crate::cli_plan::split_selector(r).0, "recipe.yaml")?,
-        None => std::fs::write(dir.join("recipe.yaml"), EMBEDDED_DEFAULT)?,
-    }
-    if let Some(c) = &recipe.cluster_config {
-        copy(c, "srtslurm.yaml")?;
-    }
-    Ok(())
-}
-
-fn finish(dag: &Dag, run_dir: &Path, report: &RunReport) -> u8 {
-    let summary = serde_json::to_vec_pretty(report).unwrap_or_default();
-    if let Err(e) = write_atomic(&run_dir.join("summary.json"), &summary) {
-        eprintln!("warning: cannot write summary.json: {e}");
-    }
-    let mut table = String::from(
-        "\nstep                                     node     tries   seconds  result\n",
-    );
-    for s in &report.steps {
-        let result = match s.result {
-            StepResult::NotRun => "not run",
-            StepResult::Kept => "kept",
-            StepResult::Adopted => "adopted",
-            StepResult::Done => "done",
-            StepResult::Up => "up",
-            StepResult::Failed => "FAILED",
-            StepResult::Skipped => "skipped",
-            StepResult::Cancelled => "cancelled",
-        };
-        table.push_str(&format!(
-            "{:<40} {:<8} {:>5} {:>9.2}  {result}\n",
-            s.id, s.node, s.attempts, s.secs
-        ));
-    }
-    eprint!("{table}");
-    eprintln!("critical path: {}", report.critical_path.join(" → "));
-    eprintln!("makespan: {:.2}s", report.makespan_secs);
-    for f in &report.failures {
-        eprintln!("\n{f}");
-    }
-    if !report.left_up.is_empty() {
-        eprintln!("\nservices left up (--keep-up):");
-        for s in &report.left_up {
-            eprintln!(
-                "  {} on {} (process group {})",
-                s.step, dag.plan.nodes[s.node], s.pgid
-            );
-        }
-        if let Some(e) = &dag.plan.endpoint {
-            eprintln!("endpoint: {e}");
-        }
-        eprintln!("bring them down with: srt-graph down {}", run_dir.display());
-    }
-    print_bench_results(run_dir);
-    eprintln!("run directory: {}", run_dir.display());
-    match report.status {
-        RunStatus::Succeeded => exit::OK,
-        RunStatus::Failed => exit::STEP_FAILED,
-        RunStatus::Interrupted => exit::INTERRUPTED,
-    }
-}
-
-/// The sa-bench result files of the run, one line per concurrency point.
-fn print_bench_results(run_dir: &Path) {
-    let mut rows: Vec<(u64, String)> = Vec::new();
-    let Ok(dirs) = std::fs::read_dir(run_dir) else {
-        return;
-    };
-    for d in dirs
-        .flatten()
-        .filter(|d| d.file_name().to_string_lossy().starts_with("sa-bench_"))
-    {
-        for f in std::fs::read_dir(d.path()).into_iter().flatten().flatten() {
-            let Ok(bytes) = std::fs::read(f.path()) else {
-                continue;
-            };
-            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-                continue;
-            };
-            let n = |k: &str| {
-                v.get(k)
-                    .and_then(serde_json::Value::as_f64)
-                    .unwrap_or(f64::NAN)
-            };
-            let c = v
-                .get("max_concurrency")
-                .and_then(serde_json::Value::as_u64)
-                .unwrap_or(0);
-            rows.push((
-                c,
-                format!(
-                    "{c:>11} {:>8} {:>9.1} {:>11.1} {:>9.1} {:>9.1} {:>9.2} {:>9.2}  {}",
-                    n("completed"),
-                    n("request_throughput"),
-                    n("output_throughput"),
-                    n("mean_ttft_ms"),
-                    n("p99_ttft_ms"),
-                    n("mean_tpot_ms"),
-                    n("mean_itl_ms"),
-                    f.path()
-                        .strip_prefix(run_dir)
-                        .unwrap_or(&f.path())
-                        .display()
-                ),
-            ));
-        }
-    }
-    if rows.is_empty() {
-        return;
-    }
-    rows.sort();
-    eprintln!("\nsa-bench results ({}):", run_dir.display());
-    eprintln!(
-        "concurrency requests     req/s  out tok/s  TTFT ms  p99 TTFT   TPOT ms    ITL ms  file"
-    );
-    for (_, r) in rows {
-        eprintln!("{r}");
-    }
-}
-
 #[derive(Args)]
 pub struct HoldArgs {
     /// The run directory whose kept-up services hold the allocation.
@@ -633,19 +147,13 @@ pub struct HoldArgs {
 
 /// Blocks while any process of a run is alive (what a submitted `--keep-up` job runs after `run`, so that
 /// the allocation — and the services in it — last until `srt-graph down`).
-pub fn hold(args: &HoldArgs) -> u8 {
+pub fn hold(args: &HoldArgs) -> CliResult {
     let run_dir = args
         .run_dir
         .canonicalize()
         .unwrap_or_else(|_| args.run_dir.clone());
     let records = journal::read(&run_dir.join("journal.jsonl")).unwrap_or_default();
-    let (placed, groups) = match leftovers(&run_dir, &records) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::ERROR;
-        }
-    };
+    let (placed, groups) = leftovers(&run_dir, &records).map_err(CliError::Failed)?;
     let transport = placed.transport.clone();
     eprintln!(
         "holding the allocation while the run's services are up; bring them down with: srt-graph down {}",
@@ -658,22 +166,17 @@ pub fn hold(args: &HoldArgs) -> u8 {
             .count();
         if up == 0 {
             eprintln!("nothing of the run is up any more: releasing the allocation");
-            return exit::OK;
+            return Ok(());
         }
         std::thread::sleep(Duration::from_secs(2));
     }
 }
 
 /// Stops everything a run started, from its journal — also when its orchestrator is gone.
-pub fn down(args: &DownArgs) -> u8 {
+pub fn down(args: &DownArgs) -> CliResult {
     let journal_path = args.run_dir.join("journal.jsonl");
-    let records = match journal::read(&journal_path) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {}: {e}", journal_path.display());
-            return exit::ERROR;
-        }
-    };
+    let records = journal::read(&journal_path)
+        .map_err(|e| CliError::Failed(format!("{}: {e}", journal_path.display())))?;
     // A live orchestrator tears down itself, in order; ask it first.
     if let Some((pid, _)) = live_orchestrator(&args.run_dir).filter(|(_, host)| *host == hostname())
     {
@@ -693,13 +196,7 @@ pub fn down(args: &DownArgs) -> u8 {
         .run_dir
         .canonicalize()
         .unwrap_or_else(|_| args.run_dir.clone());
-    let (placed, groups) = match leftovers(&run_dir, &records) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::ERROR;
-        }
-    };
+    let (placed, groups) = leftovers(&run_dir, &records).map_err(CliError::Failed)?;
     let transport = placed.transport.clone();
     let alive: Vec<&Group> = groups
         .iter()
@@ -708,7 +205,7 @@ pub fn down(args: &DownArgs) -> u8 {
         .collect();
     if alive.is_empty() {
         eprintln!("nothing of this run is running");
-        return exit::OK;
+        return Ok(());
     }
     for (step, node, pgid) in &alive {
         eprintln!("stopping {step} (process group {pgid})");
@@ -722,96 +219,5 @@ pub fn down(args: &DownArgs) -> u8 {
         let _ = transport.signal_group(*node, *pgid, 9);
     }
     let _ = std::fs::remove_file(args.run_dir.join("lock"));
-    exit::OK
-}
-
-/// A process group a run started: `(step, node, pgid)`.
-pub type Group = (String, usize, i32);
-
-/// Where a recorded run is (its nodes reached again) and every process group it may have left.
-fn leftovers(run_dir: &Path, records: &[journal::Record]) -> Result<(Placed, Vec<Group>), String> {
-    let (meta, plan) = read_meta_and_plan(run_dir)?;
-    let placed = place(
-        &meta.placement,
-        plan.nodes.len(),
-        run_dir,
-        Some(&plan.nodes),
-    )
-    .map_err(|e| format!("cannot reach the run's nodes: {e}"))?;
-    let groups = run_groups(records, &plan, placed.transport.as_ref(), run_dir);
-    Ok((placed, groups))
-}
-
-/// `run.json` and `plan.json` of a run directory.
-pub fn read_meta_and_plan(run_dir: &Path) -> Result<(RunMeta, srt_graph_engine::Plan), String> {
-    let read = |name: &str| {
-        std::fs::read(run_dir.join(name))
-            .map_err(|e| format!("{}: {e}", run_dir.join(name).display()))
-    };
-    let meta: RunMeta =
-        serde_json::from_slice(&read("run.json")?).map_err(|e| format!("run.json: {e}"))?;
-    let plan =
-        serde_json::from_slice(&read("plan.json")?).map_err(|e| format!("plan.json: {e}"))?;
-    Ok((meta, plan))
-}
-
-/// Every process group a run may have left: the journal's, the run-tagged processes on each machine
-/// (spawns the journal never heard of), and the pid files of services that rewrite their environment
-/// (nginx). `(step, node, pgid)`, most recent journal entries first.
-pub fn run_groups(
-    records: &[journal::Record],
-    plan: &srt_graph_engine::Plan,
-    transport: &dyn Transport,
-    run_dir: &Path,
-) -> Vec<Group> {
-    let mut groups: Vec<Group> = records
-        .iter()
-        .rev()
-        .filter_map(|r| match &r.event {
-            Event::Spawned {
-                step, node, pgid, ..
-            } => Some((step.clone(), *node, *pgid)),
-            _ => None,
-        })
-        .collect();
-    let mut add = |step: String, node: usize, pgid: i32| {
-        if !groups.iter().any(|(_, n, g)| *g == pgid && *n == node) {
-            groups.push((step, node, pgid));
-        }
-    };
-    let run_dir = run_dir.display().to_string();
-    for node in transport.machines() {
-        for (step, pgid) in transport.tagged_groups(node, &run_dir) {
-            let node = plan
-                .steps
-                .iter()
-                .find(|s| s.id == step)
-                .map_or(node, |s| s.node);
-            add(step, node, pgid);
-        }
-    }
-    for s in &plan.steps {
-        if let Some(pgid) = s
-            .pid_file
-            .as_deref()
-            .and_then(|f| transport.pid_file_group(s.node, f))
-        {
-            add(s.id.clone(), s.node, pgid);
-        }
-    }
-    groups
-}
-
-/// The orchestrator holding the run directory's lock, if it is alive: `(pid, host)`.
-pub fn live_orchestrator(run_dir: &Path) -> Option<(i32, String)> {
-    let text = std::fs::read_to_string(run_dir.join("lock")).ok()?;
-    let mut parts = text.split_whitespace();
-    let pid: i32 = parts.next()?.parse().ok()?;
-    let host = parts.next().unwrap_or("?").to_string();
-    // A lock from another host cannot be checked from here: it counts as live.
-    let alive = pid > 1
-        && pid != std::process::id() as i32
-        && (host != hostname()
-            || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok());
-    alive.then_some((pid, host))
+    Ok(())
 }

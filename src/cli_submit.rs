@@ -3,7 +3,7 @@
 //! (srt-slurm copies them after submitting, racing the job's start).
 
 use crate::cli_plan::{load_cluster, RecipeArgs};
-use crate::exit;
+use crate::error::{CliError, CliResult};
 use clap::Args;
 use srt_graph_engine::rundir::{default_run_dir, write_atomic};
 use std::path::{Path, PathBuf};
@@ -146,18 +146,9 @@ fn script(
     Ok(s)
 }
 
-pub fn submit(args: &SubmitArgs) -> u8 {
-    let loaded = match crate::cli_plan::load_one(&args.recipe, "submit") {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let cluster = match load_cluster(&args.recipe) {
-        Ok(c) => c,
-        Err(e) => {
-            crate::cli_plan::report(&e);
-            return exit::INVALID;
-        }
-    };
+pub fn submit(args: &SubmitArgs) -> CliResult {
+    let loaded = crate::cli_plan::load_one(&args.recipe, "submit")?;
+    let cluster = load_cluster(&args.recipe)?;
     let recipe = &loaded.recipe;
     let run_dir = args
         .run_dir
@@ -177,26 +168,20 @@ pub fn submit(args: &SubmitArgs) -> u8 {
         .map(|r| crate::cli_plan::split_selector(r).0)
         .and_then(|f| f.canonicalize().ok())
         .and_then(|f| f.parent().map(Path::to_path_buf));
-    let text = match script(args, recipe, &cluster, &absolute, recipe_dir.as_deref()) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: {e}\nnothing was submitted");
-            return exit::INVALID;
-        }
-    };
+    let text = script(args, recipe, &cluster, &absolute, recipe_dir.as_deref())
+        .map_err(|e| CliError::Invalid(format!("{e}\nnothing was submitted")))?;
     if args.dry_run {
         print!("{text}");
-        return exit::OK;
+        return Ok(());
     }
     if absolute.join("journal.jsonl").exists() {
-        eprintln!(
-            "error: {} already holds a run (use `srt-graph resume`)",
+        return Err(CliError::Failed(format!(
+            "{} already holds a run (use `srt-graph resume`)",
             absolute.display()
-        );
-        return exit::ERROR;
+        )));
     }
     let prepared = std::fs::create_dir_all(absolute.join("logs"))
-        .and_then(|()| crate::cli_run::copy_inputs(&args.recipe, &absolute))
+        .and_then(|()| crate::session::copy_inputs(&args.recipe, &absolute))
         .and_then(|()| {
             // The cluster config that was found (not only one given by flag) travels with the run.
             match &cluster.file {
@@ -208,8 +193,10 @@ pub fn submit(args: &SubmitArgs) -> u8 {
         })
         .and_then(|()| write_atomic(&absolute.join("sbatch.sh"), text.as_bytes()));
     if let Err(e) = prepared {
-        eprintln!("error: run directory {}: {e}", absolute.display());
-        return exit::ERROR;
+        return Err(CliError::Failed(format!(
+            "run directory {}: {e}",
+            absolute.display()
+        )));
     }
     let out = std::process::Command::new("sbatch")
         .arg("--parsable")
@@ -228,19 +215,15 @@ pub fn submit(args: &SubmitArgs) -> u8 {
                 absolute.display(),
                 absolute.display()
             );
-            exit::OK
+            Ok(())
         }
-        Ok(o) => {
-            eprintln!(
-                "error: sbatch refused the job: {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            );
-            exit::ERROR
-        }
-        Err(e) => {
-            eprintln!("error: cannot run sbatch: {e} (is Slurm installed here?)");
-            exit::ERROR
-        }
+        Ok(o) => Err(CliError::Failed(format!(
+            "sbatch refused the job: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ))),
+        Err(e) => Err(CliError::Failed(format!(
+            "cannot run sbatch: {e} (is Slurm installed here?)"
+        ))),
     }
 }
 

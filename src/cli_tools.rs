@@ -1,7 +1,7 @@
 //! Subcommands that steps run on nodes: `mock-worker`, `wait-healthy`, `wait-ready`, `mount-source`,
 //! `bench`.
 
-use crate::exit;
+use crate::error::{CliError, CliResult};
 use clap::Args;
 
 #[derive(Args)]
@@ -16,38 +16,20 @@ pub struct MockWorkerArgs {
 }
 
 /// The tokio runtime every subcommand uses; reports and returns `None` if it cannot start.
-pub fn runtime() -> Option<tokio::runtime::Runtime> {
-    match tokio::runtime::Builder::new_multi_thread()
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => Some(rt),
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            None
-        }
-    }
+        .map_err(|e| CliError::Failed(format!("cannot start the runtime: {e}")))
 }
 
-pub fn mock_worker(args: &MockWorkerArgs) -> u8 {
+pub fn mock_worker(args: &MockWorkerArgs) -> CliResult {
     use srt_graph_node_tools::mock_worker;
-    let cfg = match mock_worker::parse_args(&args.args, &|k| std::env::var(k).ok()) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: mock-worker: {e}");
-            return exit::INVALID;
-        }
-    };
-    let Some(rt) = runtime() else {
-        return exit::ERROR;
-    };
-    match rt.block_on(mock_worker::serve(cfg)) {
-        Ok(()) => exit::OK,
-        Err(e) => {
-            eprintln!("error: mock-worker: {e}");
-            exit::ERROR
-        }
-    }
+    let cfg = mock_worker::parse_args(&args.args, &|k| std::env::var(k).ok())
+        .map_err(|e| CliError::Invalid(format!("mock-worker: {e}")))?;
+    runtime()?
+        .block_on(mock_worker::serve(cfg))
+        .map_err(|e| CliError::Failed(format!("mock-worker: {e}")))
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -78,7 +60,7 @@ pub struct WaitHealthyArgs {
     pub model: String,
 }
 
-pub fn wait_healthy(a: &WaitHealthyArgs) -> u8 {
+pub fn wait_healthy(a: &WaitHealthyArgs) -> CliResult {
     let w = srt_graph_node_tools::health::WaitHealthy {
         mode: a.mode.clone(),
         urls: a.urls.clone(),
@@ -88,16 +70,9 @@ pub fn wait_healthy(a: &WaitHealthyArgs) -> u8 {
         smoke: a.smoke.clone(),
         model: a.model.clone(),
     };
-    let Some(rt) = runtime() else {
-        return exit::ERROR;
-    };
-    match rt.block_on(srt_graph_node_tools::health::wait_healthy(&w)) {
-        Ok(()) => exit::OK,
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::ERROR
-        }
-    }
+    runtime()?
+        .block_on(srt_graph_node_tools::health::wait_healthy(&w))
+        .map_err(CliError::Failed)
 }
 
 #[derive(Args)]
@@ -107,21 +82,14 @@ pub struct WaitReadyArgs {
     pub target: String,
 }
 
-pub fn wait_ready(a: &WaitReadyArgs) -> u8 {
-    let Some(rt) = runtime() else {
-        return exit::ERROR;
-    };
-    match rt.block_on(srt_graph_node_tools::health::wait_ready(
-        &a.kind,
-        &a.target,
-        std::time::Duration::from_secs(1),
-    )) {
-        Ok(()) => exit::OK,
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::INVALID
-        }
-    }
+pub fn wait_ready(a: &WaitReadyArgs) -> CliResult {
+    runtime()?
+        .block_on(srt_graph_node_tools::health::wait_ready(
+            &a.kind,
+            &a.target,
+            std::time::Duration::from_secs(1),
+        ))
+        .map_err(CliError::Invalid)
 }
 
 #[derive(Args)]
@@ -132,17 +100,11 @@ pub struct MountSourceArgs {
     pub dst: std::path::PathBuf,
 }
 
-pub fn mount_source(a: &MountSourceArgs) -> u8 {
-    match srt_graph_node_tools::health::mount_source(&a.src, &a.dst) {
-        Ok(msg) => {
-            println!("{msg}");
-            exit::OK
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::ERROR
-        }
-    }
+pub fn mount_source(a: &MountSourceArgs) -> CliResult {
+    let msg =
+        srt_graph_node_tools::health::mount_source(&a.src, &a.dst).map_err(CliError::Failed)?;
+    println!("{msg}");
+    Ok(())
 }
 
 #[derive(Args)]
@@ -184,7 +146,7 @@ pub struct BenchArgs {
     pub request_timeout: std::time::Duration,
 }
 
-pub fn bench(a: &BenchArgs) -> u8 {
+pub fn bench(a: &BenchArgs) -> CliResult {
     let concurrencies: Result<Vec<u32>, _> = a
         .concurrency
         .split('x')
@@ -193,11 +155,10 @@ pub fn bench(a: &BenchArgs) -> u8 {
     let concurrencies = match concurrencies {
         Ok(c) if !c.is_empty() && c.iter().all(|&x| x > 0) => c,
         _ => {
-            eprintln!(
-                "error: --concurrency `{}` is not positive integers joined by `x`",
+            return Err(CliError::Invalid(format!(
+                "--concurrency `{}` is not positive integers joined by `x`",
                 a.concurrency
-            );
-            return exit::INVALID;
+            )))
         }
     };
     let request_rate = match a.request_rate.as_str() {
@@ -205,14 +166,16 @@ pub fn bench(a: &BenchArgs) -> u8 {
         r => match r.parse::<f64>() {
             Ok(x) if x > 0.0 && x.is_finite() => Some(x),
             _ => {
-                eprintln!("error: --request-rate `{r}` is not `inf` or a positive number");
-                return exit::INVALID;
+                return Err(CliError::Invalid(format!(
+                    "--request-rate `{r}` is not `inf` or a positive number"
+                )));
             }
         },
     };
     if a.result_filename.is_some() && concurrencies.len() > 1 {
-        eprintln!("error: --result-filename names one file; give one concurrency");
-        return exit::INVALID;
+        return Err(CliError::Invalid(
+            "--result-filename names one file; give one concurrency".into(),
+        ));
     }
     let cfg = srt_graph_node_tools::loadgen::BenchConfig {
         url: a.url.clone(),
@@ -231,16 +194,10 @@ pub fn bench(a: &BenchArgs) -> u8 {
         request_timeout: a.request_timeout,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
-    let Some(rt) = runtime() else {
-        return exit::ERROR;
-    };
-    match rt.block_on(srt_graph_node_tools::loadgen::run(&cfg)) {
-        Ok(_) => exit::OK,
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::ERROR
-        }
-    }
+    runtime()?
+        .block_on(srt_graph_node_tools::loadgen::run(&cfg))
+        .map(|_| ())
+        .map_err(CliError::Failed)
 }
 
 #[derive(clap::Subcommand)]
@@ -260,18 +217,14 @@ pub enum NodeOp {
 }
 
 /// What the ssh and Slurm transports ask of a node (`srt-graph node-op …` run there).
-pub fn node_op(op: &NodeOp) -> u8 {
+pub fn node_op(op: &NodeOp) -> CliResult {
     use srt_graph_engine::local;
     use srt_graph_engine::transport::GroupSignaller;
     let t = local::LocalTransport;
     match op {
-        NodeOp::Signal { pgid, signal } => match t.signal_group(0, *pgid, *signal) {
-            Ok(()) => exit::OK,
-            Err(e) => {
-                eprintln!("error: signal {signal} to process group {pgid}: {e}");
-                exit::ERROR
-            }
-        },
+        NodeOp::Signal { pgid, signal } => t.signal_group(0, *pgid, *signal).map_err(|e| {
+            CliError::Failed(format!("signal {signal} to process group {pgid}: {e}"))
+        })?,
         NodeOp::Alive { pgid } => {
             println!(
                 "{}",
@@ -281,35 +234,30 @@ pub fn node_op(op: &NodeOp) -> u8 {
                     "gone"
                 }
             );
-            exit::OK
         }
         NodeOp::Tagged { run_dir } => {
             for (step, _, pgid) in local::tagged_processes(run_dir) {
                 println!("{step}\t{pgid}");
             }
-            exit::OK
         }
         NodeOp::PidFile { file } => {
             if let Some(g) = local::pid_file_group(file) {
                 println!("{g}");
             }
-            exit::OK
         }
         NodeOp::PortHolder { addr, port } => {
             println!("{}", local::port_holders(addr, *port).join(", "));
-            exit::OK
         }
         NodeOp::Address { interface } => match interface_address(interface) {
-            Some(a) => {
-                println!("{a}");
-                exit::OK
-            }
+            Some(a) => println!("{a}"),
             None => {
-                eprintln!("error: no IPv4 address on {interface} nor any other interface");
-                exit::ERROR
+                return Err(CliError::Failed(format!(
+                    "no IPv4 address on {interface} nor any other interface"
+                )))
             }
         },
     }
+    Ok(())
 }
 
 /// srt-slurm's lookup order: the interface's address, then the first non-loopback address.
@@ -338,19 +286,13 @@ pub struct MockModelArgs {
 }
 
 /// A weightless model directory for `dynamo.mocker` (what the `mock-model/<node>` steps run).
-pub fn mock_model(a: &MockModelArgs) -> u8 {
-    match srt_graph_node_tools::mock_model::write(&a.dir, &a.name) {
-        Ok(()) => {
-            println!(
-                "wrote a weightless model directory for `{}` in {}",
-                a.name,
-                a.dir.display()
-            );
-            exit::OK
-        }
-        Err(e) => {
-            eprintln!("error: {}: {e}", a.dir.display());
-            exit::ERROR
-        }
-    }
+pub fn mock_model(a: &MockModelArgs) -> CliResult {
+    srt_graph_node_tools::mock_model::write(&a.dir, &a.name)
+        .map_err(|e| CliError::Failed(format!("{}: {e}", a.dir.display())))?;
+    println!(
+        "wrote a weightless model directory for `{}` in {}",
+        a.name,
+        a.dir.display()
+    );
+    Ok(())
 }

@@ -6,22 +6,11 @@ mod cli_resume;
 mod cli_run;
 mod cli_submit;
 mod cli_tools;
+mod error;
+mod session;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
-
-/// Exit codes, documented in `--help`.
-pub mod exit {
-    pub const OK: u8 = 0;
-    /// Something went wrong that is not the recipe's or a step's fault (I/O, environment).
-    pub const ERROR: u8 = 1;
-    /// The recipe or cluster config is invalid; nothing was started.
-    pub const INVALID: u8 = 2;
-    /// A step failed (after its retries) or a service died; everything was torn down.
-    pub const STEP_FAILED: u8 = 3;
-    /// Interrupted by SIGINT/SIGTERM; everything was torn down.
-    pub const INTERRUPTED: u8 = 130;
-}
 
 #[derive(Parser)]
 #[command(
@@ -88,9 +77,18 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
-    let code = match cli.command {
+    let result = match cli.command {
         Command::Plan(args) => cli_plan::run(&args),
-        Command::Run(args) => cli_run::run(&args),
+        Command::Run(args) => match args.resume.clone() {
+            Some(run_dir) => cli_resume::resume(&cli_resume::ResumeArgs {
+                run_dir,
+                exec: args.exec,
+                dry_run: false,
+                from: None,
+                only: None,
+            }),
+            None => cli_run::run(&args),
+        },
         Command::Submit(args) => cli_submit::submit(&args),
         Command::Resume(args) => cli_resume::resume(&args),
         Command::Status(args) => cli_resume::status(&args),
@@ -104,5 +102,11 @@ fn main() -> ExitCode {
         Command::MockModel(args) => cli_tools::mock_model(&args),
         Command::NodeOp(op) => cli_tools::node_op(&op),
     };
-    ExitCode::from(code)
+    ExitCode::from(match result {
+        Ok(()) => error::exit::OK,
+        Err(e) => {
+            e.report();
+            e.exit_code()
+        }
+    })
 }

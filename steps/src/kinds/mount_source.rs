@@ -10,7 +10,7 @@ pub const KIND: &str = "mount_source";
 pub const SPEC: super::Kind = super::Kind {
     name: KIND,
     fill: "#e8e8e8",
-    policy: policy,
+    policy,
     on_resume: srt_graph_engine::OnResume::Recheck,
     in_worker_container: false,
 };

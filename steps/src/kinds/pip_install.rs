@@ -6,7 +6,7 @@ pub const KIND: &str = "pip_install";
 pub const SPEC: super::Kind = super::Kind {
     name: KIND,
     fill: "#e8e8e8",
-    policy: policy,
+    policy,
     on_resume: srt_graph_engine::OnResume::Recheck,
     in_worker_container: true,
 };

@@ -7,7 +7,7 @@ pub const KIND: &str = "run_benchmark";
 pub const SPEC: super::Kind = super::Kind {
     name: KIND,
     fill: "#ffe5d0",
-    policy: policy,
+    policy,
     on_resume: srt_graph_engine::OnResume::Stand,
     in_worker_container: false,
 };

@@ -7,7 +7,7 @@ pub const KIND: &str = "setup_script";
 pub const SPEC: super::Kind = super::Kind {
     name: KIND,
     fill: "#e8e8e8",
-    policy: policy,
+    policy,
     on_resume: srt_graph_engine::OnResume::Stand,
     in_worker_container: true,
 };

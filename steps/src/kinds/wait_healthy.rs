@@ -7,7 +7,7 @@ pub const KIND: &str = "wait_healthy";
 pub const SPEC: super::Kind = super::Kind {
     name: KIND,
     fill: "#f8d7da",
-    policy: policy,
+    policy,
     on_resume: srt_graph_engine::OnResume::Regate,
     in_worker_container: false,
 };

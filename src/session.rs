@@ -1,0 +1,544 @@
+//! A run directory's session, shared by `run`, `resume`, `status`, `down`, `hold` and `submit`: what a
+//! run was started with (`run.json`), its inputs, the lock, compiling for the placed nodes, executing
+//! with the journal and reporting, and finding what a recorded run left running.
+
+use crate::cli_place::{check_containers, place, Executor, Placed, Placement};
+use crate::cli_plan::{split_selector, RecipeArgs, EMBEDDED_DEFAULT};
+use crate::error::{CliError, CliResult};
+use clap::Args;
+use srt_graph_engine::journal::{self, Event, Journal, RunStatus};
+use srt_graph_engine::progress::{Bars, Observer, Plain};
+use srt_graph_engine::rundir::write_atomic;
+use srt_graph_engine::scheduler::{RunOptions, RunReport, StepResult};
+use srt_graph_engine::transport::Transport;
+use srt_graph_engine::{execute, policy, Dag};
+use srt_graph_steps::{compile, Target};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How a plan is executed; shared by `run` and `resume`.
+#[derive(Args, Clone)]
+pub struct ExecArgs {
+    /// Most tasks running at once (long-lived services do not count).
+    #[arg(long, short = 'j', default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: u32,
+    /// Most tasks running at once on one node.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub per_node: u32,
+    /// After a failure, still run every branch that does not depend on it.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Leave services running after success (bring them down with `srt-graph down RUN_DIR`).
+    #[arg(long)]
+    pub keep_up: bool,
+    /// Grace period between SIGTERM and SIGKILL at teardown (e.g. 10s, 500ms).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub grace: Duration,
+    /// Only failures and the final summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    policy::parse_duration(s)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("`{s}` is not a duration (e.g. 10s, 500ms, 2m)"))
+}
+
+/// What a run was started with, kept in `RUN_DIR/run.json` so that `resume` compiles the same plan.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RunMeta {
+    /// Variant selector, if any.
+    pub variant: Option<String>,
+    /// Directory of the recipe as given (relative `sglang_src_dir` resolves against it).
+    pub recipe_dir: Option<PathBuf>,
+    pub mock_workers: bool,
+    #[serde(flatten)]
+    pub placement: Placement,
+}
+
+pub fn write_meta(run_dir: &Path, meta: &RunMeta) -> std::io::Result<()> {
+    let json = serde_json::to_vec_pretty(meta).map_err(std::io::Error::other)?;
+    write_atomic(&run_dir.join("run.json"), &json)
+}
+
+/// The recipe's `srun_options` as `--key=value` (bare `--key` for an empty value).
+pub fn srun_options(recipe: &srt_graph_steps::Recipe) -> Vec<String> {
+    recipe
+        .srun_options
+        .iter()
+        .map(|(k, v)| {
+            let k = k.trim_start_matches('-');
+            if v.is_empty() {
+                format!("--{k}")
+            } else {
+                format!("--{k}={v}")
+            }
+        })
+        .collect()
+}
+
+/// Compiles the recipe for the nodes `placed` reaches, in `run_dir`; checks the programs (local) and
+/// container support (Slurm) it needs.
+pub fn compile_for_run(
+    recipe: &srt_graph_steps::Recipe,
+    meta: &RunMeta,
+    run_dir: &Path,
+    placed: &Placed,
+) -> Result<Dag, CliError> {
+    let venv = cache_dir().join("venv");
+    if let Err(e) = std::fs::create_dir_all(cache_dir()) {
+        return Err(CliError::Failed(format!(
+            "cache directory {}: {e}",
+            cache_dir().display()
+        )));
+    }
+    let me = std::env::current_exe()
+        .map_or_else(|_| "srt-graph".to_string(), |p| p.display().to_string());
+    // Workers run in the recipe's container on Slurm (pyxis); mock workers need none.
+    let container = (meta.placement.executor == Executor::Slurm && !meta.mock_workers)
+        .then(|| srt_graph_steps::worker_container(recipe, &run_dir.display().to_string()))
+        .flatten();
+    let target = Target {
+        names: placed.names.clone(),
+        addresses: placed.addresses.clone(),
+        bind_all: placed.bind_all,
+        run_dir: run_dir.display().to_string(),
+        srt_graph: me,
+        mock_workers: meta.mock_workers,
+        ext_src_dir: if container.is_some() {
+            "/ext-sglang-src".into()
+        } else {
+            format!("{}/{{node}}/ext-sglang-src", run_dir.display())
+        },
+        venv: container.is_none().then(|| venv.display().to_string()),
+        container,
+        // Mock Dynamo workers use the recipe's model directory when this machine has it.
+        local_model_dir: recipe
+            .model_path
+            .as_deref()
+            .filter(|p| Path::new(p).join("tokenizer.json").is_file())
+            .map(str::to_string),
+        ..Target::default()
+    };
+    let plan = compile(recipe, &target)?;
+    let dag = Dag::new(plan).map_err(|e| CliError::Invalid(e.to_string()))?;
+    if meta.placement.executor == Executor::Local {
+        preflight(&dag).map_err(CliError::Failed)?;
+    }
+    check_containers(placed, &dag).map_err(CliError::Failed)?;
+    Ok(dag)
+}
+
+/// Removes the run directory's lock when the orchestrator is done with it, however it returns.
+struct LockGuard(PathBuf);
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.0.join("lock"));
+    }
+}
+
+/// Runs `dag` in `run_dir` (lock already held) and reports; releases the lock.
+pub fn execute_run(
+    dag: &Dag,
+    run_dir: &Path,
+    exec: &ExecArgs,
+    placed: &Placed,
+    already_done: Vec<String>,
+    adopted: Vec<(String, i32)>,
+    continues: Option<String>,
+) -> CliResult {
+    let _lock = LockGuard(run_dir.to_path_buf());
+    if let Err(e) = write_atomic(
+        &run_dir.join("plan.json"),
+        srt_graph_engine::render::json(dag).as_bytes(),
+    ) {
+        return Err(CliError::Failed(format!("cannot write plan.json: {e}")));
+    }
+    let mut journal = match Journal::open(&run_dir.join("journal.jsonl")) {
+        Ok(j) => j,
+        Err(e) => {
+            return Err(CliError::Failed(format!("cannot open the journal: {e}")));
+        }
+    };
+    let transport: Arc<dyn Transport> = placed.transport.clone();
+    if let Err(e) = journal.append(Event::RunStarted {
+        recipe: dag.plan.recipe.clone(),
+        orchestrator_pid: std::process::id(),
+        host: hostname(),
+        transport: transport.name().into(),
+        continues,
+    }) {
+        return Err(CliError::Failed(format!("cannot write the journal: {e}")));
+    }
+    eprintln!(
+        "run {}: {} step(s) on {} node(s), {} executor; run directory {}",
+        dag.plan.recipe,
+        dag.plan.steps.len(),
+        dag.plan.nodes.len(),
+        transport.name(),
+        run_dir.display()
+    );
+    let opts = RunOptions {
+        jobs: exec.jobs as usize,
+        per_node: exec.per_node as usize,
+        keep_going: exec.keep_going,
+        keep_up: exec.keep_up,
+        grace: exec.grace,
+        run_dir: run_dir.to_path_buf(),
+        already_done,
+        adopted,
+    };
+    let rt = crate::cli_tools::runtime()?;
+    let fancy = std::io::stderr().is_terminal() && !exec.quiet;
+    let report = rt.block_on(async {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        spawn_signal_forwarder(tx);
+        let mut observer: Box<dyn Observer> = if fancy {
+            Box::new(Bars::new(dag.plan.steps.len()))
+        } else {
+            Box::new(Plain { quiet: exec.quiet })
+        };
+        execute(dag, transport, &opts, &mut journal, observer.as_mut(), rx).await
+    });
+    finish(dag, run_dir, &report)
+}
+
+/// `sglang_src_dir` must exist on this host; a relative path is relative to the recipe file.
+pub fn resolve_source_dir(
+    recipe: &mut srt_graph_steps::Recipe,
+    recipe_dir: Option<&Path>,
+) -> Result<(), String> {
+    let Some((dir, pos)) = recipe.sglang_src_dir.clone() else {
+        return Ok(());
+    };
+    let mut path = PathBuf::from(&dir);
+    if path.is_relative() {
+        if let Some(base) = recipe_dir {
+            path = base.join(path);
+        }
+    }
+    match path.canonicalize() {
+        Ok(p) if p.is_dir() => {
+            recipe.sglang_src_dir = Some((p.display().to_string(), pos));
+            Ok(())
+        }
+        _ => Err(format!(
+            "{}:{}:{}: `backend.sglang_src_dir`: {} does not exist on this host\n  help: point it at your SGLang checkout (relative paths are relative to the recipe file)",
+            recipe.file,
+            pos.line,
+            pos.col,
+            path.display()
+        )),
+    }
+}
+
+/// Where runs keep what they reuse (the Python venv with sglang-router): `$SRT_GRAPH_CACHE`, else
+/// `$XDG_CACHE_HOME/srt-graph`, else `~/.cache/srt-graph`.
+pub fn cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("SRT_GRAPH_CACHE") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(d).join("srt-graph");
+    }
+    std::env::var_os("HOME").map_or_else(
+        || PathBuf::from(".cache/srt-graph"),
+        |h| PathBuf::from(h).join(".cache/srt-graph"),
+    )
+}
+
+/// Every program the plan starts by name must be on PATH here (local executor), before anything starts.
+fn preflight(dag: &Dag) -> Result<(), String> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut missing: Vec<String> = Vec::new();
+    for step in &dag.plan.steps {
+        let Some(program) = step.command.as_ref().and_then(|c| c.first()) else {
+            continue;
+        };
+        if program.contains('/')
+            || missing
+                .iter()
+                .any(|m| m.starts_with(&format!("`{program}`")))
+        {
+            continue;
+        }
+        if !std::env::split_paths(&path).any(|d| d.join(program).is_file()) {
+            let hint = srt_graph_steps::kinds::install_hint(program)
+                .map_or_else(String::new, |h| format!("; install it with `{h}`"));
+            missing.push(format!(
+                "`{program}` (needed by step `{}`) is not installed{hint}",
+                step.id
+            ));
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}\nnothing was started", missing.join("\n")))
+    }
+}
+
+pub fn hostname() -> String {
+    nix_hostname().unwrap_or_else(|| "localhost".into())
+}
+
+fn nix_hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// SIGINT and SIGTERM become interrupt requests; the executor decides what each one means.
+fn spawn_signal_forwarder(tx: tokio::sync::mpsc::UnboundedSender<()>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    tokio::spawn(async move {
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            if tx.send(()).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// Copies the recipe (or the embedded default) and the cluster config into the run directory; a file
+/// already there (a submitted job running its copy) is left as it is.
+pub fn copy_inputs(recipe: &RecipeArgs, dir: &Path) -> std::io::Result<()> {
+    let copy = |from: &Path, name: &str| -> std::io::Result<()> {
+        let to = dir.join(name);
+        let same = match (from.canonicalize(), to.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        if !same {
+            std::fs::copy(from, &to)?;
+        }
+        Ok(())
+    };
+    match &recipe.recipe {
+        Some(r) => copy(&split_selector(r).0, "recipe.yaml")?,
+        None => std::fs::write(dir.join("recipe.yaml"), EMBEDDED_DEFAULT)?,
+    }
+    if let Some(c) = &recipe.cluster_config {
+        copy(c, "srtslurm.yaml")?;
+    }
+    Ok(())
+}
+
+fn finish(dag: &Dag, run_dir: &Path, report: &RunReport) -> CliResult {
+    let summary = serde_json::to_vec_pretty(report).unwrap_or_default();
+    if let Err(e) = write_atomic(&run_dir.join("summary.json"), &summary) {
+        eprintln!("warning: cannot write summary.json: {e}");
+    }
+    let mut table = String::from(
+        "\nstep                                     node     tries   seconds  result\n",
+    );
+    for s in &report.steps {
+        let result = match s.result {
+            StepResult::NotRun => "not run",
+            StepResult::Kept => "kept",
+            StepResult::Adopted => "adopted",
+            StepResult::Done => "done",
+            StepResult::Up => "up",
+            StepResult::Failed => "FAILED",
+            StepResult::Skipped => "skipped",
+            StepResult::Cancelled => "cancelled",
+        };
+        table.push_str(&format!(
+            "{:<40} {:<8} {:>5} {:>9.2}  {result}\n",
+            s.id, s.node, s.attempts, s.secs
+        ));
+    }
+    eprint!("{table}");
+    eprintln!("critical path: {}", report.critical_path.join(" → "));
+    eprintln!("makespan: {:.2}s", report.makespan_secs);
+    for f in &report.failures {
+        eprintln!("\n{f}");
+    }
+    if !report.left_up.is_empty() {
+        eprintln!("\nservices left up (--keep-up):");
+        for s in &report.left_up {
+            eprintln!(
+                "  {} on {} (process group {})",
+                s.step, dag.plan.nodes[s.node], s.pgid
+            );
+        }
+        if let Some(e) = &dag.plan.endpoint {
+            eprintln!("endpoint: {e}");
+        }
+        eprintln!("bring them down with: srt-graph down {}", run_dir.display());
+    }
+    print_bench_results(run_dir);
+    eprintln!("run directory: {}", run_dir.display());
+    match report.status {
+        RunStatus::Succeeded => Ok(()),
+        RunStatus::Failed => Err(CliError::StepFailed),
+        RunStatus::Interrupted => Err(CliError::Interrupted),
+    }
+}
+
+/// The sa-bench result files of the run, one line per concurrency point.
+fn print_bench_results(run_dir: &Path) {
+    let mut rows: Vec<(u64, String)> = Vec::new();
+    let Ok(dirs) = std::fs::read_dir(run_dir) else {
+        return;
+    };
+    for d in dirs
+        .flatten()
+        .filter(|d| d.file_name().to_string_lossy().starts_with("sa-bench_"))
+    {
+        for f in std::fs::read_dir(d.path()).into_iter().flatten().flatten() {
+            let Ok(bytes) = std::fs::read(f.path()) else {
+                continue;
+            };
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+                continue;
+            };
+            let n = |k: &str| {
+                v.get(k)
+                    .and_then(serde_json::Value::as_f64)
+                    .unwrap_or(f64::NAN)
+            };
+            let c = v
+                .get("max_concurrency")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0);
+            rows.push((
+                c,
+                format!(
+                    "{c:>11} {:>8} {:>9.1} {:>11.1} {:>9.1} {:>9.1} {:>9.2} {:>9.2}  {}",
+                    n("completed"),
+                    n("request_throughput"),
+                    n("output_throughput"),
+                    n("mean_ttft_ms"),
+                    n("p99_ttft_ms"),
+                    n("mean_tpot_ms"),
+                    n("mean_itl_ms"),
+                    f.path()
+                        .strip_prefix(run_dir)
+                        .unwrap_or(&f.path())
+                        .display()
+                ),
+            ));
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    rows.sort();
+    eprintln!("\nsa-bench results ({}):", run_dir.display());
+    eprintln!(
+        "concurrency requests     req/s  out tok/s  TTFT ms  p99 TTFT   TPOT ms    ITL ms  file"
+    );
+    for (_, r) in rows {
+        eprintln!("{r}");
+    }
+}
+
+/// A process group a run started: `(step, node, pgid)`.
+pub type Group = (String, usize, i32);
+
+/// Where a recorded run is (its nodes reached again) and every process group it may have left.
+pub fn leftovers(
+    run_dir: &Path,
+    records: &[journal::Record],
+) -> Result<(Placed, Vec<Group>), String> {
+    let (meta, plan) = read_meta_and_plan(run_dir)?;
+    let placed = place(
+        &meta.placement,
+        plan.nodes.len(),
+        run_dir,
+        Some(&plan.nodes),
+    )
+    .map_err(|e| format!("cannot reach the run's nodes: {e}"))?;
+    let groups = run_groups(records, &plan, placed.transport.as_ref(), run_dir);
+    Ok((placed, groups))
+}
+
+/// `run.json` and `plan.json` of a run directory.
+pub fn read_meta_and_plan(run_dir: &Path) -> Result<(RunMeta, srt_graph_engine::Plan), String> {
+    let read = |name: &str| {
+        std::fs::read(run_dir.join(name))
+            .map_err(|e| format!("{}: {e}", run_dir.join(name).display()))
+    };
+    let meta: RunMeta =
+        serde_json::from_slice(&read("run.json")?).map_err(|e| format!("run.json: {e}"))?;
+    let plan =
+        serde_json::from_slice(&read("plan.json")?).map_err(|e| format!("plan.json: {e}"))?;
+    Ok((meta, plan))
+}
+
+/// Every process group a run may have left: the journal's, the run-tagged processes on each machine
+/// (spawns the journal never heard of), and the pid files of services that rewrite their environment
+/// (nginx). `(step, node, pgid)`, most recent journal entries first.
+pub fn run_groups(
+    records: &[journal::Record],
+    plan: &srt_graph_engine::Plan,
+    transport: &dyn Transport,
+    run_dir: &Path,
+) -> Vec<Group> {
+    let mut groups: Vec<Group> = records
+        .iter()
+        .rev()
+        .filter_map(|r| match &r.event {
+            Event::Spawned {
+                step, node, pgid, ..
+            } => Some((step.clone(), *node, *pgid)),
+            _ => None,
+        })
+        .collect();
+    let mut add = |step: String, node: usize, pgid: i32| {
+        if !groups.iter().any(|(_, n, g)| *g == pgid && *n == node) {
+            groups.push((step, node, pgid));
+        }
+    };
+    let run_dir = run_dir.display().to_string();
+    for node in transport.machines() {
+        for (step, pgid) in transport.tagged_groups(node, &run_dir) {
+            let node = plan
+                .steps
+                .iter()
+                .find(|s| s.id == step)
+                .map_or(node, |s| s.node);
+            add(step, node, pgid);
+        }
+    }
+    for s in &plan.steps {
+        if let Some(pgid) = s
+            .pid_file
+            .as_deref()
+            .and_then(|f| transport.pid_file_group(s.node, f))
+        {
+            add(s.id.clone(), s.node, pgid);
+        }
+    }
+    groups
+}
+
+/// The orchestrator holding the run directory's lock, if it is alive: `(pid, host)`.
+pub fn live_orchestrator(run_dir: &Path) -> Option<(i32, String)> {
+    let text = std::fs::read_to_string(run_dir.join("lock")).ok()?;
+    let mut parts = text.split_whitespace();
+    let pid: i32 = parts.next()?.parse().ok()?;
+    let host = parts.next().unwrap_or("?").to_string();
+    // A lock from another host cannot be checked from here: it counts as live.
+    let alive = pid > 1
+        && pid != std::process::id() as i32
+        && (host != hostname()
+            || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok());
+    alive.then_some((pid, host))
+}
