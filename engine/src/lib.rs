@@ -15,6 +15,7 @@ pub mod rundir;
 pub mod scheduler;
 pub mod slurm;
 pub mod ssh;
+pub mod testing;
 pub mod trace;
 pub mod transport;
 

@@ -12,8 +12,10 @@ use crate::transport::{Exit, SpawnRequest, Transport};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock: the same as the system's in a run, and pausable in the scheduler's tests.
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 const SIGTERM: i32 = 15;
 const SIGKILL: i32 = 9;
@@ -428,137 +430,155 @@ impl Executor<'_> {
                 pid,
                 pgid,
                 last,
-            } => {
-                if self.runs[i].attempts != attempt {
-                    return;
-                }
-                self.runs[i].pgid = Some(pgid);
-                self.runs[i].last_pgid = Some(pgid);
-                let step = self.step(i).clone();
-                self.observer.started(&step, attempt, last);
-                self.record(Event::Spawned {
-                    step: step.id.clone(),
-                    node: step.node,
-                    pid,
-                    pgid,
-                    service: step.is_service(),
-                });
-                if step.lifetime == Lifetime::Service {
-                    // A service is done once started; readiness is a separate step.
-                    let elapsed = self.runs[i]
-                        .started
-                        .map_or(0.0, |s| s.elapsed().as_secs_f64());
-                    self.record(Event::StepFinished {
-                        step: step.id.clone(),
-                        attempt,
-                        secs: elapsed,
-                    });
-                    self.observer
-                        .finished(&step, attempt, Duration::from_secs_f64(elapsed));
-                    // Started while stopping? It goes down with the rest at teardown.
-                    self.complete(i);
-                    self.runs[i].state = State::Running; // stays up; `complete` released its dependents
-                    self.runs[i].end = None;
-                }
-            }
+            } => self.on_spawned(i, attempt, pid, pgid, last),
             Msg::SpawnFailed {
                 i,
                 attempt,
                 error,
                 transient,
-            } => {
-                if self.runs[i].attempts == attempt {
-                    self.release(i);
-                    self.attempt_failed(
-                        i,
-                        attempt,
-                        format!("could not start: {error}"),
-                        transient.then_some(RetryOn::Spawn),
-                    );
-                }
-            }
+            } => self.on_spawn_failed(i, attempt, error, transient),
             Msg::Exited {
                 i,
                 attempt,
                 exit,
                 timed_out,
-            } => {
-                if self.runs[i].attempts != attempt {
-                    return;
-                }
-                let step = self.step(i).clone();
-                let end = Instant::now();
-                let start = self.runs[i].started.unwrap_or(end);
-                self.spans.push(Span {
+            } => self.on_exited(i, attempt, exit, timed_out),
+            Msg::RetryDue { i } => self.on_retry_due(i),
+        }
+    }
+
+    /// A process started: a service is done from here on (readiness is a step of its own).
+    fn on_spawned(
+        &mut self,
+        i: usize,
+        attempt: u32,
+        pid: i32,
+        pgid: i32,
+        last: Arc<std::sync::Mutex<String>>,
+    ) {
+        if self.runs[i].attempts != attempt {
+            return;
+        }
+        self.runs[i].pgid = Some(pgid);
+        self.runs[i].last_pgid = Some(pgid);
+        let step = self.step(i).clone();
+        self.observer.started(&step, attempt, last);
+        self.record(Event::Spawned {
+            step: step.id.clone(),
+            node: step.node,
+            pid,
+            pgid,
+            service: step.is_service(),
+        });
+        if step.lifetime == Lifetime::Service {
+            // A service is done once started; readiness is a separate step.
+            let elapsed = self.runs[i]
+                .started
+                .map_or(0.0, |s| s.elapsed().as_secs_f64());
+            self.record(Event::StepFinished {
+                step: step.id.clone(),
+                attempt,
+                secs: elapsed,
+            });
+            self.observer
+                .finished(&step, attempt, Duration::from_secs_f64(elapsed));
+            // Started while stopping? It goes down with the rest at teardown.
+            self.complete(i);
+            self.runs[i].state = State::Running; // stays up; `complete` released its dependents
+            self.runs[i].end = None;
+        }
+    }
+
+    fn on_spawn_failed(&mut self, i: usize, attempt: u32, error: String, transient: bool) {
+        if self.runs[i].attempts == attempt {
+            self.release(i);
+            self.attempt_failed(
+                i,
+                attempt,
+                format!("could not start: {error}"),
+                transient.then_some(RetryOn::Spawn),
+            );
+        }
+    }
+
+    /// A process ended: a task succeeded, failed, timed out or was cancelled; a service died.
+    fn on_exited(&mut self, i: usize, attempt: u32, exit: Result<Exit, String>, timed_out: bool) {
+        if self.runs[i].attempts != attempt {
+            return;
+        }
+        let step = self.step(i).clone();
+        let end = Instant::now();
+        let start = self.runs[i].started.unwrap_or(end);
+        self.spans.push(Span {
+            step: step.id.clone(),
+            kind: step.kind.clone(),
+            node: step.node,
+            attempt,
+            start_us: self.us(start),
+            end_us: self.us(end),
+            outcome: match &exit {
+                Ok(e) if timed_out => format!("timed out ({e})"),
+                Ok(e) => e.to_string(),
+                Err(e) => e.clone(),
+            },
+        });
+        if step.lifetime == Lifetime::Service {
+            self.service_exited(i, exit);
+            return;
+        }
+        self.release(i);
+        match exit {
+            Ok(e) if e.success() && !timed_out => {
+                let secs = end.duration_since(start).as_secs_f64();
+                self.record(Event::StepFinished {
                     step: step.id.clone(),
-                    kind: step.kind.clone(),
-                    node: step.node,
                     attempt,
-                    start_us: self.us(start),
-                    end_us: self.us(end),
-                    outcome: match &exit {
-                        Ok(e) if timed_out => format!("timed out ({e})"),
-                        Ok(e) => e.to_string(),
-                        Err(e) => e.clone(),
-                    },
+                    secs,
                 });
-                if step.lifetime == Lifetime::Service {
-                    self.service_exited(i, exit);
-                    return;
-                }
-                self.release(i);
-                match exit {
-                    Ok(e) if e.success() && !timed_out => {
-                        let secs = end.duration_since(start).as_secs_f64();
-                        self.record(Event::StepFinished {
-                            step: step.id.clone(),
-                            attempt,
-                            secs,
-                        });
-                        self.observer
-                            .finished(&step, attempt, end.duration_since(start));
-                        self.complete(i);
-                    }
-                    _ if self.runs[i].stopping => {
-                        self.runs[i].state = State::Cancelled;
-                        self.runs[i].end = Some(end);
-                        self.record(Event::StepFailed {
-                            step: step.id.clone(),
-                            attempt,
-                            reason: "cancelled".into(),
-                            will_retry: false,
-                        });
-                    }
-                    Ok(e) if timed_out => {
-                        let limit = step
-                            .policy
-                            .timeout_secs
-                            .map_or(String::new(), crate::policy::fmt_secs);
-                        self.attempt_failed(
-                            i,
-                            attempt,
-                            format!("timed out after {limit} ({e})"),
-                            Some(RetryOn::Timeout),
-                        );
-                    }
-                    Ok(e) => self.attempt_failed(i, attempt, e.to_string(), Some(RetryOn::Exit)),
-                    Err(e) => self.attempt_failed(
-                        i,
-                        attempt,
-                        format!("lost track of the process: {e}"),
-                        Some(RetryOn::Spawn),
-                    ),
-                }
+                self.observer
+                    .finished(&step, attempt, end.duration_since(start));
+                self.complete(i);
             }
-            Msg::RetryDue { i } => {
-                if self.runs[i].state == State::Backoff {
-                    if self.stopping {
-                        self.runs[i].state = State::Cancelled;
-                    } else {
-                        // Re-enter through the normal gate so caps still hold; the attempt count stays.
-                        self.runs[i].state = State::Pending;
-                    }
-                }
+            _ if self.runs[i].stopping => {
+                self.runs[i].state = State::Cancelled;
+                self.runs[i].end = Some(end);
+                self.record(Event::StepFailed {
+                    step: step.id.clone(),
+                    attempt,
+                    reason: "cancelled".into(),
+                    will_retry: false,
+                });
+            }
+            Ok(e) if timed_out => {
+                let limit = step
+                    .policy
+                    .timeout_secs
+                    .map_or(String::new(), crate::policy::fmt_secs);
+                self.attempt_failed(
+                    i,
+                    attempt,
+                    format!("timed out after {limit} ({e})"),
+                    Some(RetryOn::Timeout),
+                );
+            }
+            Ok(e) => self.attempt_failed(i, attempt, e.to_string(), Some(RetryOn::Exit)),
+            Err(e) => self.attempt_failed(
+                i,
+                attempt,
+                format!("lost track of the process: {e}"),
+                Some(RetryOn::Spawn),
+            ),
+        }
+    }
+
+    /// A backoff is over: the step waits for a slot again (or is cancelled when the run is stopping).
+    fn on_retry_due(&mut self, i: usize) {
+        if self.runs[i].state == State::Backoff {
+            if self.stopping {
+                self.runs[i].state = State::Cancelled;
+            } else {
+                // Re-enter through the normal gate so caps still hold; the attempt count stays.
+                self.runs[i].state = State::Pending;
             }
         }
     }
