@@ -25,7 +25,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 
 pub fn mock_worker(args: &MockWorkerArgs) -> CliResult {
     use srt_graph_node_tools::mock_worker;
-    let cfg = mock_worker::parse_args(&args.args, &|k| std::env::var(k).ok())
+    let cfg = mock_worker::parse_args(&args.args)
         .map_err(|e| CliError::Invalid(format!("mock-worker: {e}")))?;
     runtime()?
         .block_on(mock_worker::serve(cfg))

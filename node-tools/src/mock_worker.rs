@@ -79,139 +79,151 @@ impl Default for MockConfig {
     }
 }
 
-/// Flags with a value that the mock reads; every other `--flag [values…]` is accepted and ignored, as the
-/// mock must take any SGLang command line.
-pub fn parse_args(
-    args: &[String],
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<MockConfig, String> {
-    let mut c = MockConfig::default();
-    let num = |name: &str, v: &str| -> Result<f64, String> {
-        v.parse::<f64>()
-            .ok()
-            .filter(|x| x.is_finite() && *x >= 0.0)
-            .ok_or_else(|| format!("{name}: `{v}` is not a non-negative number"))
+/// The SGLang flags the mock reads, and its own knobs. Any other `--flag [values…]` of an SGLang command
+/// line is accepted and ignored (`known_only`), as the mock must take whatever a recipe passes.
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "mock-worker",
+    args_override_self = true,
+    disable_help_flag = true
+)]
+struct MockArgs {
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    #[arg(long, default_value_t = 30000)]
+    port: u16,
+    #[arg(long, default_value = "null", value_parser = parse_mode)]
+    disaggregation_mode: Mode,
+    #[arg(long, default_value_t = 30001)]
+    disaggregation_bootstrap_port: u16,
+    #[arg(long, default_value = "")]
+    served_model_name: String,
+    #[arg(long, alias = "model", default_value = "mock-model")]
+    model_path: String,
+    /// Read leniently: a templated or odd value counts as 1 (it only sizes the simulated worker).
+    #[arg(long, aliases = ["tp-size", "tp"], default_value = "1")]
+    tensor_parallel_size: String,
+    #[arg(long, env = "SRT_MOCK_LOAD_TIME", default_value_t = 0.5, value_parser = non_negative)]
+    mock_load_time: f64,
+    #[arg(long, env = "SRT_MOCK_SLOW_START", default_value_t = 0.0, value_parser = non_negative)]
+    mock_slow_start: f64,
+    #[arg(long, env = "SRT_MOCK_TTFT", default_value_t = 0.02, value_parser = non_negative)]
+    mock_ttft: f64,
+    #[arg(long, env = "SRT_MOCK_TPS", default_value_t = 500.0, value_parser = positive)]
+    mock_tokens_per_sec: f64,
+    #[arg(long, env = "SRT_MOCK_MAX_CONCURRENT", default_value_t = 16_384.0, value_parser = non_negative)]
+    mock_max_concurrent: f64,
+    #[arg(long, env = "SRT_MOCK_CRASH_AFTER", value_parser = non_negative)]
+    mock_crash_after: Option<f64>,
+    #[arg(long, env = "SRT_MOCK_BOOTSTRAP_TIMEOUT", default_value_t = 30.0, value_parser = non_negative)]
+    mock_bootstrap_timeout: f64,
+    #[arg(long, env = "SRT_MOCK_REFUSE_HEALTH", value_parser = clap::builder::FalseyValueParser::new())]
+    mock_refuse_health: bool,
+}
+
+fn parse_mode(v: &str) -> Result<Mode, String> {
+    match v {
+        "prefill" => Ok(Mode::Prefill),
+        "decode" => Ok(Mode::Decode),
+        "null" | "none" => Ok(Mode::Regular),
+        other => Err(format!("`{other}` is not prefill or decode")),
+    }
+}
+
+fn non_negative(v: &str) -> Result<f64, String> {
+    v.parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && *x >= 0.0)
+        .ok_or_else(|| format!("`{v}` is not a non-negative number"))
+}
+
+fn positive(v: &str) -> Result<f64, String> {
+    non_negative(v)
+        .ok()
+        .filter(|x| *x > 0.0)
+        .ok_or_else(|| format!("`{v}` is not a positive number"))
+}
+
+/// `args` without the flags `MockArgs` does not know (and their values, up to the next flag).
+fn known_only(args: &[String]) -> Vec<String> {
+    use clap::CommandFactory;
+    let cmd = MockArgs::command();
+    let takes_value = |name: &str| -> Option<bool> {
+        cmd.get_arguments()
+            .find(|a| {
+                a.get_long() == Some(name)
+                    || a.get_all_aliases().is_some_and(|al| al.contains(&name))
+            })
+            .map(|a| a.get_action().takes_values())
     };
-    // Knobs also come from the environment so that recipes can inject faults per role.
-    let knobs = [
-        ("SRT_MOCK_LOAD_TIME", "--mock-load-time"),
-        ("SRT_MOCK_SLOW_START", "--mock-slow-start"),
-        ("SRT_MOCK_TTFT", "--mock-ttft"),
-        ("SRT_MOCK_TPS", "--mock-tokens-per-sec"),
-        ("SRT_MOCK_MAX_CONCURRENT", "--mock-max-concurrent"),
-        ("SRT_MOCK_CRASH_AFTER", "--mock-crash-after"),
-        ("SRT_MOCK_BOOTSTRAP_TIMEOUT", "--mock-bootstrap-timeout"),
-    ];
-    let mut all: Vec<String> = Vec::new();
-    for (var, flag) in knobs {
-        if let Some(v) = env(var) {
-            all.push(flag.into());
-            all.push(v);
-        }
-    }
-    if env("SRT_MOCK_REFUSE_HEALTH").is_some_and(|v| v == "1" || v == "true") {
-        all.push("--mock-refuse-health".into());
-    }
-    all.extend(args.iter().cloned());
+    let mut out = vec!["mock-worker".to_string()];
     let mut i = 0;
-    let mut bootstrap_set = false;
-    while i < all.len() {
-        let arg = &all[i];
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
+    while i < args.len() {
+        let arg = &args[i];
+        let Some(flag) = arg.strip_prefix("--") else {
+            i += 1;
+            continue;
         };
-        let takes_value = |f: &str| {
-            matches!(
-                f,
-                "--host"
-                    | "--port"
-                    | "--disaggregation-mode"
-                    | "--disaggregation-bootstrap-port"
-                    | "--served-model-name"
-                    | "--model-path"
-                    | "--model"
-                    | "--tensor-parallel-size"
-                    | "--tp-size"
-                    | "--tp"
-                    | "--mock-load-time"
-                    | "--mock-slow-start"
-                    | "--mock-ttft"
-                    | "--mock-tokens-per-sec"
-                    | "--mock-max-concurrent"
-                    | "--mock-crash-after"
-                    | "--mock-bootstrap-timeout"
-            )
+        let (name, inline) = match flag.split_once('=') {
+            Some((n, _)) => (n, true),
+            None => (flag, false),
         };
-        if takes_value(&flag) {
-            let value = match inline {
-                Some(v) => v,
-                None => {
+        match takes_value(name) {
+            Some(value) => match args.get(i + 1).filter(|_| value && !inline) {
+                // `--flag=value`: a value that looks like a flag (`-1`) stays a value.
+                Some(v) => {
+                    out.push(format!("{arg}={v}"));
                     i += 1;
-                    all.get(i)
-                        .cloned()
-                        .ok_or_else(|| format!("{flag} needs a value"))?
                 }
-            };
-            match flag.as_str() {
-                "--host" => c.host = value,
-                "--port" => {
-                    c.port = value
-                        .parse()
-                        .map_err(|_| format!("--port: `{value}` is not a port"))?
+                None => out.push(arg.clone()),
+            },
+            None if !inline => {
+                // An SGLang flag the mock does not need: skip its values (up to the next flag).
+                while args.get(i + 1).is_some_and(|v| !v.starts_with("--")) {
+                    i += 1;
                 }
-                "--disaggregation-mode" => {
-                    c.mode = match value.as_str() {
-                        "prefill" => Mode::Prefill,
-                        "decode" => Mode::Decode,
-                        "null" | "none" => Mode::Regular,
-                        other => {
-                            return Err(format!(
-                                "--disaggregation-mode: `{other}` is not prefill or decode"
-                            ))
-                        }
-                    }
-                }
-                "--disaggregation-bootstrap-port" => {
-                    bootstrap_set = true;
-                    c.bootstrap_port = value.parse().map_err(|_| {
-                        format!("--disaggregation-bootstrap-port: `{value}` is not a port")
-                    })?
-                }
-                "--served-model-name" => c.served_model_name = value,
-                "--model-path" | "--model" => c.model_path = value,
-                "--tensor-parallel-size" | "--tp-size" | "--tp" => {
-                    c.tp_size = value.parse().unwrap_or(1)
-                }
-                "--mock-load-time" => c.load_time = num(&flag, &value)?,
-                "--mock-slow-start" => c.slow_start = num(&flag, &value)?,
-                "--mock-ttft" => c.ttft = num(&flag, &value)?,
-                "--mock-tokens-per-sec" => {
-                    c.tokens_per_sec = num(&flag, &value)?;
-                    if c.tokens_per_sec <= 0.0 {
-                        return Err("--mock-tokens-per-sec must be > 0".into());
-                    }
-                }
-                "--mock-max-concurrent" => c.max_concurrent = num(&flag, &value)?.max(1.0) as usize,
-                "--mock-crash-after" => c.crash_after = Some(num(&flag, &value)? as u64),
-                "--mock-bootstrap-timeout" => c.bootstrap_timeout = num(&flag, &value)?,
-                _ => {}
             }
-        } else if flag == "--mock-refuse-health" {
-            c.refuse_health = true;
-        } else if flag.starts_with("--") && inline.is_none() {
-            // An SGLang flag the mock does not need: skip its values (up to the next flag).
-            while all.get(i + 1).is_some_and(|v| !v.starts_with("--")) {
-                i += 1;
-            }
+            None => {}
         }
         i += 1;
     }
-    let _ = bootstrap_set;
-    if c.served_model_name.is_empty() {
-        c.served_model_name = c.model_path.clone();
-    }
-    Ok(c)
+    out
+}
+
+/// Reads an SGLang command line (plus the mock's knobs, also from `SRT_MOCK_*` in the environment, so
+/// that recipes can inject faults per role).
+pub fn parse_args(args: &[String]) -> Result<MockConfig, String> {
+    use clap::Parser;
+    let a = MockArgs::try_parse_from(known_only(args)).map_err(|e| {
+        e.to_string()
+            .lines()
+            .next()
+            .unwrap_or("invalid arguments")
+            .trim_start_matches("error: ")
+            .to_string()
+    })?;
+    let served_model_name = if a.served_model_name.is_empty() {
+        a.model_path.clone()
+    } else {
+        a.served_model_name
+    };
+    Ok(MockConfig {
+        host: a.host,
+        port: a.port,
+        mode: a.disaggregation_mode,
+        bootstrap_port: a.disaggregation_bootstrap_port,
+        served_model_name,
+        model_path: a.model_path,
+        tp_size: a.tensor_parallel_size.parse().unwrap_or(1),
+        load_time: a.mock_load_time,
+        slow_start: a.mock_slow_start,
+        ttft: a.mock_ttft,
+        tokens_per_sec: a.mock_tokens_per_sec,
+        max_concurrent: a.mock_max_concurrent.max(1.0) as usize,
+        crash_after: a.mock_crash_after.map(|n| n as u64),
+        refuse_health: a.mock_refuse_health,
+        bootstrap_timeout: a.mock_bootstrap_timeout,
+    })
 }
 
 /// A prefilled room, as the decode side fetches it.
@@ -700,29 +712,26 @@ mod tests {
 
     #[test]
     fn takes_any_sglang_command_line() {
-        let c = parse_args(
-            &args(&[
-                "--disaggregation-mode",
-                "prefill",
-                "--cuda-graph-bs",
-                "1",
-                "2",
-                "4",
-                "--trust-remote-code",
-                "--served-model-name",
-                "m",
-                "--host",
-                "127.0.1.1",
-                "--port",
-                "30010",
-                "--disaggregation-bootstrap-port",
-                "30011",
-                "--tensor-parallel-size",
-                "4",
-                "--mem-fraction-static=0.8",
-            ]),
-            &|_| None,
-        )
+        let c = parse_args(&args(&[
+            "--disaggregation-mode",
+            "prefill",
+            "--cuda-graph-bs",
+            "1",
+            "2",
+            "4",
+            "--trust-remote-code",
+            "--served-model-name",
+            "m",
+            "--host",
+            "127.0.1.1",
+            "--port",
+            "30010",
+            "--disaggregation-bootstrap-port",
+            "30011",
+            "--tensor-parallel-size",
+            "4",
+            "--mem-fraction-static=0.8",
+        ]))
         .unwrap();
         assert_eq!(c.mode, Mode::Prefill);
         assert_eq!(
@@ -733,13 +742,16 @@ mod tests {
     }
 
     #[test]
-    fn knobs_from_env_and_flags() {
-        let c = parse_args(&args(&["--mock-ttft", "0.5"]), &|k| {
-            (k == "SRT_MOCK_CRASH_AFTER").then(|| "3".to_string())
-        })
-        .unwrap();
+    fn knobs_from_flags_and_bad_values_refused() {
+        let c = parse_args(&args(&["--mock-ttft", "0.5", "--mock-crash-after=3"])).unwrap();
         assert_eq!(c.crash_after, Some(3));
         assert_eq!(c.ttft, 0.5);
-        assert!(parse_args(&args(&["--mock-ttft", "-1"]), &|_| None).is_err());
+        let err = parse_args(&args(&["--mock-ttft", "-1"])).unwrap_err();
+        assert!(err.contains("not a non-negative number"), "{err}");
+        assert!(parse_args(&args(&["--port", "x"])).is_err());
+        assert!(parse_args(&args(&["--disaggregation-mode", "both"])).is_err());
+        // A later flag overrides an earlier one (and an environment knob).
+        let c = parse_args(&args(&["--port", "1", "--port", "2"])).unwrap();
+        assert_eq!(c.port, 2);
     }
 }
