@@ -14,36 +14,7 @@ pub(super) fn add_user_steps(
     steps: &mut Vec<Step>,
 ) -> Result<(), RecipeError> {
     let mut diags = Vec::new();
-    let total = nodes.names.len();
-    // Expand `node: all` into one step per node.
-    let mut expanded: Vec<(usize, Step)> = Vec::new();
-    for u in &recipe.steps {
-        let targets: Vec<usize> = match u.node {
-            Some(k) if (k as usize) < total => vec![k as usize],
-            Some(k) => {
-                diags.push(diag(
-                    recipe,
-                    u.pos,
-                    &format!("steps[{}].node", u.index),
-                    format!("node {k} does not exist: this recipe has {total} node(s)"),
-                    Some(format!("use 0..{} or `all`", total - 1)),
-                ));
-                continue;
-            }
-            None => (0..total).collect(),
-        };
-        for k in targets {
-            let id = if u.node.is_none() {
-                format!("{}/{}", u.name, nodes.names[k])
-            } else {
-                u.name.clone()
-            };
-            let mut s = kinds::shell::step(id, k, &u.run, u.service, u.retries, u.timeout_secs);
-            s.env = kinds::env(&recipe.environment);
-            s.env.extend(kinds::env(&u.env));
-            expanded.push((u.index, s));
-        }
-    }
+    let mut expanded = expand(recipe, nodes, &mut diags);
     let compiled: Vec<(String, String)> = steps
         .iter()
         .map(|s| (s.id.clone(), s.kind.clone()))
@@ -132,4 +103,43 @@ pub(super) fn add_user_steps(
         }
     }
     Ok(())
+}
+
+/// The recipe's steps, one copy per node for `node: all`: `(index in steps:, step)`.
+fn expand(
+    recipe: &Recipe,
+    nodes: &Nodes,
+    diags: &mut Vec<crate::diag::Diagnostic>,
+) -> Vec<(usize, Step)> {
+    let total = nodes.names.len();
+    // Expand `node: all` into one step per node.
+    let mut expanded: Vec<(usize, Step)> = Vec::new();
+    for u in &recipe.steps {
+        let targets: Vec<usize> = match u.node {
+            Some(k) if (k as usize) < total => vec![k as usize],
+            Some(k) => {
+                diags.push(diag(
+                    recipe,
+                    u.pos,
+                    &format!("steps[{}].node", u.index),
+                    format!("node {k} does not exist: this recipe has {total} node(s)"),
+                    Some(format!("use 0..{} or `all`", total - 1)),
+                ));
+                continue;
+            }
+            None => (0..total).collect(),
+        };
+        for k in targets {
+            let id = if u.node.is_none() {
+                format!("{}/{}", u.name, nodes.names[k])
+            } else {
+                u.name.clone()
+            };
+            let mut s = kinds::shell::step(id, k, &u.run, u.service, u.retries, u.timeout_secs);
+            s.env = kinds::env(&recipe.environment);
+            s.env.extend(kinds::env(&u.env));
+            expanded.push((u.index, s));
+        }
+    }
+    expanded
 }

@@ -69,121 +69,11 @@ pub(super) fn read(r: &mut Reader, node: Option<&Node>) -> Option<Benchmark> {
     let needs_points = benchmarks::find(&kind).is_some_and(|b| b.needs_points());
     let required = needs_points.then_some(kind.as_str());
     let base = read_point(r, node, "benchmark", required);
-    let mut points = Vec::new();
-    if let Some(sweep) = node.get("sweep") {
-        if r.check_keys(sweep, "benchmark.sweep", &BENCH_SWEEP) {
-            let mode = r
-                .string(sweep.get("mode"), "benchmark.sweep.mode")
-                .unwrap_or_else(|| "zip".into());
-            if mode != "zip" && mode != "grid" {
-                r.error(
-                    sweep.get("mode").map_or(sweep.pos, |n| n.pos),
-                    "benchmark.sweep.mode",
-                    format!("`{mode}` is not a sweep mode"),
-                    Some("valid: zip, grid".into()),
-                );
-            }
-            let params: Vec<(String, Vec<Node>)> = sweep
-                .get("parameters")
-                .and_then(Node::as_map)
-                .map(|m| {
-                    m.iter()
-                        .map(|e| {
-                            let vals = match &e.value.value {
-                                Value::Seq(items) => items.clone(),
-                                _ => vec![e.value.clone()],
-                            };
-                            (e.key.clone(), vals)
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let combos: Vec<Vec<(String, Node)>> = if mode == "grid" {
-                let mut acc: Vec<Vec<(String, Node)>> = vec![vec![]];
-                for (k, vals) in &params {
-                    acc = acc
-                        .into_iter()
-                        .flat_map(|c| {
-                            vals.iter().map(move |v| {
-                                let mut c = c.clone();
-                                c.push((k.clone(), v.clone()));
-                                c
-                            })
-                        })
-                        .collect();
-                    if acc.len() > crate::variants::MAX_VARIANTS {
-                        r.error(
-                            sweep.pos,
-                            "benchmark.sweep",
-                            "benchmark sweep expands to too many points",
-                            None,
-                        );
-                        return None;
-                    }
-                }
-                acc
-            } else {
-                let n = params.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
-                if let Some((k, v)) = params.iter().find(|(_, v)| v.len() != n) {
-                    r.error(
-                        sweep.pos,
-                        &format!("benchmark.sweep.parameters.{k}"),
-                        format!(
-                            "zip sweep lists must have equal length ({} vs {n})",
-                            v.len()
-                        ),
-                        None,
-                    );
-                    return None;
-                }
-                (0..n)
-                    .map(|i| {
-                        params
-                            .iter()
-                            .map(|(k, v)| (k.clone(), v[i].clone()))
-                            .collect()
-                    })
-                    .collect()
-            };
-            for combo in combos {
-                let mut doc = node.clone();
-                if let Value::Map(entries) = &mut doc.value {
-                    entries.retain(|e| e.key != "sweep");
-                    for (k, v) in combo {
-                        match entries.iter_mut().find(|e| e.key == k) {
-                            Some(e) => e.value = v,
-                            None => entries.push(crate::yaml::Entry {
-                                key: k,
-                                key_pos: v.pos,
-                                value: v,
-                            }),
-                        }
-                    }
-                }
-                if let Some(p) = read_point(r, &doc, "benchmark.sweep", required) {
-                    points.push(p);
-                }
-            }
-        }
-    } else if let Some(p) = base {
-        points.push(p);
-    }
-    let ratio_node = node.get("random_range_ratio");
-    let random_range_ratio = match ratio_node.map(|n| &n.value) {
-        None | Some(Value::Null) => 0.8,
-        Some(Value::Float(x)) if (0.0..=1.0).contains(x) => *x,
-        Some(Value::Int(i)) if (0..=1).contains(i) => *i as f64,
-        Some(_) => {
-            let n = ratio_node.unwrap_or(node);
-            r.error(
-                n.pos,
-                "benchmark.random_range_ratio",
-                format!("expected a number from 0 to 1, found {}", n.describe()),
-                None,
-            );
-            0.8
-        }
+    let points = match node.get("sweep") {
+        Some(sweep) => sweep_points(r, node, sweep, required)?,
+        None => base.into_iter().collect(),
     };
+    let random_range_ratio = read_ratio(r, node);
     Some(Benchmark {
         kind,
         points,
@@ -206,6 +96,133 @@ pub(super) fn read(r: &mut Reader, node: Option<&Node>) -> Option<Benchmark> {
             .unwrap_or(1) as u32,
         pos: node.pos,
     })
+}
+
+/// `benchmark.sweep`: `zip` (lists side by side) or `grid` (every combination) over point keys; each
+/// combination is read as a point of its own.
+fn sweep_points(
+    r: &mut Reader,
+    node: &Node,
+    sweep: &Node,
+    required: Option<&str>,
+) -> Option<Vec<BenchPoint>> {
+    let mut points = Vec::new();
+    if !r.check_keys(sweep, "benchmark.sweep", &BENCH_SWEEP) {
+        return Some(points);
+    }
+    let mode = r
+        .string(sweep.get("mode"), "benchmark.sweep.mode")
+        .unwrap_or_else(|| "zip".into());
+    if mode != "zip" && mode != "grid" {
+        r.error(
+            sweep.get("mode").map_or(sweep.pos, |n| n.pos),
+            "benchmark.sweep.mode",
+            format!("`{mode}` is not a sweep mode"),
+            Some("valid: zip, grid".into()),
+        );
+    }
+    let params: Vec<(String, Vec<Node>)> = sweep
+        .get("parameters")
+        .and_then(Node::as_map)
+        .map(|m| {
+            m.iter()
+                .map(|e| {
+                    let vals = match &e.value.value {
+                        Value::Seq(items) => items.clone(),
+                        _ => vec![e.value.clone()],
+                    };
+                    (e.key.clone(), vals)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let combos: Vec<Vec<(String, Node)>> = if mode == "grid" {
+        let mut acc: Vec<Vec<(String, Node)>> = vec![vec![]];
+        for (k, vals) in &params {
+            acc = acc
+                .into_iter()
+                .flat_map(|c| {
+                    vals.iter().map(move |v| {
+                        let mut c = c.clone();
+                        c.push((k.clone(), v.clone()));
+                        c
+                    })
+                })
+                .collect();
+            if acc.len() > crate::variants::MAX_VARIANTS {
+                r.error(
+                    sweep.pos,
+                    "benchmark.sweep",
+                    "benchmark sweep expands to too many points",
+                    None,
+                );
+                return None;
+            }
+        }
+        acc
+    } else {
+        let n = params.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
+        if let Some((k, v)) = params.iter().find(|(_, v)| v.len() != n) {
+            r.error(
+                sweep.pos,
+                &format!("benchmark.sweep.parameters.{k}"),
+                format!(
+                    "zip sweep lists must have equal length ({} vs {n})",
+                    v.len()
+                ),
+                None,
+            );
+            return None;
+        }
+        (0..n)
+            .map(|i| {
+                params
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v[i].clone()))
+                    .collect()
+            })
+            .collect()
+    };
+    for combo in combos {
+        let mut doc = node.clone();
+        if let Value::Map(entries) = &mut doc.value {
+            entries.retain(|e| e.key != "sweep");
+            for (k, v) in combo {
+                match entries.iter_mut().find(|e| e.key == k) {
+                    Some(e) => e.value = v,
+                    None => entries.push(crate::yaml::Entry {
+                        key: k,
+                        key_pos: v.pos,
+                        value: v,
+                    }),
+                }
+            }
+        }
+        if let Some(p) = read_point(r, &doc, "benchmark.sweep", required) {
+            points.push(p);
+        }
+    }
+    Some(points)
+}
+
+/// `random_range_ratio`: from 0 to 1 (sa-bench's default 0.8).
+fn read_ratio(r: &mut Reader, node: &Node) -> f64 {
+    let ratio_node = node.get("random_range_ratio");
+    match ratio_node.map(|n| &n.value) {
+        None | Some(Value::Null) => 0.8,
+        Some(Value::Float(x)) if (0.0..=1.0).contains(x) => *x,
+        Some(Value::Int(i)) if (0..=1).contains(i) => *i as f64,
+        Some(_) => {
+            let n = ratio_node.unwrap_or(node);
+            r.error(
+                n.pos,
+                "benchmark.random_range_ratio",
+                format!("expected a number from 0 to 1, found {}", n.describe()),
+                None,
+            );
+            0.8
+        }
+    }
 }
 
 /// One `(isl, osl, concurrencies, req_rate)` point; `required` names the benchmark type that needs it.

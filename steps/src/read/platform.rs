@@ -52,7 +52,31 @@ pub(super) fn read<'a>(
     cluster: &ClusterConfig,
     r: &mut Reader,
 ) -> Platform {
-    let slurm = section("slurm");
+    let (slurm_account, slurm_partition, slurm_time_limit) =
+        read_slurm(section("slurm"), cluster, r);
+    let (health_max_attempts, health_interval_secs) = read_health(section("health_check"), r);
+    Platform {
+        slurm_account,
+        slurm_partition,
+        slurm_time_limit,
+        health_max_attempts,
+        health_interval_secs,
+        dynamo: read_dynamo(section("dynamo"), r),
+        infra_dedicated_node: read_infra(section("infra"), r),
+        environment: r.string_map(doc.get("environment"), "environment"),
+        setup_script: r.string(doc.get("setup_script"), "setup_script"),
+        container_mounts: read_mounts(doc, r),
+        srun_options: r.string_map(doc.get("srun_options"), "srun_options"),
+        sbatch_directives: r.string_map(doc.get("sbatch_directives"), "sbatch_directives"),
+    }
+}
+
+/// `slurm:`: account, partition and time limit, each defaulting to the cluster config's.
+fn read_slurm(
+    slurm: &Node,
+    cluster: &ClusterConfig,
+    r: &mut Reader,
+) -> (Option<String>, Option<String>, String) {
     r.check_keys(slurm, "slurm", &SLURM);
     let slurm_account = r
         .string(slurm.get("account"), "slurm.account")
@@ -65,7 +89,11 @@ pub(super) fn read<'a>(
         .or_else(|| cluster.default_time_limit.clone())
         .unwrap_or_else(|| "04:00:00".into());
 
-    let health = section("health_check");
+    (slurm_account, slurm_partition, slurm_time_limit)
+}
+
+/// `health_check:`: how many polls, how far apart, before the deployment counts as failed.
+fn read_health(health: &Node, r: &mut Reader) -> (u32, u32) {
     r.check_keys(health, "health_check", &HEALTH);
     let health_max_attempts = r
         .int(
@@ -84,7 +112,11 @@ pub(super) fn read<'a>(
         )
         .unwrap_or(10) as u32;
 
-    let dyn_node = section("dynamo");
+    (health_max_attempts, health_interval_secs)
+}
+
+/// `dynamo:`: whether and what to install — a release, a wheel, a commit or the top of the tree.
+fn read_dynamo(dyn_node: &Node, r: &mut Reader) -> Dynamo {
     r.check_keys(dyn_node, "dynamo", &DYNAMO);
     let install = r
         .boolean(dyn_node.get("install"), "dynamo.install")
@@ -137,17 +169,21 @@ pub(super) fn read<'a>(
         ]
     };
 
-    let infra = section("infra");
-    r.check_keys(infra, "infra", &INFRA);
-    let infra_dedicated_node = r
-        .boolean(
-            infra.get("etcd_nats_dedicated_node"),
-            "infra.etcd_nats_dedicated_node",
-        )
-        .unwrap_or(false);
+    Dynamo { install, packages }
+}
 
-    let environment = r.string_map(doc.get("environment"), "environment");
-    let setup_script = r.string(doc.get("setup_script"), "setup_script");
+/// `infra:`: NATS and etcd on a node of their own.
+fn read_infra(infra: &Node, r: &mut Reader) -> bool {
+    r.check_keys(infra, "infra", &INFRA);
+    r.boolean(
+        infra.get("etcd_nats_dedicated_node"),
+        "infra.etcd_nats_dedicated_node",
+    )
+    .unwrap_or(false)
+}
+
+/// `container_mounts:` (host → container) and the seed's `extra_mount: ["host:container", …]`.
+fn read_mounts(doc: &Node, r: &mut Reader) -> Vec<(String, String)> {
     let mut container_mounts = r.string_map(doc.get("container_mounts"), "container_mounts");
     for (i, m) in r
         .string_list(doc.get("extra_mount"), "extra_mount")
@@ -172,18 +208,5 @@ pub(super) fn read<'a>(
             }
         }
     }
-    Platform {
-        slurm_account,
-        slurm_partition,
-        slurm_time_limit,
-        health_max_attempts,
-        health_interval_secs,
-        dynamo: Dynamo { install, packages },
-        infra_dedicated_node,
-        environment,
-        setup_script,
-        container_mounts,
-        srun_options: r.string_map(doc.get("srun_options"), "srun_options"),
-        sbatch_directives: r.string_map(doc.get("sbatch_directives"), "sbatch_directives"),
-    }
+    container_mounts
 }

@@ -149,11 +149,38 @@ fn role_spec(
         section,
     } = ask;
     let gpus_per_node = res.gpus_per_node;
-    let res = res.node;
     let path = join(&format!("backend.{}", backend.config_key()), role.as_str());
     let config = backend.role_config(section, &path, r);
-    let total_gpus = u64::from(nodes) * u64::from(gpus_per_node);
+    let gpw = worker_gpus(r, role, nodes, workers, gpus_per_worker, res, &config)?;
+    check_tp(r, role, nodes, workers, gpw, gpus_per_node, &path, &config);
     let sec_pos = section.map_or(Pos { line: 1, col: 1 }, |s| s.pos);
+    Some(RoleSpec {
+        role,
+        nodes,
+        workers,
+        gpus_per_worker: gpw,
+        config,
+        config_pos: sec_pos,
+        env: {
+            let env_key = format!("{}_environment", role.as_str());
+            r.string_map(backend_node.get(&env_key), &join("backend", &env_key))
+        },
+    })
+}
+
+/// GPUs per worker: as written, else derived as srt-slurm does; checked against the role's nodes.
+fn worker_gpus(
+    r: &mut Reader,
+    role: Role,
+    nodes: u32,
+    workers: u32,
+    gpus_per_worker: Option<u32>,
+    res: &Resources<'_>,
+    config: &[(String, Node)],
+) -> Option<u32> {
+    let gpus_per_node = res.gpus_per_node;
+    let res = res.node;
+    let total_gpus = u64::from(nodes) * u64::from(gpus_per_node);
     let tp_value = config
         .iter()
         .find(|(k, _)| TP_KEYS.contains(&k.as_str()))
@@ -215,6 +242,22 @@ fn role_spec(
         );
         return None;
     }
+    Some(gpw)
+}
+
+/// srt-slurm's rules for the tensor-parallel size: at least 1, fits the role's GPUs and one worker.
+#[allow(clippy::too_many_arguments)] // each is one fact the rule weighs
+fn check_tp(
+    r: &mut Reader,
+    role: Role,
+    nodes: u32,
+    workers: u32,
+    gpw: u32,
+    gpus_per_node: u32,
+    path: &str,
+    config: &[(String, Node)],
+) {
+    let total_gpus = u64::from(nodes) * u64::from(gpus_per_node);
     if let Some((key, tp_node)) = config.iter().find(|(k, _)| TP_KEYS.contains(&k.as_str())) {
         // Templated values (`"{tp}"`) are skipped, as srt-slurm does.
         if let Some(tp) = match &tp_node.value {
@@ -225,21 +268,21 @@ fn role_spec(
             if tp < 1 {
                 r.error(
                     tp_node.pos,
-                    &join(&path, key),
+                    &join(path, key),
                     format!("tensor parallel size {tp} must be at least 1"),
                     None,
                 );
             } else if nodes > 0 && tp as u64 * u64::from(workers) > total_gpus {
                 r.error(
                     tp_node.pos,
-                    &join(&path, key),
+                    &join(path, key),
                     format!("TP {tp} × {workers} {} worker(s) = {} GPUs, but {nodes} node(s) × {gpus_per_node} GPUs = {total_gpus}", role.as_str(), tp as u64 * u64::from(workers)),
                     Some("srt-slurm's rule: tensor-parallel-size × workers ≤ nodes × gpus_per_node".into()),
                 );
             } else if tp as u64 > u64::from(gpw) {
                 r.error(
                     tp_node.pos,
-                    &join(&path, key),
+                    &join(path, key),
                     format!(
                         "TP {tp} does not fit in one {} worker of {gpw} GPUs",
                         role.as_str()
@@ -251,16 +294,4 @@ fn role_spec(
             }
         }
     }
-    Some(RoleSpec {
-        role,
-        nodes,
-        workers,
-        gpus_per_worker: gpw,
-        config,
-        config_pos: sec_pos,
-        env: {
-            let env_key = format!("{}_environment", role.as_str());
-            r.string_map(backend_node.get(&env_key), &join("backend", &env_key))
-        },
-    })
 }

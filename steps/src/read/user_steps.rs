@@ -33,85 +33,8 @@ pub(super) fn read_steps(r: &mut Reader, node: Option<&Node>) -> Vec<UserStep> {
     };
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let path = format!("steps[{i}]");
-        if !matches!(item.value, Value::Map(_)) {
-            r.error(
-                item.pos,
-                &path,
-                format!(
-                    "expected a mapping with `name` and `run`, found {}",
-                    item.describe()
-                ),
-                None,
-            );
+        let Some(step) = read_step(r, item, i) else {
             continue;
-        }
-        r.check_keys(item, &path, &STEP);
-        let name = r.string(item.get("name"), &join(&path, "name"));
-        let run = r.string(item.get("run"), &join(&path, "run"));
-        if name.is_none() {
-            r.error(
-                item.pos,
-                &join(&path, "name"),
-                "missing `name` (the step's id)",
-                None,
-            );
-        }
-        if run.is_none() {
-            r.error(
-                item.pos,
-                &join(&path, "run"),
-                "missing `run` (the shell command)",
-                None,
-            );
-        }
-        if let Some(n) = &name {
-            if n.is_empty() || n.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                r.error(
-                    item.get("name").map_or(item.pos, |x| x.pos),
-                    &join(&path, "name"),
-                    format!("step name {n:?} must be non-empty and contain no spaces"),
-                    None,
-                );
-            }
-        }
-        let node_sel = match item.get("node") {
-            None => Some(0),
-            Some(n) if n.value == Value::Str("all".into()) => None,
-            Some(n) => r
-                .int(Some(n), &join(&path, "node"), 0, super::MAX_COUNT)
-                .map(|v| v as u32)
-                .or(Some(0)),
-        };
-        let timeout_secs = item.get("timeout").and_then(|t| {
-            let text = t.scalar_text().unwrap_or_default();
-            let parsed = srt_graph_engine::policy::parse_duration(&text);
-            if parsed.is_none() {
-                r.error(
-                    t.pos,
-                    &join(&path, "timeout"),
-                    format!("`{text}` is not a duration"),
-                    Some("e.g. 90s, 500ms, 30m, 2h".into()),
-                );
-            }
-            parsed
-        });
-        let step = UserStep {
-            name: name.unwrap_or_default(),
-            run: run.unwrap_or_default(),
-            node: node_sel,
-            after: r.string_list(item.get("after"), &join(&path, "after")),
-            before: r.string_list(item.get("before"), &join(&path, "before")),
-            service: r
-                .boolean(item.get("service"), &join(&path, "service"))
-                .unwrap_or(false),
-            retries: r
-                .int(item.get("retries"), &join(&path, "retries"), 0, 100)
-                .map(|v| v as u32),
-            timeout_secs,
-            env: r.string_map(item.get("env"), &join(&path, "env")),
-            pos: item.pos,
-            index: i,
         };
         if let Some(prev) = out
             .iter()
@@ -119,7 +42,7 @@ pub(super) fn read_steps(r: &mut Reader, node: Option<&Node>) -> Vec<UserStep> {
         {
             r.error(
                 item.get("name").map_or(item.pos, |x| x.pos),
-                &join(&path, "name"),
+                &format!("steps[{i}].name"),
                 format!(
                     "step name `{}` is already used by the step at line {}",
                     step.name, prev.pos.line
@@ -202,4 +125,88 @@ pub(super) fn read_policies(r: &mut Reader, node: Option<&Node>) -> Vec<PolicyOv
         });
     }
     out
+}
+
+/// One entry of `steps:`.
+fn read_step(r: &mut Reader, item: &Node, i: usize) -> Option<UserStep> {
+    let path = format!("steps[{i}]");
+    if !matches!(item.value, Value::Map(_)) {
+        r.error(
+            item.pos,
+            &path,
+            format!(
+                "expected a mapping with `name` and `run`, found {}",
+                item.describe()
+            ),
+            None,
+        );
+        return None;
+    }
+    r.check_keys(item, &path, &STEP);
+    let name = r.string(item.get("name"), &join(&path, "name"));
+    let run = r.string(item.get("run"), &join(&path, "run"));
+    if name.is_none() {
+        r.error(
+            item.pos,
+            &join(&path, "name"),
+            "missing `name` (the step's id)",
+            None,
+        );
+    }
+    if run.is_none() {
+        r.error(
+            item.pos,
+            &join(&path, "run"),
+            "missing `run` (the shell command)",
+            None,
+        );
+    }
+    if let Some(n) = &name {
+        if n.is_empty() || n.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            r.error(
+                item.get("name").map_or(item.pos, |x| x.pos),
+                &join(&path, "name"),
+                format!("step name {n:?} must be non-empty and contain no spaces"),
+                None,
+            );
+        }
+    }
+    let node_sel = match item.get("node") {
+        None => Some(0),
+        Some(n) if n.value == Value::Str("all".into()) => None,
+        Some(n) => r
+            .int(Some(n), &join(&path, "node"), 0, super::MAX_COUNT)
+            .map(|v| v as u32)
+            .or(Some(0)),
+    };
+    let timeout_secs = item.get("timeout").and_then(|t| {
+        let text = t.scalar_text().unwrap_or_default();
+        let parsed = srt_graph_engine::policy::parse_duration(&text);
+        if parsed.is_none() {
+            r.error(
+                t.pos,
+                &join(&path, "timeout"),
+                format!("`{text}` is not a duration"),
+                Some("e.g. 90s, 500ms, 30m, 2h".into()),
+            );
+        }
+        parsed
+    });
+    Some(UserStep {
+        name: name.unwrap_or_default(),
+        run: run.unwrap_or_default(),
+        node: node_sel,
+        after: r.string_list(item.get("after"), &join(&path, "after")),
+        before: r.string_list(item.get("before"), &join(&path, "before")),
+        service: r
+            .boolean(item.get("service"), &join(&path, "service"))
+            .unwrap_or(false),
+        retries: r
+            .int(item.get("retries"), &join(&path, "retries"), 0, 100)
+            .map(|v| v as u32),
+        timeout_secs,
+        env: r.string_map(item.get("env"), &join(&path, "env")),
+        pos: item.pos,
+        index: i,
+    })
 }
