@@ -22,6 +22,7 @@ fn request(dir: &Path, i: usize) -> SpawnRequest {
         cwd: None,
         log: dir.join(format!("noop-{i}.log")),
         container: None,
+        mpi: None,
     }
 }
 

@@ -251,28 +251,38 @@ pub fn cache_dir() -> PathBuf {
     )
 }
 
-/// Every program the plan starts by name must be on PATH here (local executor), before anything starts.
+/// Every program the plan starts by name must be on PATH here (local executor), and every requirement a
+/// step declares must be met, before anything starts.
 fn preflight(dag: &Dag) -> Result<(), String> {
     let path = std::env::var_os("PATH").unwrap_or_default();
+    let on_path = |program: &str| std::env::split_paths(&path).any(|d| d.join(program).is_file());
     let mut missing: Vec<String> = Vec::new();
     for step in &dag.plan.steps {
-        let Some(program) = step.command.as_ref().and_then(|c| c.first()) else {
-            continue;
-        };
-        if program.contains('/')
-            || missing
+        if let Some(program) = step.command.as_ref().and_then(|c| c.first()) {
+            let known = missing
                 .iter()
-                .any(|m| m.starts_with(&format!("`{program}`")))
-        {
-            continue;
+                .any(|m| m.starts_with(&format!("`{program}`")));
+            if !program.contains('/') && !known && !on_path(program) {
+                let hint = srt_graph_steps::kinds::install_hint(program)
+                    .map_or_else(String::new, |h| format!("; install it with `{h}`"));
+                missing.push(format!(
+                    "`{program}` (needed by step `{}`) is not installed{hint}",
+                    step.id
+                ));
+            }
         }
-        if !std::env::split_paths(&path).any(|d| d.join(program).is_file()) {
-            let hint = srt_graph_steps::kinds::install_hint(program)
-                .map_or_else(String::new, |h| format!("; install it with `{h}`"));
-            missing.push(format!(
-                "`{program}` (needed by step `{}`) is not installed{hint}",
-                step.id
-            ));
+        for r in &step.requires {
+            let met = if r.what.starts_with('/') {
+                Path::new(&r.what).exists()
+            } else {
+                on_path(&r.what)
+            };
+            if !met {
+                missing.push(format!(
+                    "`{}` (needed by step `{}`) is not here; {}",
+                    r.what, step.id, r.hint
+                ));
+            }
         }
     }
     if missing.is_empty() {

@@ -20,6 +20,8 @@ pub mod trace;
 pub mod transport;
 
 pub use error::PlanError;
-pub use plan::{Container, Dag, Lifetime, OnResume, Plan, Probe, Step, StepFile, PLAN_FORMAT};
+pub use plan::{
+    Container, Dag, Lifetime, Mpi, OnResume, Plan, Probe, Requirement, Step, StepFile, PLAN_FORMAT,
+};
 pub use policy::{Policy, RetryOn};
 pub use scheduler::{execute, RunOptions, RunReport};

@@ -60,6 +60,30 @@ impl OnResume {
     }
 }
 
+/// A step launched as one MPI job across nodes (`srun --mpi=…`), as TensorRT-LLM workers are: one
+/// process per GPU on every node of the worker. Transports without MPI run the step on its first node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mpi {
+    /// Every node of the job, the step's own first.
+    pub nodes: Vec<usize>,
+    /// Tasks in all (one per GPU).
+    pub tasks: u32,
+    /// srun's `--mpi` plugin (`pmix`).
+    pub plugin: String,
+    #[serde(default)]
+    pub oversubscribe: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_bind: Option<String>,
+}
+
+/// Something a step needs on its node before anything starts: a program on `PATH` or a file (an absolute
+/// path), and how to get it. Checked where the executor can check it (`run` preflight).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requirement {
+    pub what: String,
+    pub hint: String,
+}
+
 /// A file the step needs, written into the run directory before the step starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepFile {
@@ -101,6 +125,10 @@ pub struct Step {
     pub summary: String,
     #[serde(default, skip_serializing_if = "OnResume::is_stand")]
     pub on_resume: OnResume,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mpi: Option<Mpi>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<Requirement>,
 }
 
 impl Step {
@@ -128,6 +156,8 @@ impl Step {
             container: None,
             summary: String::new(),
             on_resume: OnResume::Stand,
+            mpi: None,
+            requires: Vec::new(),
         }
     }
 

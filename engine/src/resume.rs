@@ -28,10 +28,14 @@ pub fn fingerprints(plan: &Plan) -> HashMap<String, String> {
         }
         let s = &plan.steps[i];
         let mut h = Sha256::new();
-        let own = serde_json::json!({
+        let mut own = serde_json::json!({
             "kind": s.kind, "node": s.node, "command": s.command, "env": s.env, "cwd": s.cwd,
             "files": s.files, "lifetime": s.lifetime, "container": s.container,
         });
+        // Only when set: plans recorded before MPI launches keep their fingerprints.
+        if let Some(m) = &s.mpi {
+            own["mpi"] = serde_json::json!(m);
+        }
         h.update(own.to_string().as_bytes());
         if depth < 10_000 {
             for d in &s.depends_on {

@@ -364,6 +364,7 @@ impl Executor<'_> {
             cwd: step.cwd.clone(),
             log: log_path(&self.opts.run_dir, &step.id),
             container: step.container.clone(),
+            mpi: step.mpi.clone(),
         };
         let timeout = if step.lifetime == Lifetime::Task {
             step.policy.timeout()

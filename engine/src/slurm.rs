@@ -202,11 +202,43 @@ impl SlurmTransport {
             "--ntasks=1".to_string(),
             format!("--nodelist={}", node.name),
         ];
+        self.finish_srun_args(&mut a, node);
+        a
+    }
+
+    /// One MPI job over `mpi.nodes` with one task per GPU (TensorRT-LLM's launch).
+    pub fn mpi_srun_args(&self, mpi: &crate::plan::Mpi) -> Result<Vec<String>, TransportError> {
+        let nodes = mpi
+            .nodes
+            .iter()
+            .map(|&k| self.node(k).cloned())
+            .collect::<Result<Vec<_>, _>>()?;
+        let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+        let mut a = vec![
+            format!("--jobid={}", self.opts.job_id),
+            "--overlap".to_string(),
+            format!("--nodes={}", nodes.len()),
+            format!("--ntasks={}", mpi.tasks),
+            format!("--nodelist={}", names.join(",")),
+            format!("--mpi={}", mpi.plugin),
+        ];
+        if mpi.oversubscribe {
+            a.push("--oversubscribe".into());
+        }
+        if let Some(b) = &mpi.cpu_bind {
+            a.push(format!("--cpu-bind={b}"));
+        }
+        if let Some(first) = nodes.first() {
+            self.finish_srun_args(&mut a, first);
+        }
+        Ok(a)
+    }
+
+    fn finish_srun_args(&self, a: &mut Vec<String>, node: &SlurmNode) {
         if let Some(g) = node.het_group {
             a.push(format!("--het-group={g}"));
         }
         a.extend(self.opts.srun_options.iter().cloned());
-        a
     }
 
     /// Addresses of the nodes, looked up once per distinct node.
@@ -405,8 +437,12 @@ impl Transport for SlurmTransport {
         let file = open_log(&req.log).await?;
         let offset = file.metadata().await.map_or(0, |m| m.len());
         let log_file = Arc::new(tokio::sync::Mutex::new(file));
+        let srun_args = match &req.mpi {
+            Some(mpi) => self.mpi_srun_args(mpi)?,
+            None => self.srun_args(&node),
+        };
         let mut cmd = tokio::process::Command::new("srun");
-        cmd.args(self.srun_args(&node))
+        cmd.args(srun_args)
             .arg(format!("--output={}", req.log.display()))
             .arg("--open-mode=append");
         if let Some(c) = &req.container {
@@ -484,6 +520,48 @@ mod tests {
         assert!(expand_nodelist("x[3-]").is_err());
         assert!(expand_nodelist("x]1").is_err());
         assert!(expand_nodelist("x[a-b]").is_err());
+    }
+
+    #[test]
+    fn an_mpi_step_is_one_srun_over_its_nodes_with_a_task_per_gpu() {
+        let node = |name: &str| SlurmNode {
+            name: name.into(),
+            het_group: None,
+        };
+        let t = SlurmTransport {
+            opts: SlurmOptions {
+                job_id: "7".into(),
+                nodes: vec![node("n0"), node("n1"), node("n2")],
+                node_tool: "srt-graph".into(),
+                srun_options: vec![],
+            },
+            pyxis: false,
+        };
+        let mpi = crate::plan::Mpi {
+            nodes: vec![1, 2],
+            tasks: 8,
+            plugin: "pmix".into(),
+            oversubscribe: true,
+            cpu_bind: Some("verbose,none".into()),
+        };
+        assert_eq!(
+            t.mpi_srun_args(&mpi).expect("args"),
+            [
+                "--jobid=7",
+                "--overlap",
+                "--nodes=2",
+                "--ntasks=8",
+                "--nodelist=n1,n2",
+                "--mpi=pmix",
+                "--oversubscribe",
+                "--cpu-bind=verbose,none"
+            ]
+        );
+        let beyond = crate::plan::Mpi {
+            nodes: vec![3],
+            ..mpi
+        };
+        assert!(t.mpi_srun_args(&beyond).is_err());
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct SpawnRequest {
     /// stdout and stderr go here, one timestamped line at a time.
     pub log: PathBuf,
     pub container: Option<crate::plan::Container>,
+    /// Launch as one MPI job across nodes (Slurm); other transports run it on `node` alone.
+    pub mpi: Option<crate::plan::Mpi>,
 }
 
 #[derive(Debug, Error)]
