@@ -40,7 +40,8 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 
 #[derive(Args)]
 pub struct WaitHealthyArgs {
-    /// `sglang` (router `/workers`) or `dynamo` (frontend `/health`).
+    /// `sglang` (router `/workers`), `dynamo` (frontend `/health`) or `openai` (`/v1/models` of
+    /// `trtllm-serve` or `vllm serve`, which cannot count workers).
     #[arg(long, default_value = "sglang")]
     pub mode: String,
     /// A router or frontend base URL; every one must see all workers.

@@ -38,7 +38,7 @@ fn every_corpus_recipe_plans() {
         return;
     }
     let mut checked = 0;
-    for era in ["seed-era", "current"] {
+    for era in ["seed-era", "current", "backends"] {
         let cluster = corpus.join(era).join("srtslurm.yaml.example");
         let mut files = Vec::new();
         yaml_files(&corpus.join(era), &mut files);
@@ -63,7 +63,7 @@ fn every_corpus_recipe_plans() {
             checked += 1;
         }
     }
-    assert!(checked >= 150, "only {checked} corpus recipes found");
+    assert!(checked >= 400, "only {checked} corpus recipes found");
 }
 
 /// Each file under tests/bad starts with `# expect: LINE:COL PATH | MESSAGE` (LINE:COL and PATH may be

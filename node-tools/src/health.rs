@@ -41,6 +41,13 @@ pub fn dynamo_counts(v: &Value, want_decode: u32) -> Option<Counts> {
     Some(c)
 }
 
+/// An OpenAI-compatible server (`trtllm-serve`, `vllm serve`) `GET /v1/models`: it cannot tell workers
+/// apart, so a model listed means everything behind it is up.
+pub fn openai_counts(v: &Value, want: Counts) -> Option<Counts> {
+    let listed = v.get("data")?.as_array().is_some_and(|d| !d.is_empty());
+    Some(if listed { want } else { Counts::default() })
+}
+
 /// Pause before the next poll of a readiness gate: 4 % of the time already waited (at least 50 ms, at
 /// most `max`). What a poll can miss is at most the last pause, so time lost to polling stays under ~4 %
 /// of the wait however long it is, and a slow start is not hammered.
@@ -77,10 +84,10 @@ pub async fn wait_healthy(w: &WaitHealthy) -> Result<(), String> {
         let mut all_ready = true;
         let mut report = Vec::new();
         for url in &w.urls {
-            let path = if w.mode == "dynamo" {
-                "/health"
-            } else {
-                "/workers"
+            let path = match w.mode.as_str() {
+                "dynamo" => "/health",
+                "openai" => "/v1/models",
+                _ => "/workers",
             };
             let got = match client
                 .get(format!("{}{path}", url.trim_end_matches('/')))
@@ -90,12 +97,14 @@ pub async fn wait_healthy(w: &WaitHealthy) -> Result<(), String> {
                 Ok(r) if r.status().is_success() => r.json::<Value>().await.ok(),
                 _ => None,
             };
-            let counts = got.as_ref().and_then(|v| {
-                if w.mode == "dynamo" {
-                    dynamo_counts(v, w.decode)
-                } else {
-                    sglang_counts(v)
-                }
+            let want = Counts {
+                prefill: w.prefill,
+                decode: w.decode,
+            };
+            let counts = got.as_ref().and_then(|v| match w.mode.as_str() {
+                "dynamo" => dynamo_counts(v, w.decode),
+                "openai" => openai_counts(v, want),
+                _ => sglang_counts(v),
             });
             match counts {
                 Some(c) if c.prefill >= w.prefill && c.decode >= w.decode => {

@@ -24,6 +24,8 @@ pub struct ClusterConfig {
     pub ssh_hosts: Vec<String>,
     pub model_paths: Vec<(String, String)>,
     pub containers: Vec<(String, String)>,
+    /// srt-slurm's checkout: its benchmark scripts are under `src/srtctl/benchmarks/scripts/`.
+    pub srtctl_root: Option<String>,
 }
 
 impl ClusterConfig {
@@ -108,6 +110,7 @@ impl ClusterConfig {
             ssh_hosts: r.string_list(get("ssh_hosts"), "ssh_hosts"),
             model_paths: r.string_map(get("model_paths"), "model_paths"),
             containers: r.string_map(get("containers"), "containers"),
+            srtctl_root: r.string(get("srtctl_root"), "srtctl_root"),
         };
         if r.diagnostics.is_empty() {
             Ok(cfg)

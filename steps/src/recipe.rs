@@ -62,6 +62,8 @@ pub struct Frontend {
     pub args: Vec<(String, Node)>,
     pub env: Vec<(String, String)>,
     pub nginx_keepalive_timeout: String,
+    /// Every key of the section as written (`ctx_router`, `server_config_extra`… for `trtllm_serve`).
+    pub options: Vec<(String, Node)>,
 }
 
 #[derive(Debug, Clone)]
@@ -79,7 +81,15 @@ pub struct Benchmark {
     pub random_range_ratio: f64,
     pub num_prompts_mult: u32,
     pub num_warmup_mult: u32,
+    /// Every key of the section as written, for the types that read more than sa-bench's knobs.
+    pub options: Vec<(String, Node)>,
     pub pos: Pos,
+}
+
+impl Benchmark {
+    pub fn option(&self, key: &str) -> Option<&Node> {
+        self.options.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +97,8 @@ pub struct Dynamo {
     pub install: bool,
     /// What `pip install` receives: `ai-dynamo==X`, a wheel path, or a git ref.
     pub packages: Vec<String>,
+    /// `dynamo.request_plane` (srtctl's default: `tcp`).
+    pub request_plane: String,
 }
 
 #[derive(Debug, Clone)]
@@ -119,8 +131,13 @@ pub struct PolicyOverride {
 pub struct Recipe {
     pub file: String,
     pub name: String,
-    /// The registered backend type (`backends::find`): `sglang`.
+    /// The registered backend type (`backends::find`): `sglang`, `trtllm`, `vllm`, `mocker`.
     pub backend: &'static str,
+    /// The backend's own keys under `backend:` (beyond the shared ones and its role configuration), as
+    /// written: its plug-in reads them.
+    pub backend_options: Vec<(String, Node)>,
+    /// srt-slurm's checkout (`srtctl_root` in srtslurm.yaml): where its benchmark scripts are.
+    pub srtctl_root: Option<String>,
     pub model_path: Option<String>,
     pub container: Option<String>,
     pub precision: Option<String>,
@@ -153,6 +170,13 @@ pub struct Recipe {
 }
 
 impl Recipe {
+    /// A key of the backend's own, as written.
+    pub fn backend_option(&self, key: &str) -> Option<&Node> {
+        self.backend_options
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
     pub fn is_disaggregated(&self) -> bool {
         self.roles.iter().any(|r| r.role == Role::Prefill)
     }

@@ -58,6 +58,23 @@ pub fn text(dag: &Dag) -> String {
             for f in &s.files {
                 let _ = writeln!(out, "      writes: {} ({} bytes)", f.path, f.content.len());
             }
+            if let Some(m) = &s.mpi {
+                let nodes: Vec<&str> = m
+                    .nodes
+                    .iter()
+                    .filter_map(|&k| plan.nodes.get(k).map(String::as_str))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "      mpi: one {} job of {} tasks over {}",
+                    m.plugin,
+                    m.tasks,
+                    nodes.join(", ")
+                );
+            }
+            for r in &s.requires {
+                let _ = writeln!(out, "      needs: {}", r.what);
+            }
             let _ = writeln!(out, "      policy: {}", s.policy.describe());
         }
     }

@@ -32,6 +32,20 @@ impl Backend for SGLang {
         "sglang_config"
     }
 
+    fn frontends(&self) -> &'static [&'static str] {
+        &["sglang", "dynamo"]
+    }
+
+    /// `served-model-name` if a role sets it, else the model path (what SGLang serves under).
+    fn served_model_name(&self, recipe: &crate::recipe::Recipe) -> String {
+        recipe
+            .roles
+            .iter()
+            .find_map(|r| r.flag(&["served-model-name"]).and_then(|n| n.scalar_text()))
+            .or_else(|| recipe.model_path.clone())
+            .unwrap_or_else(|| "default".into())
+    }
+
     fn role_config(
         &self,
         section: Option<&Node>,

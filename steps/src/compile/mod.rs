@@ -74,10 +74,22 @@ impl<'a> Compiler<'a> {
             StandIn::None
         };
         let mut notes = recipe.notes.clone();
+        let mut frontend = frontend;
         if stand_in == StandIn::DynamoMocker && !recipe.roles.is_empty() {
-            notes.push(
-                "--mock-workers: Dynamo workers run as Dynamo's own GPU-less `dynamo.mocker`, keeping their prefill/decode role (it supports disaggregation); `sglang_config` flags are not passed to it, and a worker spanning nodes runs on its first node only".into(),
-            );
+            if backend.name() != "mocker" {
+                notes.push(format!(
+                    "--mock-workers: {} workers run as Dynamo's own GPU-less `dynamo.mocker`, keeping their prefill/decode role (it supports disaggregation); `{}` flags are not passed to it, and a worker spanning nodes runs on its first node only",
+                    backend.name(),
+                    backend.config_key()
+                ));
+            }
+            if !frontend.dynamo() {
+                notes.push(format!(
+                    "--mock-workers: the `{}` frontend is simulated by Dynamo's frontend (dynamo.mocker registers only with Dynamo's runtime)",
+                    frontend.name()
+                ));
+                frontend = &frontends::dynamo::Dynamo;
+            }
         }
         Ok(Compiler {
             ctx: Ctx {
@@ -92,7 +104,7 @@ impl<'a> Compiler<'a> {
                 packages_ready: Vec::new(),
                 infra_ready: Vec::new(),
                 infra_env: BTreeMap::new(),
-                served_model: served_model_name(recipe),
+                served_model: backend.served_model_name(recipe),
             },
             backend,
             frontend,
@@ -156,16 +168,6 @@ pub fn worker_container(recipe: &Recipe, run_dir: &str) -> Option<Container> {
         mounts,
         name: Some("srt-graph-worker".into()),
     })
-}
-
-/// The model name clients must send: `served-model-name` if set, else the model path.
-pub fn served_model_name(recipe: &Recipe) -> String {
-    recipe
-        .roles
-        .iter()
-        .find_map(|r| r.flag(&["served-model-name"]).and_then(|n| n.scalar_text()))
-        .or_else(|| recipe.model_path.clone())
-        .unwrap_or_else(|| "default".into())
 }
 
 pub(crate) fn diag(

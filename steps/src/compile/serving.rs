@@ -50,7 +50,7 @@ impl Compiler<'_> {
         let mut urls = Vec::new();
         let mut upstreams = Vec::new();
         for (index, &node) in placement.iter().enumerate() {
-            let (s, port) = self.frontend.step(
+            let Some((s, port)) = self.frontend.step(
                 &self.ctx,
                 &FrontendProcess {
                     index,
@@ -58,14 +58,23 @@ impl Compiler<'_> {
                     leaders: &self.leaders,
                     workers: &self.workers,
                 },
-            );
+            ) else {
+                continue;
+            };
             let addr = &self.ctx.nodes.addrs[node];
             urls.push(format!("http://{addr}:{port}"));
             upstreams.push(format!("{addr}:{port}"));
             ids.push(s.id.clone());
             self.steps.push(s);
         }
-        if recipe.frontend.multiple {
+        if upstreams.is_empty() {
+            // A worker serves the public port itself: the gate asks it.
+            urls.push(format!(
+                "http://{}:{}",
+                self.ctx.nodes.addrs[0],
+                start_nginx::PUBLIC_PORT
+            ));
+        } else if recipe.frontend.multiple && self.frontend.behind_nginx() {
             let nginx = self.nginx(&upstreams, &ids);
             ids.push(nginx);
         }

@@ -88,7 +88,7 @@ impl FrontendType for Dynamo {
         )]
     }
 
-    fn step(&self, ctx: &Ctx<'_>, f: &FrontendProcess<'_>) -> (Step, u16) {
+    fn step(&self, ctx: &Ctx<'_>, f: &FrontendProcess<'_>) -> Option<(Step, u16)> {
         let recipe = ctx.recipe;
         let k = f.node;
         let addr = &ctx.nodes.addrs[k];
@@ -122,7 +122,7 @@ impl FrontendType for Dynamo {
         if !ctx.target.mock_workers && recipe.dynamo.install && k < recipe.worker_nodes() {
             s.depends_on.push(node_install_id(ctx, k));
         }
-        (s, port)
+        Some((s, port))
     }
 
     fn health_mode(&self) -> &'static str {

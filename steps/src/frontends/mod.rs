@@ -3,6 +3,8 @@
 
 pub mod dynamo;
 pub mod sglang_router;
+pub mod trtllm_serve;
+pub mod vllm;
 
 use crate::build::{Ctx, FrontendProcess};
 use crate::recipe::Recipe;
@@ -27,14 +29,24 @@ pub trait FrontendType: Sync {
     fn node_installs(&self, _ctx: &Ctx<'_>, _node: usize) -> Vec<Step> {
         Vec::new()
     }
-    /// One frontend process and the port it serves on.
-    fn step(&self, ctx: &Ctx<'_>, f: &FrontendProcess<'_>) -> (Step, u16);
+    /// One frontend process and the port it serves on; `None` when a worker itself serves the public
+    /// port (an aggregated `trtllm-serve` or `vllm serve`).
+    fn step(&self, ctx: &Ctx<'_>, f: &FrontendProcess<'_>) -> Option<(Step, u16)>;
+    /// Several of them go behind nginx on the public port (srtctl's fan-out).
+    fn behind_nginx(&self) -> bool {
+        true
+    }
     /// `srt-graph wait-healthy --mode`.
     fn health_mode(&self) -> &'static str;
 }
 
 /// Every frontend type: one line per module.
-pub const ALL: &[&dyn FrontendType] = &[&sglang_router::SglangRouter, &dynamo::Dynamo];
+pub const ALL: &[&dyn FrontendType] = &[
+    &sglang_router::SglangRouter,
+    &dynamo::Dynamo,
+    &trtllm_serve::TrtllmServe,
+    &vllm::VllmServe,
+];
 
 pub fn find(name: &str) -> Option<&'static dyn FrontendType> {
     ALL.iter()

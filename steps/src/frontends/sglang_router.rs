@@ -47,7 +47,7 @@ impl FrontendType for SglangRouter {
         vec![s]
     }
 
-    fn step(&self, ctx: &Ctx<'_>, f: &FrontendProcess<'_>) -> (Step, u16) {
+    fn step(&self, ctx: &Ctx<'_>, f: &FrontendProcess<'_>) -> Option<(Step, u16)> {
         let recipe = ctx.recipe;
         let port = if recipe.frontend.multiple {
             start_router::INTERNAL_PORT
@@ -75,7 +75,7 @@ impl FrontendType for SglangRouter {
         // A router needs its workers started (it waits for their health itself).
         s.depends_on
             .extend(f.workers.iter().filter(|w| !w.contains("/rank")).cloned());
-        (s, port)
+        Some((s, port))
     }
 
     fn health_mode(&self) -> &'static str {

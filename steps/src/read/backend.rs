@@ -45,7 +45,21 @@ pub(super) fn read(backend: &Node, r: &mut Reader) -> &'static dyn Backend {
             ignored: chosen.ignored_keys(),
         },
     );
+    chosen.check_options(backend, r);
     chosen
+}
+
+/// The chosen backend's own keys as written (not the shared ones, not its role configuration).
+pub(super) fn options(backend: &Node, chosen: &dyn Backend) -> Vec<(String, Node)> {
+    backend
+        .as_map()
+        .map(|m| {
+            m.iter()
+                .filter(|e| chosen.keys().contains(&e.key.as_str()) && e.key != chosen.config_key())
+                .map(|e| (e.key.clone(), e.value.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// `backend.sglang_src_dir`: a local SGLang checkout workers install in editable mode (router mode only).

@@ -48,7 +48,10 @@ const BENCHMARK: Keys = Keys {
         "use_chat_template",
         "export_node_metrics",
         "aiperf_args",
+        "aiperf_package",
         "slow_down_factor",
+        "slow_down_sleep_time",
+        "slow_down_wait_time",
         "goodput",
     ],
 };
@@ -62,9 +65,21 @@ pub(super) fn read(r: &mut Reader, node: Option<&Node>) -> Option<Benchmark> {
     if !r.check_keys(node, "benchmark", &BENCHMARK) || matches!(node.value, Value::Null) {
         return None;
     }
-    let kind = r
+    let named = r
         .string(node.get("type"), "benchmark.type")
         .unwrap_or_else(|| "manual".into());
+    let kind = match benchmarks::find(&named) {
+        Some(b) => b.name().to_string(),
+        None => {
+            r.error(
+                node.get("type").map_or(node.pos, |n| n.pos),
+                "benchmark.type",
+                format!("benchmark type `{named}` is not one srtctl runs"),
+                Some(format!("valid: {}", benchmarks::names().join(", "))),
+            );
+            named
+        }
+    };
     // A type's points need isl/osl/concurrencies; an unknown type is noted by the caller.
     let needs_points = benchmarks::find(&kind).is_some_and(|b| b.needs_points());
     let required = needs_points.then_some(kind.as_str());
@@ -94,6 +109,10 @@ pub(super) fn read(r: &mut Reader, node: Option<&Node>) -> Option<Benchmark> {
                 10_000,
             )
             .unwrap_or(1) as u32,
+        options: node
+            .as_map()
+            .map(|m| m.iter().map(|e| (e.key.clone(), e.value.clone())).collect())
+            .unwrap_or_default(),
         pos: node.pos,
     })
 }

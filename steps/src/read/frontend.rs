@@ -71,6 +71,10 @@ pub(super) fn read(front: &Node, backend: &Node, r: &mut Reader) -> Frontend {
                 "frontend.nginx_keepalive_timeout",
             )
             .unwrap_or_else(|| "600s".into()),
+        options: front
+            .as_map()
+            .map(|m| m.iter().map(|e| (e.key.clone(), e.value.clone())).collect())
+            .unwrap_or_default(),
     }
 }
 

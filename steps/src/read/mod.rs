@@ -68,6 +68,7 @@ pub fn read(doc: &Node, cluster: &ClusterConfig, r: &mut Reader) -> Option<Recip
     let backend_node = section("backend");
     let backend = backend::read(backend_node, r);
     let frontend = frontend::read(section("frontend"), backend_node, r);
+    check_pairing(doc, backend, &frontend, r);
     let resources_pos = doc.get("resources").map_or(doc.pos, |n| n.pos);
     let roles = roles::read(&resources, backend, backend_node, resources_pos, r);
     backend.check_roles(&roles, r);
@@ -86,19 +87,23 @@ pub fn read(doc: &Node, cluster: &ClusterConfig, r: &mut Reader) -> Option<Recip
         );
     }
     let mut notes = Vec::new();
-    if let Some(b) = benchmark
-        .as_ref()
-        .filter(|b| crate::benchmarks::find(&b.kind).is_none())
+    if let Some(named) = doc
+        .get("benchmark")
+        .and_then(|b| b.get("type"))
+        .and_then(|t| t.scalar_text())
+        .filter(|n| benchmark.as_ref().is_some_and(|b| &b.kind != n))
     {
         notes.push(format!(
-            "benchmark type `{}` is not run by srt-graph (only sa-bench); no benchmark step",
-            b.kind
+            "benchmark type `{named}` is read as `{}` (its older name)",
+            benchmark.as_ref().map_or("", |b| b.kind.as_str())
         ));
     }
     Some(Recipe {
         file: r.file.clone(),
         name: name?,
         backend: backend.name(),
+        backend_options: backend::options(backend_node, backend),
+        srtctl_root: cluster.srtctl_root.clone(),
         model_path: model.path,
         container: model.container,
         precision: model.precision,
@@ -127,6 +132,37 @@ pub fn read(doc: &Node, cluster: &ClusterConfig, r: &mut Reader) -> Option<Recip
         root_pos: doc.pos,
         resources_pos,
     })
+}
+
+/// The frontend type must be one the backend serves behind (srtctl's pairings).
+fn check_pairing(
+    doc: &Node,
+    backend: &dyn crate::backends::Backend,
+    frontend: &crate::recipe::Frontend,
+    r: &mut Reader,
+) {
+    if backend.frontends().contains(&frontend.kind) {
+        return;
+    }
+    let at = doc
+        .get("frontend")
+        .and_then(|f| f.get("type"))
+        .or_else(|| doc.get("backend").and_then(|b| b.get("type")))
+        .map_or(doc.pos, |n| n.pos);
+    r.error(
+        at,
+        "frontend.type",
+        format!(
+            "backend `{}` does not run behind frontend `{}`",
+            backend.name(),
+            frontend.kind
+        ),
+        Some(format!(
+            "valid with `{}`: {}",
+            backend.name(),
+            backend.frontends().join(", ")
+        )),
+    );
 }
 
 /// `name`: required, non-empty.

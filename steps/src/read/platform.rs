@@ -169,7 +169,14 @@ fn read_dynamo(dyn_node: &Node, r: &mut Reader) -> Dynamo {
         ]
     };
 
-    Dynamo { install, packages }
+    let request_plane = r
+        .string(dyn_node.get("request_plane"), "dynamo.request_plane")
+        .unwrap_or_else(|| "tcp".into());
+    Dynamo {
+        install,
+        packages,
+        request_plane,
+    }
 }
 
 /// `infra:`: NATS and etcd on a node of their own.

@@ -1,0 +1,55 @@
+//! `benchmark.type: trace-replay`: A recorded trace replayed through aiperf (srt-slurm's trace-replay benchmark).
+
+use super::BenchmarkType;
+use crate::build::Ctx;
+use crate::recipe::Benchmark;
+use srt_graph_engine::Step;
+
+pub struct TraceReplay;
+
+impl BenchmarkType for TraceReplay {
+    fn name(&self) -> &'static str {
+        "trace-replay"
+    }
+
+    fn steps(&self, ctx: &Ctx<'_>, b: &Benchmark, endpoint: &str, after: &str) -> Vec<Step> {
+        let mut args = vec![
+            endpoint.into(),
+            super::model_name(ctx),
+            super::opt(b, "trace_file", ""),
+            super::joined(b, "concurrencies", ","),
+            super::opt(b, "ttft_threshold_ms", "2000"),
+            super::opt(b, "itl_threshold_ms", "25"),
+            super::tokenizer(ctx),
+        ];
+        args.extend(aiperf_args(b));
+        vec![super::script_step(
+            ctx,
+            self.name(),
+            "trace-replay/bench.sh",
+            args,
+            &[("aiperf", "install it with `pip install aiperf`")],
+            after,
+        )]
+    }
+}
+
+/// `aiperf_args` as flags (srtctl's `append_aiperf_args`).
+fn aiperf_args(b: &Benchmark) -> Vec<String> {
+    use crate::yaml::Value;
+    let Some(Value::Map(m)) = b.option("aiperf_args").map(|n| &n.value) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in m {
+        match &e.value.value {
+            Value::Bool(true) => out.push(format!("--{}", e.key)),
+            Value::Bool(false) => {}
+            _ => out.extend([
+                format!("--{}", e.key),
+                e.value.scalar_text().unwrap_or_default(),
+            ]),
+        }
+    }
+    out
+}
