@@ -163,3 +163,132 @@ fn resume_adopts_a_healthy_nats_and_etcd() {
     assert_eq!(results(&run_dir).len(), 2, "{err}");
     assert_no_survivors(&run_dir);
 }
+
+/// A TensorRT-LLM or vLLM recipe in simulation: the same deployment as the Dynamo demo, with Dynamo's
+/// mocker in each worker's place; what the real run would have started stays in the plan.
+fn backend_demo_runs_end_to_end(recipe: &str, first: &str, real_module: &str) {
+    let _one = ONE_DEPLOYMENT.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("tmp");
+    let (mut cmd, run_dir) = common::mock_run(
+        dir.path(),
+        recipe,
+        &["--grace", "3s", "--first-address", first],
+    );
+    let out = cmd.output().expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let prefix = first.trim_end_matches(".1");
+    let gate = std::fs::read_to_string(run_dir.join("logs/wait-healthy.log")).expect("gate log");
+    for k in [2, 3] {
+        assert!(
+            gate.contains(&format!(
+                "http://{prefix}.{k}:8000: 2/2 prefill, 2/2 decode"
+            )),
+            "{gate}"
+        );
+    }
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("plan.json")).expect("plan"))
+            .expect("json");
+    let steps = plan["steps"].as_array().cloned().unwrap_or_default();
+    let workers: Vec<&serde_json::Value> = steps
+        .iter()
+        .filter(|s| s["kind"] == "start_worker")
+        .collect();
+    assert_eq!(workers.len(), 4);
+    for w in &workers {
+        let argv = w["command"].to_string();
+        assert!(argv.contains(r#""dynamo.mocker""#), "{argv}");
+    }
+    let notes = plan["notes"].to_string();
+    assert!(notes.contains("dynamo.mocker"), "{notes}");
+    // Without --mock-workers the same recipe plans the real engine.
+    let real = std::process::Command::new(env!("CARGO_BIN_EXE_srt-graph"))
+        .current_dir(dir.path())
+        .args(["plan", "recipe.yaml", "--json"])
+        .output()
+        .expect("plan");
+    assert!(
+        String::from_utf8_lossy(&real.stdout).contains(real_module),
+        "{}",
+        String::from_utf8_lossy(&real.stderr)
+    );
+    let res = results(&run_dir);
+    assert_eq!(res.len(), 2, "{err}");
+    for r in &res {
+        assert!(r["completed"].as_u64().unwrap_or(0) > 0, "{r}");
+        assert!(r["total_output_tokens"].as_u64().unwrap_or(0) > 0, "{r}");
+    }
+    assert_no_survivors(&run_dir);
+}
+
+#[test]
+fn the_trtllm_demo_runs_end_to_end() {
+    backend_demo_runs_end_to_end(
+        include_str!("../recipes/local-trtllm.yaml"),
+        "127.0.36.1",
+        "dynamo.trtllm",
+    );
+}
+
+#[test]
+fn the_vllm_demo_runs_end_to_end() {
+    backend_demo_runs_end_to_end(
+        include_str!("../recipes/local-vllm.yaml"),
+        "127.0.37.1",
+        "dynamo.vllm",
+    );
+}
+
+/// The mocker backend as srtctl launches it: its knobs reach Dynamo's real `dynamo.mocker`, which
+/// serves the benchmark.
+#[test]
+fn the_mocker_backend_runs_with_srtctls_knobs() {
+    let _one = ONE_DEPLOYMENT.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("tmp");
+    let (mut cmd, run_dir) = common::mock_run(
+        dir.path(),
+        include_str!("../recipes/local-mocker.yaml"),
+        &["--grace", "3s", "--first-address", "127.0.38.1"],
+    );
+    let out = cmd.output().expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("plan.json")).expect("plan"))
+            .expect("json");
+    let argv = |id: &str| -> String {
+        plan["steps"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["id"] == id))
+            .and_then(|s| s["command"].as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default()
+    };
+    let (prefill, decode) = (argv("prefill-0"), argv("decode-0"));
+    for knob in [
+        "--speedup-ratio 50",
+        "--engine-type vllm",
+        "--bootstrap-ports 30001",
+    ] {
+        assert!(prefill.contains(knob), "{knob}: {prefill}");
+    }
+    // The role's `mocker_config` comes last, so it wins over the default.
+    assert!(decode.ends_with("--max-num-seqs 64"), "{decode}");
+    let results: Vec<serde_json::Value> =
+        std::fs::read_dir(run_dir.join("sa-bench_isl_128_osl_32"))
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|f| serde_json::from_slice(&std::fs::read(f.path()).ok()?).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+    assert_eq!(results.len(), 1, "{err}");
+    assert!(results[0]["completed"].as_u64().unwrap_or(0) > 0);
+    assert_no_survivors(&run_dir);
+}

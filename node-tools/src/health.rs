@@ -161,7 +161,10 @@ async fn smoke(client: &reqwest::Client, public: &str, model: &str) -> Result<()
         "stream": false, "max_tokens": 8,
     });
     let mut last = String::new();
-    for _ in 0..10 {
+    // A frontend can list a worker a moment before it can route to it (Dynamo answers 503 meanwhile):
+    // retry for up to a minute, as a user would before calling the deployment broken.
+    let until = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < until {
         match client.post(&url).json(&body).send().await {
             Ok(r) if r.status().is_success() => {
                 println!("smoke request through {public}: {}", r.status());

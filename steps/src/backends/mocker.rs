@@ -65,6 +65,11 @@ impl Backend for Mocker {
         CONFIG_KEY
     }
 
+    /// `mocker_config` only overrides flags, per role, where given.
+    fn every_role_configured(&self) -> bool {
+        false
+    }
+
     fn check_options(&self, backend: &Node, r: &mut Reader) {
         super::check_scalars(
             backend,

@@ -31,6 +31,10 @@ pub trait Backend: Sync {
         path: &str,
         r: &mut Reader,
     ) -> Vec<(String, Node)>;
+    /// A disaggregated recipe that configures one role must configure the other too.
+    fn every_role_configured(&self) -> bool {
+        true
+    }
     /// Checks the backend's own recipe-wide keys (types, valid values).
     fn check_options(&self, _backend: &Node, _r: &mut Reader) {}
     /// Frontend types it can serve behind.
@@ -204,8 +208,12 @@ pub fn dynamo_worker(w: &WorkerProcess<'_>, argv: Vec<String>) -> Step {
     s.role = Some(w.spec.role.as_str().into());
     s.command = Some(argv);
     s.env = w.env.clone();
+    // Dynamo's system server (`/health`) on the worker's port and bind address: in a simulation on one
+    // machine, each worker's own loopback address.
     s.env
         .insert("DYN_SYSTEM_PORT".into(), place.http_port.to_string());
+    s.env
+        .insert("DYN_SYSTEM_HOST".into(), place.bind.to_string());
     if let Some(devs) = &place.cuda_devices {
         s.env.insert("CUDA_VISIBLE_DEVICES".into(), devs.clone());
     }

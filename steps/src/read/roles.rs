@@ -85,7 +85,10 @@ pub(super) fn read(
                 continue;
             };
             let section = config.get(role.as_str());
-            if section.is_none() && !config.as_map().is_none_or(|m| m.is_empty()) {
+            if section.is_none()
+                && backend.every_role_configured()
+                && !config.as_map().is_none_or(|m| m.is_empty())
+            {
                 r.error(
                     config.pos,
                     &join(&config_path, role.as_str()),
