@@ -13,6 +13,10 @@ impl BenchmarkType for Custom {
         "custom"
     }
 
+    fn keys(&self) -> &'static [&'static str] {
+        &["command", "env"]
+    }
+
     fn steps(&self, ctx: &Ctx<'_>, b: &Benchmark, endpoint: &str, after: &str) -> Vec<Step> {
         let command = super::opt(b, "command", "");
         let mut s = crate::kinds::run_benchmark::SPEC.step("custom", 0, Lifetime::Task);

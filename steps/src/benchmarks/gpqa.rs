@@ -12,6 +12,10 @@ impl BenchmarkType for Gpqa {
         "gpqa"
     }
 
+    fn keys(&self) -> &'static [&'static str] {
+        &["num_examples", "max_tokens", "repeat", "num_threads"]
+    }
+
     fn steps(&self, ctx: &Ctx<'_>, b: &Benchmark, endpoint: &str, after: &str) -> Vec<Step> {
         let args = vec![
             endpoint.into(),

@@ -13,6 +13,19 @@ impl BenchmarkType for Gsm8k {
         "gsm8k"
     }
 
+    fn keys(&self) -> &'static [&'static str] {
+        &[
+            "num_examples",
+            "max_tokens",
+            "num_threads",
+            "num_shots",
+            "temperature",
+            "top_p",
+            "top_k",
+            "repeat",
+        ]
+    }
+
     fn aliases(&self) -> &'static [&'static str] {
         &["gsm8k-bench"]
     }

@@ -12,6 +12,16 @@ impl BenchmarkType for LongBenchV2 {
         "longbenchv2"
     }
 
+    fn keys(&self) -> &'static [&'static str] {
+        &[
+            "max_context_length",
+            "num_threads",
+            "max_tokens",
+            "num_examples",
+            "categories",
+        ]
+    }
+
     fn steps(&self, ctx: &Ctx<'_>, b: &Benchmark, endpoint: &str, after: &str) -> Vec<Step> {
         let args = vec![
             endpoint.into(),

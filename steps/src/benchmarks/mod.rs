@@ -25,6 +25,10 @@ pub trait BenchmarkType: Sync {
     fn aliases(&self) -> &'static [&'static str] {
         &[]
     }
+    /// Keys of the section it reads beyond sa-bench's (so they are not reported as ignored).
+    fn keys(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Each point must give `isl`, `osl` and `concurrencies`.
     fn needs_points(&self) -> bool {
         false

@@ -12,6 +12,15 @@ impl BenchmarkType for MooncakeRouter {
         "mooncake-router"
     }
 
+    fn keys(&self) -> &'static [&'static str] {
+        &[
+            "mooncake_workload",
+            "ttft_threshold_ms",
+            "itl_threshold_ms",
+            "aiperf_args",
+        ]
+    }
+
     fn steps(&self, ctx: &Ctx<'_>, b: &Benchmark, endpoint: &str, after: &str) -> Vec<Step> {
         let mut args = vec![
             endpoint.into(),

@@ -12,6 +12,10 @@ impl BenchmarkType for Router {
         "router"
     }
 
+    fn keys(&self) -> &'static [&'static str] {
+        &["isl", "osl", "num_requests", "concurrency", "prefix_ratios"]
+    }
+
     fn steps(&self, ctx: &Ctx<'_>, b: &Benchmark, endpoint: &str, after: &str) -> Vec<Step> {
         let ratios = match super::joined(b, "prefix_ratios", " ") {
             r if r.is_empty() => "0.1 0.3 0.5 0.7 0.9".to_string(),

@@ -12,6 +12,10 @@ impl BenchmarkType for SglangBench {
         "sglang-bench"
     }
 
+    fn keys(&self) -> &'static [&'static str] {
+        &["isl", "osl", "concurrencies", "req_rate"]
+    }
+
     fn steps(&self, ctx: &Ctx<'_>, b: &Benchmark, endpoint: &str, after: &str) -> Vec<Step> {
         let concurrencies = super::joined(b, "concurrencies", "x");
         let args = vec![

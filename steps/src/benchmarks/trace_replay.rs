@@ -12,6 +12,16 @@ impl BenchmarkType for TraceReplay {
         "trace-replay"
     }
 
+    fn keys(&self) -> &'static [&'static str] {
+        &[
+            "trace_file",
+            "concurrencies",
+            "ttft_threshold_ms",
+            "itl_threshold_ms",
+            "aiperf_args",
+        ]
+    }
+
     fn steps(&self, ctx: &Ctx<'_>, b: &Benchmark, endpoint: &str, after: &str) -> Vec<Step> {
         let mut args = vec![
             endpoint.into(),

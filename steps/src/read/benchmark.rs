@@ -69,7 +69,14 @@ pub(super) fn read(r: &mut Reader, node: Option<&Node>) -> Option<Benchmark> {
         .string(node.get("type"), "benchmark.type")
         .unwrap_or_else(|| "manual".into());
     let kind = match benchmarks::find(&named) {
-        Some(b) => b.name().to_string(),
+        Some(b) => {
+            // What this type reads is not ignored.
+            r.ignored.retain(|k| {
+                k.strip_prefix("benchmark.")
+                    .is_none_or(|key| !b.keys().contains(&key))
+            });
+            b.name().to_string()
+        }
         None => {
             r.error(
                 node.get("type").map_or(node.pos, |n| n.pos),

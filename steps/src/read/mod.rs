@@ -5,6 +5,7 @@
 mod backend;
 mod benchmark;
 mod frontend;
+mod ignored;
 mod model;
 mod platform;
 mod resources;
@@ -127,7 +128,10 @@ pub fn read(doc: &Node, cluster: &ClusterConfig, r: &mut Reader) -> Option<Recip
         slurm_time_limit: platform.slurm_time_limit,
         steps,
         policies,
-        ignored: std::mem::take(&mut r.ignored),
+        ignored: std::mem::take(&mut r.ignored)
+            .iter()
+            .map(|k| ignored::with_reason(k))
+            .collect(),
         notes,
         root_pos: doc.pos,
         resources_pos,
