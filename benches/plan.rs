@@ -35,6 +35,39 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// Parse + validate + compile + render (4 formats) every recipe of `eras`, 7 times: the median.
+fn corpus_figure(corpus: &Path, eras: &[&str], target: &Target) -> String {
+    let mut jobs = Vec::new();
+    for era in eras {
+        let cluster = ClusterConfig::load(&corpus.join(era).join("srtslurm.yaml.example"))
+            .expect("cluster config");
+        let mut files = Vec::new();
+        yaml_files(&corpus.join(era), &mut files);
+        files.sort();
+        jobs.extend(files.into_iter().map(|f| (f, cluster.clone())));
+    }
+    let mut times = Vec::new();
+    let mut plans = 0;
+    for _ in 0..7 {
+        let t = Instant::now();
+        plans = 0;
+        for (f, cluster) in &jobs {
+            for v in load_file(f, None, cluster).expect("corpus recipe") {
+                let dag = Dag::new(compile(&v.recipe, target).expect("compile")).expect("dag");
+                std::hint::black_box(render_all(&dag));
+                plans += 1;
+            }
+        }
+        times.push(t.elapsed());
+    }
+    format!(
+        "corpus ({}): {} files, {plans} plans (variants), parse+compile+render 4 formats: median {:.1} ms (target < 1000 ms)\n",
+        eras.join(" + "),
+        jobs.len(),
+        median(times).as_secs_f64() * 1e3
+    )
+}
+
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let corpus = root.join("../shared/corpus");
@@ -42,34 +75,10 @@ fn main() {
     let target = Target::default();
 
     if corpus.is_dir() {
-        let mut jobs = Vec::new();
-        for era in ["seed-era", "current"] {
-            let cluster = ClusterConfig::load(&corpus.join(era).join("srtslurm.yaml.example"))
-                .expect("cluster config");
-            let mut files = Vec::new();
-            yaml_files(&corpus.join(era), &mut files);
-            files.sort();
-            jobs.extend(files.into_iter().map(|f| (f, cluster.clone())));
+        // The two SGLang eras alone (comparable with figures from before the backends), then everything.
+        for eras in [&["seed-era", "current"][..], &["seed-era", "current", "backends"][..]] {
+            report.push_str(&corpus_figure(&corpus, eras, &target));
         }
-        let mut times = Vec::new();
-        let mut plans = 0;
-        for _ in 0..7 {
-            let t = Instant::now();
-            plans = 0;
-            for (f, cluster) in &jobs {
-                for v in load_file(f, None, cluster).expect("corpus recipe") {
-                    let dag = Dag::new(compile(&v.recipe, &target).expect("compile")).expect("dag");
-                    std::hint::black_box(render_all(&dag));
-                    plans += 1;
-                }
-            }
-            times.push(t.elapsed());
-        }
-        report.push_str(&format!(
-            "corpus: {} files, {plans} plans (variants), parse+compile+render 4 formats: median {:.1} ms (target < 1000 ms)\n",
-            jobs.len(),
-            median(times).as_secs_f64() * 1e3
-        ));
     } else {
         report.push_str("corpus: skipped (../shared/corpus absent)\n");
     }
