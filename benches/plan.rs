@@ -76,7 +76,10 @@ fn main() {
 
     if corpus.is_dir() {
         // The two SGLang eras alone (comparable with figures from before the backends), then everything.
-        for eras in [&["seed-era", "current"][..], &["seed-era", "current", "backends"][..]] {
+        for eras in [
+            &["seed-era", "current"][..],
+            &["seed-era", "current", "backends"][..],
+        ] {
             report.push_str(&corpus_figure(&corpus, eras, &target));
         }
     } else {

@@ -3,7 +3,7 @@
 use crate::error::{CliError, CliResult};
 use clap::Args;
 use srt_graph_engine::{render, Dag};
-use srt_graph_steps::{compile, ClusterConfig, Loaded, RecipeError, Target};
+use srt_graph_steps::{compile, ClusterConfig, Loaded, RecipeError};
 use std::path::{Path, PathBuf};
 
 /// The recipe used when none is given: the local disaggregated demo.
@@ -36,6 +36,9 @@ pub struct PlanArgs {
     /// Mermaid flowchart.
     #[arg(long, group = "format")]
     pub mermaid: bool,
+    /// Plan for this executor, as `run --executor` would run it (Slurm: in the recipe's container).
+    #[arg(long, value_enum, default_value_t = crate::cli_place::Executor::Local)]
+    pub executor: crate::cli_place::Executor,
     /// The plan as JSON (see README: "Plan JSON").
     #[arg(long, group = "format")]
     pub json: bool,
@@ -104,12 +107,17 @@ pub fn load_one(args: &RecipeArgs, verb: &str) -> Result<Loaded, CliError> {
 
 pub fn run(args: &PlanArgs) -> CliResult {
     let variants = load(&args.recipe)?;
-    let target = Target {
-        mock_workers: args.recipe.mock_workers,
-        ..Target::default()
-    };
     let mut dags = Vec::with_capacity(variants.len());
     for v in &variants {
+        // The graph `run` would execute with the same options (nodes and paths stay symbolic).
+        let mock = crate::session::mock_workers(&args.recipe, &v.recipe);
+        let target = crate::session::target(
+            &v.recipe,
+            mock,
+            args.executor,
+            "$RUN_DIR",
+            "$SRT_GRAPH_CACHE",
+        );
         let plan = compile(&v.recipe, &target)?;
         let dag = Dag::new(plan).map_err(|e| CliError::Invalid(e.to_string()))?;
         dags.push((v.variant.clone(), dag));

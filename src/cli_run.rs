@@ -53,7 +53,7 @@ pub fn run(args: &RunArgs) -> CliResult {
         srun_options(&loaded.recipe),
     )
     .map_err(|e| CliError::Invalid(format!("{e}\nnothing was started")))?;
-    let mut meta = run_meta(args, placement);
+    let mut meta = run_meta(args, placement, &loaded.recipe);
     let mut recipe = loaded.recipe;
     resolve_source_dir(&mut recipe, meta.recipe_dir.as_deref())
         .map_err(|e| CliError::Invalid(format!("{e}\nnothing was started")))?;
@@ -91,7 +91,7 @@ pub fn run(args: &RunArgs) -> CliResult {
 }
 
 /// What the run is started with, as `run.json` records it for `resume`.
-fn run_meta(args: &RunArgs, placement: Placement) -> RunMeta {
+fn run_meta(args: &RunArgs, placement: Placement, recipe: &srt_graph_steps::Recipe) -> RunMeta {
     let (recipe_file, selector) = args
         .recipe
         .recipe
@@ -115,8 +115,7 @@ fn run_meta(args: &RunArgs, placement: Placement) -> RunMeta {
     RunMeta {
         variant: args.recipe.variant.clone().or(selector.flatten()),
         recipe_dir,
-        // The embedded demo has no GPU to run on: its workers are always mocked.
-        mock_workers: args.recipe.mock_workers || args.recipe.recipe.is_none(),
+        mock_workers: crate::session::mock_workers(&args.recipe, recipe),
         placement,
     }
 }

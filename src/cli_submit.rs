@@ -53,7 +53,7 @@ fn script(
     recipe_dir: Option<&Path>,
 ) -> Result<String, String> {
     let nodes = recipe.total_nodes();
-    let mock = args.recipe.mock_workers || args.recipe.recipe.is_none();
+    let mock = crate::session::mock_workers(&args.recipe, recipe);
     let mut s = String::from("#!/bin/bash\n");
     s.push_str(&directive("job-name", &recipe.name)?);
     s.push_str(&directive("nodes", &nodes.to_string())?);

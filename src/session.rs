@@ -88,40 +88,22 @@ pub fn compile_for_run(
     run_dir: &Path,
     placed: &Placed,
 ) -> Result<Dag, CliError> {
-    let venv = cache_dir().join("venv");
-    if let Err(e) = std::fs::create_dir_all(cache_dir()) {
-        return Err(CliError::Failed(format!(
-            "cache directory {}: {e}",
-            cache_dir().display()
-        )));
-    }
+    std::fs::create_dir_all(cache_dir())
+        .map_err(|e| CliError::Failed(format!("cache directory {}: {e}", cache_dir().display())))?;
     let me = std::env::current_exe()
         .map_or_else(|_| "srt-graph".to_string(), |p| p.display().to_string());
-    // Workers run in the recipe's container on Slurm (pyxis); mock workers need none.
-    let container = (meta.placement.executor == Executor::Slurm && !meta.mock_workers)
-        .then(|| srt_graph_steps::worker_container(recipe, &run_dir.display().to_string()))
-        .flatten();
     let target = Target {
         names: placed.names.clone(),
         addresses: placed.addresses.clone(),
         bind_all: placed.bind_all,
-        run_dir: run_dir.display().to_string(),
         srt_graph: me,
-        mock_workers: meta.mock_workers,
-        ext_src_dir: if container.is_some() {
-            "/ext-sglang-src".into()
-        } else {
-            format!("{}/{{node}}/ext-sglang-src", run_dir.display())
-        },
-        venv: container.is_none().then(|| venv.display().to_string()),
-        container,
-        // Mock Dynamo workers use the recipe's model directory when this machine has it.
-        local_model_dir: recipe
-            .model_path
-            .as_deref()
-            .filter(|p| Path::new(p).join("tokenizer.json").is_file())
-            .map(str::to_string),
-        ..Target::default()
+        ..target(
+            recipe,
+            meta.mock_workers,
+            meta.placement.executor,
+            &run_dir.display().to_string(),
+            &cache_dir().display().to_string(),
+        )
     };
     let plan = compile(recipe, &target)?;
     let dag = Dag::new(plan).map_err(|e| CliError::Invalid(e.to_string()))?;
@@ -130,6 +112,46 @@ pub fn compile_for_run(
     }
     check_containers(placed, &dag).map_err(CliError::Failed)?;
     Ok(dag)
+}
+
+/// Where and how a recipe runs, as far as the steps go (nodes, addresses and the program path are the
+/// placement's): `run` compiles with it, and `plan` with the same options, so that both show one graph.
+/// Workers run in the recipe's container on Slurm (pyxis); elsewhere, and for mock workers, a venv this
+/// machine caches serves the router or Dynamo and source installs.
+pub fn target(
+    recipe: &srt_graph_steps::Recipe,
+    mock_workers: bool,
+    executor: Executor,
+    run_dir: &str,
+    cache: &str,
+) -> Target {
+    let container = (executor == Executor::Slurm && !mock_workers)
+        .then(|| srt_graph_steps::worker_container(recipe, run_dir))
+        .flatten();
+    Target {
+        run_dir: run_dir.to_string(),
+        mock_workers,
+        ext_src_dir: if container.is_some() {
+            "/ext-sglang-src".into()
+        } else {
+            format!("{run_dir}/{{node}}/ext-sglang-src")
+        },
+        venv: container.is_none().then(|| format!("{cache}/venv")),
+        container,
+        // Mock Dynamo workers use the recipe's model directory when this machine has it.
+        local_model_dir: recipe
+            .model_path
+            .as_deref()
+            .filter(|p| Path::new(p).join("tokenizer.json").is_file())
+            .map(str::to_string),
+        ..Target::default()
+    }
+}
+
+/// Whether the engine is simulated: asked for, declared by the recipe, or the embedded demo (which has
+/// no GPU to run on).
+pub fn mock_workers(args: &RecipeArgs, recipe: &srt_graph_steps::Recipe) -> bool {
+    args.mock_workers || recipe.mock_workers || args.recipe.is_none()
 }
 
 /// Removes the run directory's lock when the orchestrator is done with it, however it returns.

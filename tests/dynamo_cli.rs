@@ -202,10 +202,15 @@ fn backend_demo_runs_end_to_end(recipe: &str, first: &str, real_module: &str) {
     }
     let notes = plan["notes"].to_string();
     assert!(notes.contains("dynamo.mocker"), "{notes}");
-    // Without --mock-workers the same recipe plans the real engine.
+    // Without its declared simulation the same recipe plans the real engine.
+    std::fs::write(
+        dir.path().join("real.yaml"),
+        recipe.replace("mock_workers: true", ""),
+    )
+    .expect("write");
     let real = std::process::Command::new(env!("CARGO_BIN_EXE_srt-graph"))
         .current_dir(dir.path())
-        .args(["plan", "recipe.yaml", "--json"])
+        .args(["plan", "real.yaml", "--json"])
         .output()
         .expect("plan");
     assert!(

@@ -87,6 +87,30 @@ fn disaggregated_demo_end_to_end() {
         "{gate}"
     );
 
+    // `plan` with the same options shows the graph the run executed: the same steps, installs included.
+    let dir = run_dir.parent().expect("dir");
+    let planned = srt_graph()
+        .current_dir(dir)
+        .args(["plan", "demo.yaml", "--mock-workers", "--json"])
+        .output()
+        .expect("plan");
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["steps"]
+            .as_array()
+            .map(|s| {
+                s.iter()
+                    .filter_map(|s| s["id"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let planned: serde_json::Value = serde_json::from_slice(&planned.stdout).expect("plan json");
+    let ran: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("plan.json")).expect("plan.json"))
+            .expect("json");
+    assert_eq!(ids(&planned), ids(&ran));
+    assert!(ids(&ran).contains(&"pip-router/node0".to_string()));
+
     // nginx spread the benchmark over all four routers.
     let access = std::fs::read_to_string(run_dir.join("nginx/access.log")).expect("access log");
     let mut per_router = std::collections::BTreeMap::new();

@@ -225,7 +225,13 @@ fn dot_goldens_render_with_graphviz() {
 fn json_contract() {
     let out = bin()
         .current_dir(root())
-        .args(["plan", "recipes/gb300-sglang-router.yaml", "--json"])
+        .args([
+            "plan",
+            "recipes/gb300-sglang-router.yaml",
+            "--json",
+            "--executor",
+            "slurm",
+        ])
         .output()
         .expect("run");
     assert!(out.status.success());
@@ -320,7 +326,13 @@ fn single_router_has_no_nginx_and_listens_on_8000() {
 fn sglang_src_dir_adds_mount_and_editable_install_before_each_worker() {
     let out = bin()
         .current_dir(root())
-        .args(["plan", "recipes/sglang-src.yaml", "--json"])
+        .args([
+            "plan",
+            "recipes/sglang-src.yaml",
+            "--json",
+            "--executor",
+            "ssh",
+        ])
         .output()
         .expect("run");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -335,14 +347,25 @@ fn sglang_src_dir_adds_mount_and_editable_install_before_each_worker() {
             .iter()
             .find(|s| s["id"] == format!("pip-sglang-src/{node}"))
             .expect("pip");
+        // Into the run's venv (serialised by its lock), in the source the mount step linked.
         assert_eq!(
             pip["command"],
-            serde_json::json!(["python3", "-m", "pip", "install", "-e", ".", "--no-deps"])
+            serde_json::json!([
+                "flock",
+                "$SRT_GRAPH_CACHE/venv.lock",
+                "$SRT_GRAPH_CACHE/venv/bin/python",
+                "-m",
+                "pip",
+                "install",
+                "-e",
+                ".",
+                "--no-deps"
+            ])
         );
-        assert_eq!(pip["cwd"], "/ext-sglang-src");
+        assert_eq!(pip["cwd"], format!("$RUN_DIR/{node}/ext-sglang-src"));
         assert_eq!(
             pip["depends_on"],
-            serde_json::json!([format!("mount-src/{node}")])
+            serde_json::json!(["venv/node0", format!("mount-src/{node}")])
         );
         let mount = steps
             .iter()
@@ -357,11 +380,12 @@ fn sglang_src_dir_adds_mount_and_editable_install_before_each_worker() {
         .output()
         .expect("run");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert!(!v["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .any(|s| s["kind"] == "mount_source" || s["kind"] == "pip_install"));
+    assert!(!v["steps"].as_array().expect("steps").iter().any(|s| {
+        s["kind"] == "mount_source"
+            || s["id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("pip-sglang-src/"))
+    }));
 }
 
 #[test]
@@ -426,4 +450,34 @@ fn ignored_keys_are_reported() {
         text.contains("ignored: telemetry") && text.contains("ignored: profiling"),
         "{text}"
     );
+}
+
+/// The `local-*` recipes declare their simulation: planned (and run) without `--mock-workers`, their
+/// workers are the stand-ins.
+#[test]
+fn local_recipes_declare_simulation() {
+    for (recipe, stand_in) in [
+        ("recipes/local-demo.yaml", "mock-worker"),
+        ("recipes/local-dynamo.yaml", "dynamo.mocker"),
+        ("recipes/local-trtllm.yaml", "dynamo.mocker"),
+    ] {
+        let out = bin()
+            .current_dir(root())
+            .args(["plan", recipe, "--json"])
+            .output()
+            .expect("run");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let workers: Vec<String> = v["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .filter(|s| s["kind"] == "start_worker")
+            .map(|s| s["command"].to_string())
+            .collect();
+        assert!(!workers.is_empty(), "{recipe}");
+        assert!(
+            workers.iter().all(|w| w.contains(stand_in)),
+            "{recipe}: {workers:?}"
+        );
+    }
 }

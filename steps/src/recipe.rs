@@ -136,6 +136,9 @@ pub struct Recipe {
     /// The backend's own keys under `backend:` (beyond the shared ones and its role configuration), as
     /// written: its plug-in reads them.
     pub backend_options: Vec<(String, Node)>,
+    /// The recipe declares that its inference engine is simulated (srt-graph's own `mock_workers: true`):
+    /// runs and plans behave as with `--mock-workers`.
+    pub mock_workers: bool,
     /// srt-slurm's checkout (`srtctl_root` in srtslurm.yaml): where its benchmark scripts are.
     pub srtctl_root: Option<String>,
     pub model_path: Option<String>,

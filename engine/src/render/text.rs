@@ -72,6 +72,12 @@ pub fn text(dag: &Dag) -> String {
                     nodes.join(", ")
                 );
             }
+            if s.on_resume == crate::plan::OnResume::Recheck {
+                let _ = writeln!(
+                    out,
+                    "      node-local: does nothing where it is already in place (a cached venv, an install)"
+                );
+            }
             for r in &s.requires {
                 let _ = writeln!(out, "      needs: {}", r.what);
             }

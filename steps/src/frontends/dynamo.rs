@@ -76,7 +76,7 @@ impl FrontendType for Dynamo {
     }
 
     fn node_installs(&self, ctx: &Ctx<'_>, node: usize) -> Vec<Step> {
-        if !ctx.recipe.dynamo.install || ctx.target.mock_workers || ctx.venv.is_some() {
+        if !installs_per_node(ctx) {
             return Vec::new();
         }
         vec![pip_install::packages(
@@ -119,7 +119,7 @@ impl FrontendType for Dynamo {
         );
         s.depends_on.extend(ctx.infra_ready.iter().cloned());
         s.depends_on.extend(ctx.packages_ready.iter().cloned());
-        if !ctx.target.mock_workers && recipe.dynamo.install && k < recipe.worker_nodes() {
+        if installs_per_node(ctx) && k < recipe.worker_nodes() {
             s.depends_on.push(node_install_id(ctx, k));
         }
         Some((s, port))
@@ -128,6 +128,11 @@ impl FrontendType for Dynamo {
     fn health_mode(&self) -> &'static str {
         "dynamo"
     }
+}
+
+/// A real run without the run's venv installs Dynamo on every worker node (srtctl's worker preamble).
+fn installs_per_node(ctx: &Ctx<'_>) -> bool {
+    ctx.recipe.dynamo.install && !ctx.target.mock_workers && ctx.venv.is_none()
 }
 
 fn node_install_id(ctx: &Ctx<'_>, node: usize) -> String {

@@ -40,6 +40,7 @@ const TOP: Keys = Keys {
         "steps",
         "policy",
         "infra",
+        "mock_workers",
     ],
     ignored: &[
         "profiling",
@@ -103,6 +104,9 @@ pub fn read(doc: &Node, cluster: &ClusterConfig, r: &mut Reader) -> Option<Recip
         file: r.file.clone(),
         name: name?,
         backend: backend.name(),
+        mock_workers: r
+            .boolean(doc.get("mock_workers"), "mock_workers")
+            .unwrap_or(false),
         backend_options: backend::options(backend_node, backend),
         srtctl_root: cluster.srtctl_root.clone(),
         model_path: model.path,
