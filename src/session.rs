@@ -294,11 +294,13 @@ fn preflight(dag: &Dag) -> Result<(), String> {
             }
         }
         for r in &step.requires {
-            let met = if r.what.starts_with('/') {
-                Path::new(&r.what).exists()
-            } else {
-                on_path(&r.what)
-            };
+            let met = std::iter::once(&r.what).chain(&r.or).any(|what| {
+                if what.starts_with('/') {
+                    Path::new(what).exists()
+                } else {
+                    on_path(what)
+                }
+            });
             if !met {
                 missing.push(format!(
                     "`{}` (needed by step `{}`) is not here; {}",

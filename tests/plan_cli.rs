@@ -481,3 +481,34 @@ fn local_recipes_declare_simulation() {
         );
     }
 }
+
+/// A setup script the cluster does not have stops `run` before anything starts, naming where srtctl
+/// looks; the simulation skips it with a note.
+#[test]
+fn a_missing_setup_script_is_found_before_anything_starts() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let recipe = "name: s\nmodel: {path: m}\nresources: {gpu_type: h100, gpus_per_node: 1, agg_nodes: 1, agg_workers: 1}\nfrontend: {type: sglang, enable_multiple_frontends: false}\nbackend: {type: sglang, sglang_config: {aggregated: {tp-size: 1}}}\nsetup_script: install-nope.sh\n";
+    std::fs::write(dir.path().join("r.yaml"), recipe).expect("write");
+    let out = bin()
+        .current_dir(dir.path())
+        .env("SRT_GRAPH_CACHE", dir.path().join("cache"))
+        .args(["run", "r.yaml", "--run-dir", "run"])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("/configs/install-nope.sh") && err.contains("/configs/patches/install-nope.sh"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was started"), "{err}");
+    assert!(!dir.path().join("run/journal.jsonl").exists(), "nothing may start");
+    let planned = bin()
+        .current_dir(dir.path())
+        .args(["plan", "r.yaml", "--mock-workers"])
+        .output()
+        .expect("plan");
+    let text = String::from_utf8_lossy(&planned.stdout);
+    assert!(text.contains("setup_script `install-nope.sh` is skipped"), "{text}");
+    assert!(!text.contains("setup/node0"), "{text}");
+}

@@ -81,6 +81,9 @@ pub struct Mpi {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Requirement {
     pub what: String,
+    /// Other paths that would do as well (the first found is used).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub or: Vec<String>,
     pub hint: String,
 }
 

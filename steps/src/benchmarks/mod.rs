@@ -128,11 +128,13 @@ pub fn script_step(
     s.depends_on.push(after.into());
     s.requires.push(srt_graph_engine::Requirement {
         what: path,
+        or: Vec::new(),
         hint: "it is srt-slurm's benchmark script: set `srtctl_root` in srtslurm.yaml to an srt-slurm checkout (the scripts are under src/srtctl/benchmarks/scripts/)".into(),
     });
     for (tool, how) in tools {
         s.requires.push(srt_graph_engine::Requirement {
             what: (*tool).into(),
+            or: Vec::new(),
             hint: format!("the `{kind}` benchmark drives it; {how}"),
         });
     }

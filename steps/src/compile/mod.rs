@@ -75,6 +75,11 @@ impl<'a> Compiler<'a> {
         };
         let mut notes = recipe.notes.clone();
         let mut frontend = frontend;
+        if let Some(script) = recipe.setup_script.as_ref().filter(|_| stand_in != StandIn::None) {
+            notes.push(format!(
+                "--mock-workers: setup_script `{script}` is skipped (it prepares a real engine's environment)"
+            ));
+        }
         if stand_in == StandIn::DynamoMocker && !recipe.roles.is_empty() {
             if backend.name() != "mocker" {
                 notes.push(format!(
@@ -162,6 +167,10 @@ pub fn worker_container(recipe: &Recipe, run_dir: &str) -> Option<Container> {
     }
     if let Some((src, _)) = &recipe.sglang_src_dir {
         mounts.push(format!("{src}:/ext-sglang-src/"));
+    }
+    // srtctl mounts its configs (setup scripts) at /configs.
+    if let Some(root) = &recipe.srtctl_root {
+        mounts.push(format!("{}/configs:/configs", root.trim_end_matches('/')));
     }
     Some(Container {
         image,

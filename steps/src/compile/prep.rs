@@ -30,12 +30,23 @@ impl Compiler<'_> {
         let (ctx, recipe) = (&self.ctx, self.ctx.recipe);
         let name = &ctx.nodes.names[k];
         let mut chain = Vec::new();
-        if let Some(script) = &recipe.setup_script {
+        // A setup script prepares a real engine's environment: the simulation skips it (noted once).
+        if let Some(script) = recipe.setup_script.as_ref().filter(|_| ctx.stand_in == StandIn::None) {
+            let host_configs = recipe
+                .srtctl_root
+                .as_deref()
+                .map_or_else(|| "/configs".to_string(), |r| format!("{}/configs", r.trim_end_matches('/')));
+            let configs = if ctx.target.container.is_some() {
+                ctx.target.configs_dir.clone()
+            } else {
+                host_configs.clone()
+            };
             chain.push(kinds::setup_script::step(
                 k,
                 name,
-                &ctx.target.configs_dir,
+                &configs,
                 script,
+                &host_configs,
             ));
         }
         chain.extend(self.frontend.node_installs(ctx, k));
