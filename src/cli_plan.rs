@@ -3,7 +3,7 @@
 use crate::error::{CliError, CliResult};
 use clap::Args;
 use srt_graph_engine::{render, Dag};
-use srt_graph_steps::{compile, ClusterConfig, Loaded, RecipeError};
+use srt_graph_steps::{compile, ClusterConfig, Loaded, RecipeError, Target};
 use std::path::{Path, PathBuf};
 
 /// The recipe used when none is given: the local disaggregated demo.
@@ -21,9 +21,13 @@ pub struct RecipeArgs {
     /// Cluster config (srtslurm.yaml); default: $SRTSLURM_CONFIG, else ./, ../, ../../srtslurm.yaml.
     #[arg(long, value_name = "FILE")]
     pub cluster_config: Option<PathBuf>,
-    /// Replace every SGLang worker launch by `srt-graph mock-worker` with the same flags.
+    /// Simulate the inference engine: SGLang workers become `srt-graph mock-worker` (router mode) or
+    /// Dynamo's `dynamo.mocker` (Dynamo-driven engines), with the same roles.
     #[arg(long)]
     pub mock_workers: bool,
+    /// Deploy for real, then run only a short first benchmark point (a few requests).
+    #[arg(long)]
+    pub smoke: bool,
 }
 
 #[derive(Args)]
@@ -111,13 +115,16 @@ pub fn run(args: &PlanArgs) -> CliResult {
     for v in &variants {
         // The graph `run` would execute with the same options (nodes and paths stay symbolic).
         let mock = crate::session::mock_workers(&args.recipe, &v.recipe);
-        let target = crate::session::target(
-            &v.recipe,
-            mock,
-            args.executor,
-            "$RUN_DIR",
-            "$SRT_GRAPH_CACHE",
-        );
+        let target = Target {
+            smoke: args.recipe.smoke,
+            ..crate::session::target(
+                &v.recipe,
+                mock,
+                args.executor,
+                "$RUN_DIR",
+                "$SRT_GRAPH_CACHE",
+            )
+        };
         let plan = compile(&v.recipe, &target)?;
         let dag = Dag::new(plan).map_err(|e| CliError::Invalid(e.to_string()))?;
         dags.push((v.variant.clone(), dag));

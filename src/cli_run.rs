@@ -116,6 +116,7 @@ fn run_meta(args: &RunArgs, placement: Placement, recipe: &srt_graph_steps::Reci
         variant: args.recipe.variant.clone().or(selector.flatten()),
         recipe_dir,
         mock_workers: crate::session::mock_workers(&args.recipe, recipe),
+        smoke: args.recipe.smoke,
         placement,
     }
 }

@@ -55,6 +55,9 @@ pub struct RunMeta {
     /// Directory of the recipe as given (relative `sglang_src_dir` resolves against it).
     pub recipe_dir: Option<PathBuf>,
     pub mock_workers: bool,
+    /// `--smoke`: only a short first benchmark point.
+    #[serde(default)]
+    pub smoke: bool,
     #[serde(flatten)]
     pub placement: Placement,
 }
@@ -97,6 +100,7 @@ pub fn compile_for_run(
         addresses: placed.addresses.clone(),
         bind_all: placed.bind_all,
         srt_graph: me,
+        smoke: meta.smoke,
         ..target(
             recipe,
             meta.mock_workers,

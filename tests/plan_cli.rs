@@ -498,17 +498,24 @@ fn a_missing_setup_script_is_found_before_anything_starts() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("/configs/install-nope.sh") && err.contains("/configs/patches/install-nope.sh"),
+        err.contains("/configs/install-nope.sh")
+            && err.contains("/configs/patches/install-nope.sh"),
         "{err}"
     );
     assert!(err.contains("nothing was started"), "{err}");
-    assert!(!dir.path().join("run/journal.jsonl").exists(), "nothing may start");
+    assert!(
+        !dir.path().join("run/journal.jsonl").exists(),
+        "nothing may start"
+    );
     let planned = bin()
         .current_dir(dir.path())
         .args(["plan", "r.yaml", "--mock-workers"])
         .output()
         .expect("plan");
     let text = String::from_utf8_lossy(&planned.stdout);
-    assert!(text.contains("setup_script `install-nope.sh` is skipped"), "{text}");
+    assert!(
+        text.contains("setup_script `install-nope.sh` is skipped"),
+        "{text}"
+    );
     assert!(!text.contains("setup/node0"), "{text}");
 }

@@ -24,6 +24,9 @@ pub struct Target {
     pub frontend_python: String,
     /// Replace the inference engine by its stand-in (see `StandIn`).
     pub mock_workers: bool,
+    /// Only a short first benchmark point (`run --smoke`): the deployment is checked end to end in
+    /// seconds, as a sweep over many recipes needs.
+    pub smoke: bool,
     /// Container path of the recipe's configs (setup scripts).
     pub configs_dir: String,
     /// Where the SGLang source appears on a node; `{node}` is replaced by the node name.
@@ -49,6 +52,7 @@ impl Default for Target {
             worker_python: "python3".into(),
             frontend_python: "python3".into(),
             mock_workers: false,
+            smoke: false,
             configs_dir: "/configs".into(),
             ext_src_dir: "/ext-sglang-src".into(),
             venv: None,

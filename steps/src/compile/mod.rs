@@ -75,7 +75,11 @@ impl<'a> Compiler<'a> {
         };
         let mut notes = recipe.notes.clone();
         let mut frontend = frontend;
-        if let Some(script) = recipe.setup_script.as_ref().filter(|_| stand_in != StandIn::None) {
+        if let Some(script) = recipe
+            .setup_script
+            .as_ref()
+            .filter(|_| stand_in != StandIn::None)
+        {
             notes.push(format!(
                 "--mock-workers: setup_script `{script}` is skipped (it prepares a real engine's environment)"
             ));

@@ -31,11 +31,15 @@ impl Compiler<'_> {
         let name = &ctx.nodes.names[k];
         let mut chain = Vec::new();
         // A setup script prepares a real engine's environment: the simulation skips it (noted once).
-        if let Some(script) = recipe.setup_script.as_ref().filter(|_| ctx.stand_in == StandIn::None) {
-            let host_configs = recipe
-                .srtctl_root
-                .as_deref()
-                .map_or_else(|| "/configs".to_string(), |r| format!("{}/configs", r.trim_end_matches('/')));
+        if let Some(script) = recipe
+            .setup_script
+            .as_ref()
+            .filter(|_| ctx.stand_in == StandIn::None)
+        {
+            let host_configs = recipe.srtctl_root.as_deref().map_or_else(
+                || "/configs".to_string(),
+                |r| format!("{}/configs", r.trim_end_matches('/')),
+            );
             let configs = if ctx.target.container.is_some() {
                 ctx.target.configs_dir.clone()
             } else {

@@ -3,9 +3,10 @@
 
 use super::Compiler;
 use crate::benchmarks;
+use crate::benchmarks::BenchmarkType;
 use crate::build::FrontendProcess;
 use crate::kinds::{start_nginx, wait_healthy};
-use crate::recipe::Role;
+use crate::recipe::{BenchPoint, Benchmark, Role};
 
 /// The health gate's step id: the benchmark starts after it.
 const GATE: &str = "wait-healthy";
@@ -23,7 +24,18 @@ impl Compiler<'_> {
         );
         self.gate(&frontends, &urls, &public);
         let recipe = self.ctx.recipe;
-        if let Some(b) = &recipe.benchmark {
+        if self.ctx.target.smoke {
+            let smoke = smoke_benchmark(recipe.benchmark.as_ref());
+            let steps = benchmarks::sa_bench::SaBench.steps(&self.ctx, &smoke, &public, GATE);
+            self.notes.push(format!(
+                "--smoke: the benchmark is one short sa-bench point (isl {}, osl {}, concurrency {}, {} requests)",
+                smoke.points[0].isl,
+                smoke.points[0].osl,
+                smoke.points[0].concurrencies[0],
+                smoke.points[0].concurrencies[0]
+            ));
+            self.steps.extend(steps);
+        } else if let Some(b) = &recipe.benchmark {
             if let Some(kind) = benchmarks::find(&b.kind) {
                 let steps = kind.steps(&self.ctx, b, &public, GATE);
                 self.steps.extend(steps);
@@ -141,5 +153,31 @@ impl Compiler<'_> {
         gate.depends_on.extend(frontends.iter().cloned());
         gate.depends_on.extend(self.workers.iter().cloned());
         self.steps.push(gate);
+    }
+}
+
+/// `--smoke`: the recipe's first sa-bench point at its first concurrency (at most 4), one request per
+/// concurrent client, no warm-up; a short point of sa-bench's when the recipe has none.
+fn smoke_benchmark(recipe: Option<&Benchmark>) -> Benchmark {
+    let first = recipe
+        .filter(|b| b.kind == benchmarks::sa_bench::SaBench.name())
+        .and_then(|b| b.points.first());
+    let point = BenchPoint {
+        isl: first.map_or(128, |p| p.isl),
+        osl: first.map_or(16, |p| p.osl),
+        concurrencies: vec![first
+            .and_then(|p| p.concurrencies.first().copied())
+            .unwrap_or(1)
+            .min(4)],
+        req_rate: None,
+    };
+    Benchmark {
+        kind: "sa-bench".into(),
+        points: vec![point],
+        random_range_ratio: recipe.map_or(0.8, |b| b.random_range_ratio),
+        num_prompts_mult: 1,
+        num_warmup_mult: 0,
+        options: Vec::new(),
+        pos: recipe.map_or(crate::yaml::Pos { line: 1, col: 1 }, |b| b.pos),
     }
 }

@@ -27,7 +27,13 @@ pub fn candidates(configs_dir: &str, script: &str) -> [String; 2] {
 
 /// Runs the first of the candidates that exists (srtctl's order); the names reach the shell only as
 /// positional arguments. A missing script is a requirement the run checks before anything starts.
-pub fn step(node: usize, node_name: &str, configs_dir: &str, script: &str, host_configs: &str) -> Step {
+pub fn step(
+    node: usize,
+    node_name: &str,
+    configs_dir: &str,
+    script: &str,
+    host_configs: &str,
+) -> Step {
     let mut s = SPEC.step(format!("setup/{node_name}"), node, Lifetime::Task);
     let [path, patch] = candidates(configs_dir, script);
     s.command = Some(vec![
