@@ -140,7 +140,12 @@ pub fn target(
         } else {
             format!("{run_dir}/{{node}}/ext-sglang-src")
         },
-        venv: container.is_none().then(|| format!("{cache}/venv")),
+        venv: container.is_none().then(|| {
+            format!(
+                "{cache}/{}",
+                srt_graph_steps::frontends::dynamo::venv_name(recipe, mock_workers)
+            )
+        }),
         container,
         // Mock Dynamo workers use the recipe's model directory when this machine has it.
         local_model_dir: recipe

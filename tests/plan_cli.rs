@@ -519,3 +519,49 @@ fn a_missing_setup_script_is_found_before_anything_starts() {
     );
     assert!(!text.contains("setup/node0"), "{text}");
 }
+
+/// One cached venv per Dynamo pin; in simulation a git pin falls back to a release (the plan says so),
+/// while a real run honours it.
+#[test]
+fn dynamo_pins_get_their_own_venv_and_git_pins_fall_back_only_in_simulation() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let recipe = |dynamo: &str| {
+        format!("name: d\nmodel: {{path: m}}\nresources: {{gpu_type: h100, gpus_per_node: 1, agg_nodes: 1, agg_workers: 1}}\nfrontend: {{type: dynamo, enable_multiple_frontends: false}}\nbackend: {{type: sglang, sglang_config: {{aggregated: {{tp-size: 1}}}}}}\ndynamo: {dynamo}\n")
+    };
+    let plan = |text: &str, mock: bool| -> String {
+        std::fs::write(dir.path().join("d.yaml"), text).expect("write");
+        let mut c = bin();
+        c.current_dir(dir.path()).args(["plan", "d.yaml"]);
+        if mock {
+            c.arg("--mock-workers");
+        }
+        String::from_utf8_lossy(&c.output().expect("plan").stdout).into_owned()
+    };
+    let v080 = plan(&recipe("{version: 0.8.0}"), true);
+    let v161 = plan(&recipe("{version: 1.6.1}"), true);
+    assert!(
+        v080.contains("$SRT_GRAPH_CACHE/venv-dynamo-0.8.0"),
+        "{v080}"
+    );
+    assert!(
+        v161.contains("$SRT_GRAPH_CACHE/venv-dynamo-1.6.1"),
+        "{v161}"
+    );
+    // Dynamo's declared dependencies come from its own metadata, with what cannot be had here named.
+    assert!(
+        v080.contains("pip-dynamo-deps/node0") && v080.contains("aisimulate"),
+        "{v080}"
+    );
+    let hash = recipe("{hash: 39d2a68}");
+    let simulated = plan(&hash, true);
+    assert!(
+        simulated.contains("cannot be built here") && simulated.contains("'ai-dynamo==1.6.1'"),
+        "{simulated}"
+    );
+    let real = plan(&hash, false);
+    assert!(
+        real.contains("git+https://github.com/ai-dynamo/dynamo.git@39d2a68"),
+        "{real}"
+    );
+    assert!(!real.contains("cannot be built here"), "{real}");
+}

@@ -99,6 +99,10 @@ pub struct Dynamo {
     pub packages: Vec<String>,
     /// `dynamo.request_plane` (srtctl's default: `tcp`).
     pub request_plane: String,
+    /// A commit or the top of the tree (a git source, which only a real run can build).
+    pub from_git: bool,
+    /// `dynamo.version` as written.
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -84,6 +84,11 @@ impl<'a> Compiler<'a> {
                 "--mock-workers: setup_script `{script}` is skipped (it prepares a real engine's environment)"
             ));
         }
+        if frontend.dynamo() || stand_in == StandIn::DynamoMocker {
+            if let (_, Some(note)) = frontends::dynamo::packages(recipe, target.mock_workers) {
+                notes.push(note);
+            }
+        }
         if stand_in == StandIn::DynamoMocker && !recipe.roles.is_empty() {
             if backend.name() != "mocker" {
                 notes.push(format!(

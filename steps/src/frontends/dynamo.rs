@@ -8,22 +8,63 @@ use crate::kinds::{self, pip_install, start_frontend};
 use crate::recipe::Recipe;
 use srt_graph_engine::Step;
 
-/// What the local simulation installs for Dynamo besides `ai-dynamo` and `ai-dynamo-runtime` (installed
-/// with `--no-deps`: their `aisimulate` dependency downloads from outside the package registries).
-pub const DYNAMO_RUNTIME_DEPS: &[&str] = &[
-    "packaging",
-    "aiohttp",
-    "certifi",
-    "msgspec",
-    "prometheus-client",
-    "pyzmq",
-    "tqdm",
-    "transformers",
-    "typing-extensions",
-    "zstandard",
-    "uvloop",
-    "pydantic<=2.13.5",
-];
+/// What the run's venv leaves out of Dynamo's declared dependencies, and why.
+pub const LEFT_OUT: &[(&str, &str)] = &[(
+    "aisimulate",
+    "it downloads from outside the package registries at install time; the simulation does not use it",
+)];
+
+/// The Dynamo release the simulation falls back to for a git pin (one verified against the mocker here).
+pub const VERIFIED_RELEASE: &str = "1.6.1";
+
+/// What the run installs for Dynamo: the recipe's pin; in simulation, a git pin (which cannot be built
+/// here) becomes the recipe's `version`, else the verified release — with the note that says so.
+pub fn packages(recipe: &Recipe, simulated: bool) -> (Vec<String>, Option<String>) {
+    let d = &recipe.dynamo;
+    if !(simulated && d.from_git) {
+        return (d.packages.clone(), None);
+    }
+    let release = d
+        .version
+        .clone()
+        .unwrap_or_else(|| VERIFIED_RELEASE.to_string());
+    let note = format!(
+        "--mock-workers: Dynamo pinned to a git source ({}) cannot be built here; the simulation installs the release {release} instead (a real run honours the pin)",
+        d.packages.join(" ")
+    );
+    (
+        vec![
+            format!("ai-dynamo-runtime=={release}"),
+            format!("ai-dynamo=={release}"),
+        ],
+        Some(note),
+    )
+}
+
+/// The cached venv a run uses: one per Dynamo pin, so runs of different releases do not reinstall over
+/// each other; SGLang's router has its own.
+pub fn venv_name(recipe: &Recipe, simulated: bool) -> String {
+    let uses_dynamo = recipe.frontend.dynamo || recipe.backend != "sglang";
+    if !uses_dynamo || recipe.roles.is_empty() {
+        return "venv".into();
+    }
+    let (pkgs, _) = packages(recipe, simulated);
+    let pin: String = pkgs
+        .iter()
+        .find_map(|p| p.strip_prefix("ai-dynamo=="))
+        .map_or_else(|| pkgs.join("-"), str::to_string)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    format!("venv-dynamo-{pin}")
+}
 
 pub struct Dynamo;
 
@@ -51,7 +92,7 @@ impl FrontendType for Dynamo {
     /// Dynamo into the run's venv: the packages without their dependencies, then what they need.
     fn venv_installs(&self, ctx: &Ctx<'_>, venv: &str) -> Vec<Step> {
         let name = &ctx.nodes.names[0];
-        let mut core = ctx.recipe.dynamo.packages.clone();
+        let (mut core, _) = packages(ctx.recipe, ctx.target.mock_workers);
         core.insert(0, "--no-deps".into());
         let mut s = pip_install::packages(
             format!("pip-dynamo/{name}"),
@@ -62,13 +103,13 @@ impl FrontendType for Dynamo {
         );
         s.command = s.command.map(|argv| pip_install::locked(venv, argv));
         s.depends_on = ctx.venv_ready.clone();
-        let deps: Vec<String> = DYNAMO_RUNTIME_DEPS.iter().map(|d| d.to_string()).collect();
-        let mut d = pip_install::packages(
+        let mut d = pip_install::from_metadata(
             format!("pip-dynamo-deps/{name}"),
             0,
             &ctx.worker_python,
-            &deps,
-            "install what Dynamo needs at run time",
+            &["ai-dynamo", "ai-dynamo-runtime"],
+            LEFT_OUT,
+            "install what this Dynamo release declares it needs (from its own metadata)",
         );
         d.command = d.command.map(|argv| pip_install::locked(venv, argv));
         d.depends_on = vec![s.id.clone()];

@@ -76,3 +76,54 @@ pub fn locked(venv: &str, argv: Vec<String>) -> Vec<String> {
     out.extend(argv);
     out
 }
+
+/// Installs what installed distributions declare they need (their metadata's `Requires-Dist`, extras and
+/// markers evaluated for this interpreter), leaving out the named ones, each with its reason printed.
+/// Arguments: the distributions, `--`, then `name reason` pairs to leave out. Recipe values never reach
+/// the script's text.
+const FROM_METADATA: &str = r#"import importlib.metadata as md, subprocess, sys
+from pip._vendor.packaging.requirements import Requirement
+args = sys.argv[1:]
+cut = args.index("--") if "--" in args else len(args)
+dists, rest = args[:cut], args[cut + 1:]
+skip = dict(zip(rest[0::2], rest[1::2]))
+have = {d.lower() for d in dists}
+wanted = []
+for dist in dists:
+    for text in md.requires(dist) or []:
+        req = Requirement(text)
+        if req.marker and not req.marker.evaluate({"extra": ""}):
+            continue
+        name = req.name.lower()
+        if name in have:
+            continue
+        if name in skip:
+            print(f"leaving out {req.name} (needed by {dist}): {skip[name]}")
+            continue
+        req.marker = None
+        wanted.append(str(req))
+print("installing what " + ", ".join(dists) + " declare: " + " ".join(wanted))
+if wanted:
+    sys.exit(subprocess.call([sys.executable, "-m", "pip", "install", *wanted]))
+"#;
+
+/// See `FROM_METADATA`: `id` installs what `dists` (already installed) declare, but `leave_out`.
+pub fn from_metadata(
+    id: String,
+    node: usize,
+    python: &str,
+    dists: &[&str],
+    leave_out: &[(&str, &str)],
+    summary: &str,
+) -> Step {
+    let mut s = SPEC.step(id, node, Lifetime::Task);
+    let mut argv = vec![python.to_string(), "-c".into(), FROM_METADATA.into()];
+    argv.extend(dists.iter().map(|d| d.to_string()));
+    argv.push("--".into());
+    for (name, why) in leave_out {
+        argv.extend([name.to_string(), why.to_string()]);
+    }
+    s.command = Some(argv);
+    s.summary = summary.into();
+    s
+}

@@ -121,9 +121,8 @@ fn read_dynamo(dyn_node: &Node, r: &mut Reader) -> Dynamo {
     let install = r
         .boolean(dyn_node.get("install"), "dynamo.install")
         .unwrap_or(true);
-    let version = r
-        .string(dyn_node.get("version"), "dynamo.version")
-        .unwrap_or_else(|| "0.8.0".into());
+    let written = r.string(dyn_node.get("version"), "dynamo.version");
+    let version = written.clone().unwrap_or_else(|| "0.8.0".into());
     let hash = r.string(dyn_node.get("hash"), "dynamo.hash");
     let wheel = r.string(dyn_node.get("wheel"), "dynamo.wheel");
     let top_of_tree = r
@@ -156,6 +155,7 @@ fn read_dynamo(dyn_node: &Node, r: &mut Reader) -> Dynamo {
             }
         }
     }
+    let (wheel_is_none, hash_set) = (wheel.is_none(), hash.is_some());
     let packages = if let Some(w) = wheel {
         vec![w]
     } else if let Some(h) = hash {
@@ -174,8 +174,10 @@ fn read_dynamo(dyn_node: &Node, r: &mut Reader) -> Dynamo {
         .unwrap_or_else(|| "tcp".into());
     Dynamo {
         install,
+        from_git: wheel_is_none && (hash_set || top_of_tree),
         packages,
         request_plane,
+        version: written,
     }
 }
 
