@@ -297,3 +297,84 @@ fn the_mocker_backend_runs_with_srtctls_knobs() {
     assert!(results[0]["completed"].as_u64().unwrap_or(0) > 0);
     assert_no_survivors(&run_dir);
 }
+
+/// Real srt-slurm recipes of every backend and of both frontend types in the corpus, run as a new user
+/// would on a machine without GPUs: `--mock-workers --smoke` deploys each for real (NATS, etcd,
+/// frontends or routers, nginx, the engines' stand-ins), gates it healthy and serves a short point.
+#[test]
+fn a_sample_of_corpus_recipes_deploys_and_serves_with_mock_workers_and_smoke() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    if !corpus.is_dir() {
+        eprintln!("SKIPPED: {} is absent", corpus.display());
+        return;
+    }
+    let _one = ONE_DEPLOYMENT.lock().unwrap_or_else(|p| p.into_inner());
+    let sample = [
+        (
+            "current",
+            "recipes/qwen3-32b/agg-kv-sglang.yaml",
+            "start_router",
+        ),
+        (
+            "current",
+            "recipes/gb300-fp8/1k1k/mtp/max.yaml",
+            "start_frontend",
+        ),
+        (
+            "backends",
+            "recipes/trtllm/gpt-oss-120b/b200-fp4/1k1k/agg-tp1.yaml",
+            "start_frontend",
+        ),
+        (
+            "backends",
+            "recipes/vllm/nemotron-super-120b/b200-fp4/1k1k/agg-tp1.yaml",
+            "start_frontend",
+        ),
+        ("backends", "recipes/mocker/agg.yaml", "start_frontend"),
+    ];
+    for (k, (era, recipe, frontend_kind)) in sample.iter().enumerate() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let run_dir = dir.path().join("run");
+        let first = format!("127.0.{}.1", 50 + k);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_srt-graph"))
+            .current_dir(dir.path())
+            .arg("run")
+            .arg(corpus.join(era).join(recipe))
+            .arg("--cluster-config")
+            .arg(corpus.join(era).join("srtslurm.yaml.example"))
+            .args([
+                "--mock-workers",
+                "--smoke",
+                "-q",
+                "--grace",
+                "3s",
+                "--first-address",
+            ])
+            .arg(&first)
+            .arg("--run-dir")
+            .arg(&run_dir)
+            .env("PATH", common::path_env())
+            .env_remove("SLURM_JOB_ID")
+            .env_remove("SRTSLURM_CONFIG")
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{recipe}:\n{err}");
+        let plan = std::fs::read_to_string(run_dir.join("plan.json")).expect("plan");
+        assert!(plan.contains(frontend_kind), "{recipe}: no {frontend_kind}");
+        let results: Vec<serde_json::Value> = std::fs::read_dir(&run_dir)
+            .expect("run dir")
+            .flatten()
+            .filter(|d| d.file_name().to_string_lossy().starts_with("sa-bench_"))
+            .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+            .filter_map(|f| serde_json::from_slice(&std::fs::read(f.path()).ok()?).ok())
+            .collect();
+        assert_eq!(results.len(), 1, "{recipe}: one smoke point\n{err}");
+        assert!(
+            results[0]["completed"].as_u64().unwrap_or(0) > 0,
+            "{recipe}: {}",
+            results[0]
+        );
+        assert_no_survivors(&run_dir);
+    }
+}

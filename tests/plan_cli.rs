@@ -537,20 +537,23 @@ fn dynamo_pins_get_their_own_venv_and_git_pins_fall_back_only_in_simulation() {
         }
         String::from_utf8_lossy(&c.output().expect("plan").stdout).into_owned()
     };
-    let v080 = plan(&recipe("{version: 0.8.0}"), true);
+    let v080 = plan(&recipe("{version: 0.8.0}"), false);
     let v161 = plan(&recipe("{version: 1.6.1}"), true);
-    assert!(
-        v080.contains("$SRT_GRAPH_CACHE/venv-dynamo-0.8.0"),
-        "{v080}"
-    );
+    assert!(v080.contains("'ai-dynamo==0.8.0'"), "{v080}");
     assert!(
         v161.contains("$SRT_GRAPH_CACHE/venv-dynamo-1.6.1"),
         "{v161}"
     );
     // Dynamo's declared dependencies come from its own metadata, with what cannot be had here named.
     assert!(
-        v080.contains("pip-dynamo-deps/node0") && v080.contains("aisimulate"),
-        "{v080}"
+        v161.contains("pip-dynamo-deps/node0") && v161.contains("aisimulate"),
+        "{v161}"
+    );
+    // A 0.x pin cannot serve here: the simulation runs the verified release and says why.
+    let simulated_080 = plan(&recipe("{version: 0.8.0}"), true);
+    assert!(
+        simulated_080.contains("Hugging Face") && simulated_080.contains("venv-dynamo-1.6.1"),
+        "{simulated_080}"
     );
     let hash = recipe("{hash: 39d2a68}");
     let simulated = plan(&hash, true);

@@ -155,27 +155,41 @@ pub async fn wait_healthy(w: &WaitHealthy) -> Result<(), String> {
 
 /// One chat request through the public endpoint, as srt-slurm sends after its health gate.
 async fn smoke(client: &reqwest::Client, public: &str, model: &str) -> Result<(), String> {
-    let url = format!("{}/v1/chat/completions", public.trim_end_matches('/'));
-    let body = serde_json::json!({
-        "model": model, "messages": [{"role": "user", "content": "Say hello."}],
-        "stream": false, "max_tokens": 8,
-    });
+    let base = public.trim_end_matches('/');
+    let chat = (
+        format!("{base}/v1/chat/completions"),
+        serde_json::json!({
+            "model": model, "messages": [{"role": "user", "content": "Say hello."}],
+            "stream": false, "max_tokens": 8,
+        }),
+    );
+    // A model served without a chat template answers completions only (404 on chat).
+    let completion = (
+        format!("{base}/v1/completions"),
+        serde_json::json!({"model": model, "prompt": "Say hello.", "stream": false, "max_tokens": 8}),
+    );
     let mut last = String::new();
     // A frontend can list a worker a moment before it can route to it (Dynamo answers 503 meanwhile):
     // retry for up to a minute, as a user would before calling the deployment broken.
     let until = Instant::now() + Duration::from_secs(60);
+    let mut route = &chat;
     while Instant::now() < until {
-        match client.post(&url).json(&body).send().await {
+        match client.post(&route.0).json(&route.1).send().await {
             Ok(r) if r.status().is_success() => {
                 println!("smoke request through {public}: {}", r.status());
                 return Ok(());
+            }
+            Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND && route.0 == chat.0 => {
+                last = format!("{}: {}", r.status(), r.text().await.unwrap_or_default());
+                route = &completion;
+                continue;
             }
             Ok(r) => last = format!("{}: {}", r.status(), r.text().await.unwrap_or_default()),
             Err(e) => last = e.to_string(),
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    Err(format!("smoke request to {url} failed: {last}"))
+    Err(format!("smoke request to {} failed: {last}", route.0))
 }
 
 /// Whether a service answers its probe right now (HTTP 2xx, or a TCP connection), within 3 s.

@@ -170,6 +170,8 @@ pub struct Ctx<'a> {
     pub infra_env: BTreeMap<String, String>,
     /// The model name clients send.
     pub served_model: String,
+    /// How the pinned Dynamo's mocker takes a role (the stand-in's flags).
+    pub mocker_role_flags: start_worker::MockerRoleFlags,
 }
 
 impl Ctx<'_> {

@@ -242,6 +242,7 @@ pub fn mocker_stand_in(ctx: &Ctx<'_>, w: &WorkerProcess<'_>) -> Option<Step> {
         &ctx.mocker_model(w.place.node),
         &ctx.served_model,
         w.env.clone(),
+        ctx.mocker_role_flags,
     ))
 }
 

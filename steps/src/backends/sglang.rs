@@ -176,6 +176,7 @@ impl Backend for SGLang {
                     &ctx.mocker_model(w.place.node),
                     &ctx.served_model,
                     w.env.clone(),
+                    ctx.mocker_role_flags,
                 ));
             }
             StandIn::MockWorker => vec![ctx.target.srt_graph.clone(), "mock-worker".into()],

@@ -119,6 +119,9 @@ impl<'a> Compiler<'a> {
                 infra_ready: Vec::new(),
                 infra_env: BTreeMap::new(),
                 served_model: backend.served_model_name(recipe),
+                mocker_role_flags: crate::kinds::start_worker::MockerRoleFlags::for_release(
+                    &frontends::dynamo::packages(recipe, target.mock_workers).0,
+                ),
             },
             backend,
             frontend,

@@ -17,19 +17,28 @@ pub const LEFT_OUT: &[(&str, &str)] = &[(
 /// The Dynamo release the simulation falls back to for a git pin (one verified against the mocker here).
 pub const VERIFIED_RELEASE: &str = "1.6.1";
 
-/// What the run installs for Dynamo: the recipe's pin; in simulation, a git pin (which cannot be built
-/// here) becomes the recipe's `version`, else the verified release — with the note that says so.
+/// What the run installs for Dynamo: the recipe's pin. In simulation a pin that cannot serve here falls
+/// back to the verified release, with the note that says why (a real run honours the pin): a git source
+/// cannot be built without its repository, and a 0.x release's frontend fetches model cards from Hugging
+/// Face (no network here) and needs a NATS newer than Debian's 2.9 for JetStream.
 pub fn packages(recipe: &Recipe, simulated: bool) -> (Vec<String>, Option<String>) {
     let d = &recipe.dynamo;
-    if !(simulated && d.from_git) {
-        return (d.packages.clone(), None);
-    }
-    let release = d
-        .version
-        .clone()
-        .unwrap_or_else(|| VERIFIED_RELEASE.to_string());
+    let zero_x = d
+        .packages
+        .iter()
+        .find_map(|p| p.strip_prefix("ai-dynamo=="))
+        .filter(|v| v.starts_with("0."));
+    let why = match (d.from_git, zero_x) {
+        _ if !simulated => return (d.packages.clone(), None),
+        (true, _) => "a git source cannot be built here".to_string(),
+        (false, Some(v)) => format!(
+            "Dynamo {v}'s frontend fetches model cards from Hugging Face (no network here) and its runtime needs NATS JetStream newer than Debian's"
+        ),
+        (false, None) => return (d.packages.clone(), None),
+    };
+    let release = VERIFIED_RELEASE;
     let note = format!(
-        "--mock-workers: Dynamo pinned to a git source ({}) cannot be built here; the simulation installs the release {release} instead (a real run honours the pin)",
+        "--mock-workers: Dynamo pinned as {}: {why}; the simulation installs the release {release} instead (a real run honours the pin)",
         d.packages.join(" ")
     );
     (

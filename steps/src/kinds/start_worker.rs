@@ -112,6 +112,31 @@ pub fn step(
 /// Dynamo's own GPU-less engine in place of `dynamo.sglang` (`--mock-workers` in Dynamo mode): the same
 /// role (it supports prefill/decode disaggregation), the recipe's served model name, a weightless model
 /// directory. SGLang flags mean nothing to it and are not passed.
+/// How a Dynamo release's mocker takes a worker's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MockerRoleFlags {
+    /// `--disaggregation-mode prefill|decode|agg` (Dynamo 1.x).
+    Mode,
+    /// `--is-prefill-worker` / `--is-decode-worker` (Dynamo 0.x).
+    Legacy,
+}
+
+impl MockerRoleFlags {
+    /// From the Dynamo release pinned (`ai-dynamo==X.Y.Z`): 0.x releases take the legacy flags.
+    pub fn for_release(packages: &[String]) -> MockerRoleFlags {
+        let legacy = packages
+            .iter()
+            .find_map(|p| p.strip_prefix("ai-dynamo=="))
+            .is_some_and(|v| v.starts_with("0."));
+        if legacy {
+            MockerRoleFlags::Legacy
+        } else {
+            MockerRoleFlags::Mode
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // each is one fact of the worker it stands in for
 pub fn dynamo_mocker(
     spec: &RoleSpec,
     python: &str,
@@ -119,6 +144,7 @@ pub fn dynamo_mocker(
     model_dir: &str,
     served_name: &str,
     env: std::collections::BTreeMap<String, String>,
+    role_flags: MockerRoleFlags,
 ) -> Step {
     let mut s = SPEC.step(place.id.clone(), place.node, Lifetime::Service);
     s.role = Some(spec.role.as_str().into());
@@ -127,7 +153,7 @@ pub fn dynamo_mocker(
         crate::recipe::Role::Decode => "decode",
         crate::recipe::Role::Aggregated => "agg",
     };
-    s.command = Some(vec![
+    let mut argv: Vec<String> = vec![
         python.into(),
         "-m".into(),
         "dynamo.mocker".into(),
@@ -135,9 +161,18 @@ pub fn dynamo_mocker(
         model_dir.into(),
         "--model-name".into(),
         served_name.into(),
-        "--disaggregation-mode".into(),
-        mode.into(),
-    ]);
+    ];
+    match (role_flags, spec.role) {
+        (MockerRoleFlags::Mode, _) => argv.extend(["--disaggregation-mode".into(), mode.into()]),
+        (MockerRoleFlags::Legacy, crate::recipe::Role::Prefill) => {
+            argv.push("--is-prefill-worker".into())
+        }
+        (MockerRoleFlags::Legacy, crate::recipe::Role::Decode) => {
+            argv.push("--is-decode-worker".into())
+        }
+        (MockerRoleFlags::Legacy, crate::recipe::Role::Aggregated) => {}
+    }
+    s.command = Some(argv);
     s.env = env;
     // Its request, response and event planes listen on the node's own address (ephemeral ports).
     for var in super::DYNAMO_PLANE_HOSTS {
