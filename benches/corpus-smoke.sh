@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Every recipe of the shared corpus (seed-era, current, backends), run as a new user would on a machine
+# without GPUs: `srt-graph run RECIPE --mock-workers --smoke`. Reports how many plan, deploy, become
+# healthy and serve, and groups the reasons for the rest. Not part of CI (441 recipes × ~15 s).
+#
+#   bash benches/corpus-smoke.sh [N]        # N: every N-th recipe (default 1: all)
+#
+# Needs what `scripts/test.sh` installs (nginx, nats-server, etcd, python3-venv); runs one recipe at a
+# time on 127.0.60.x–127.0.99.x, each in its own temporary run directory, and leaves nothing running.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+every=${1:-1}
+corpus=../shared/corpus
+[ -d "$corpus" ] || { echo "no corpus at $corpus"; exit 1; }
+cargo build --release --quiet --bin srt-graph || exit 1
+bin=$PWD/target/release/srt-graph
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+results=$work/results.tsv
+: > "$results"
+i=0
+k=0
+while IFS= read -r f; do
+    i=$((i + 1))
+    (( (i - 1) % every == 0 )) || continue
+    k=$((k + 1))
+    era=$(echo "$f" | sed -E "s|$corpus/([^/]+)/.*|\1|")
+    run=$work/run-$k
+    first="127.0.$((60 + k % 40)).1"
+    log=$work/out-$k.txt
+    timeout 600 "$bin" run "$f" --cluster-config "$corpus/$era/srtslurm.yaml.example" \
+        --mock-workers --smoke -q --grace 3s --first-address "$first" --run-dir "$run" >"$log" 2>&1
+    status=$?
+    if [ $status -eq 0 ]; then
+        outcome="served"
+        reason="-"
+    elif [ $status -eq 2 ]; then
+        outcome="refused by plan"
+        reason=$(grep -m1 '^error:' "$log" | sed -E 's/^error: [^ ]+ //' | cut -c1-120)
+    else
+        step=$(grep -m1 -oE "step \`[^\`]+\` \([a-z_]+\)|service \`[^\`]+\` \([a-z_]+\)" "$log" | sed -E 's/`[^`]+`/X/')
+        if grep -q "wait-healthy" "$log" && grep -q "FAILED  wait-healthy" "$log"; then
+            outcome="deployed, not healthy"
+        elif [ -n "$step" ]; then
+            outcome="deploy failed"
+        else
+            outcome="did not start"
+        fi
+        detail=$(grep -m1 -E "error:|Error|Unknown arguments|not found|No module" "$run"/logs/*.log "$log" 2>/dev/null \
+            | sed -E 's/^[^:]*:\[[0-9:.]+\] //; s/\x1b\[[0-9;]*m//g' | cut -c1-100)
+        reason="${step:-?}: ${detail:-exit $status}"
+    fi
+    printf '%s\t%s\t%s\n' "$f" "$outcome" "$reason" >> "$results"
+    printf '%4d %-24s %s\n' "$k" "$outcome" "${f#$corpus/}"
+done < <(find "$corpus" -name '*.yaml' ! -name 'srtslurm*' | sort)
+
+total=$(wc -l < "$results")
+echo
+echo "== $total recipes (every ${every}th of the corpus), run with --mock-workers --smoke"
+cut -f2 "$results" | sort | uniq -c | sort -rn
+echo
+echo "== reasons, grouped"
+awk -F'\t' '$2 != "served" { print $2 " — " $3 }' "$results" | sort | uniq -c | sort -rn
