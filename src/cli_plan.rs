@@ -1,34 +1,11 @@
 //! `srt-graph plan`: recipe → graph, printed as text, DOT, Mermaid or JSON.
 
 use crate::error::{CliError, CliResult};
+use crate::options::{split_selector, RecipeArgs, EMBEDDED_DEFAULT, EMBEDDED_NAME};
 use clap::Args;
 use srt_graph_engine::{render, Dag};
 use srt_graph_steps::{compile, ClusterConfig, Loaded, RecipeError, Target};
-use std::path::{Path, PathBuf};
-
-/// The recipe used when none is given: the local disaggregated demo.
-pub const EMBEDDED_DEFAULT: &str = include_str!("../recipes/local-demo.yaml");
-pub const EMBEDDED_NAME: &str = "<embedded recipes/local-demo.yaml>";
-
-#[derive(Args, Clone)]
-pub struct RecipeArgs {
-    /// Recipe file; `FILE:VARIANT` selects one variant of an override file or sweep (`*` globs allowed).
-    /// Without it, the embedded default `recipes/local-demo.yaml`.
-    pub recipe: Option<String>,
-    /// Select variants (same as the `:VARIANT` suffix).
-    #[arg(long)]
-    pub variant: Option<String>,
-    /// Cluster config (srtslurm.yaml); default: $SRTSLURM_CONFIG, else ./, ../, ../../srtslurm.yaml.
-    #[arg(long, value_name = "FILE")]
-    pub cluster_config: Option<PathBuf>,
-    /// Simulate the inference engine: SGLang workers become `srt-graph mock-worker` (router mode) or
-    /// Dynamo's `dynamo.mocker` (Dynamo-driven engines), with the same roles.
-    #[arg(long)]
-    pub mock_workers: bool,
-    /// Deploy for real, then run only a short first benchmark point (a few requests).
-    #[arg(long)]
-    pub smoke: bool,
-}
+use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct PlanArgs {
@@ -46,19 +23,6 @@ pub struct PlanArgs {
     /// The plan as JSON (see README: "Plan JSON").
     #[arg(long, group = "format")]
     pub json: bool,
-}
-
-/// Splits `file.yaml:selector` unless the whole string names an existing file.
-pub fn split_selector(arg: &str) -> (PathBuf, Option<String>) {
-    if Path::new(arg).exists() {
-        return (PathBuf::from(arg), None);
-    }
-    match arg.rsplit_once(':') {
-        Some((file, sel)) if !sel.is_empty() && !sel.contains('/') => {
-            (PathBuf::from(file), Some(sel.to_string()))
-        }
-        _ => (PathBuf::from(arg), None),
-    }
 }
 
 pub fn load_cluster(args: &RecipeArgs) -> Result<ClusterConfig, RecipeError> {
@@ -114,10 +78,10 @@ pub fn run(args: &PlanArgs) -> CliResult {
     let mut dags = Vec::with_capacity(variants.len());
     for v in &variants {
         // The graph `run` would execute with the same options (nodes and paths stay symbolic).
-        let mock = crate::session::mock_workers(&args.recipe, &v.recipe);
+        let mock = crate::options::mock_workers(&args.recipe, &v.recipe);
         let target = Target {
             smoke: args.recipe.smoke,
-            ..crate::session::target(
+            ..crate::options::target(
                 &v.recipe,
                 mock,
                 args.executor,

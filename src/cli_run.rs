@@ -1,8 +1,8 @@
 //! `srt-graph run`, `srt-graph down` and `srt-graph hold`.
 
 use crate::cli_place::{place, PlaceArgs, Placement};
-use crate::cli_plan::RecipeArgs;
 use crate::error::{CliError, CliResult};
+use crate::options::RecipeArgs;
 use crate::session::{
     compile_for_run, copy_inputs, execute_run, hostname, leftovers, live_orchestrator,
     parse_duration, resolve_source_dir, srun_options, write_meta, ExecArgs, Group, RunMeta,
@@ -96,7 +96,7 @@ fn run_meta(args: &RunArgs, placement: Placement, recipe: &srt_graph_steps::Reci
         .recipe
         .recipe
         .as_deref()
-        .map(crate::cli_plan::split_selector)
+        .map(crate::options::split_selector)
         .unzip();
     let recipe_dir = args.recipe_dir.clone().or_else(|| {
         recipe_file
@@ -115,7 +115,7 @@ fn run_meta(args: &RunArgs, placement: Placement, recipe: &srt_graph_steps::Reci
     RunMeta {
         variant: args.recipe.variant.clone().or(selector.flatten()),
         recipe_dir,
-        mock_workers: crate::session::mock_workers(&args.recipe, recipe),
+        mock_workers: crate::options::mock_workers(&args.recipe, recipe),
         smoke: args.recipe.smoke,
         placement,
     }

@@ -2,8 +2,9 @@
 //! host. The run directory, with the recipe and cluster config copied in, exists before `sbatch` runs
 //! (srt-slurm copies them after submitting, racing the job's start).
 
-use crate::cli_plan::{load_cluster, RecipeArgs};
+use crate::cli_plan::load_cluster;
 use crate::error::{CliError, CliResult};
+use crate::options::RecipeArgs;
 use clap::Args;
 use srt_graph_engine::rundir::{default_run_dir, write_atomic};
 use std::path::{Path, PathBuf};
@@ -53,7 +54,7 @@ fn script(
     recipe_dir: Option<&Path>,
 ) -> Result<String, String> {
     let nodes = recipe.total_nodes();
-    let mock = crate::session::mock_workers(&args.recipe, recipe);
+    let mock = crate::options::mock_workers(&args.recipe, recipe);
     let mut s = String::from("#!/bin/bash\n");
     s.push_str(&directive("job-name", &recipe.name)?);
     s.push_str(&directive("nodes", &nodes.to_string())?);
@@ -108,7 +109,7 @@ fn script(
         .recipe
         .recipe
         .as_deref()
-        .and_then(|r| crate::cli_plan::split_selector(r).1)
+        .and_then(|r| crate::options::split_selector(r).1)
     {
         argv.extend(["--variant".into(), v]);
     }
@@ -165,7 +166,7 @@ pub fn submit(args: &SubmitArgs) -> CliResult {
         .recipe
         .recipe
         .as_deref()
-        .map(|r| crate::cli_plan::split_selector(r).0)
+        .map(|r| crate::options::split_selector(r).0)
         .and_then(|f| f.canonicalize().ok())
         .and_then(|f| f.parent().map(Path::to_path_buf));
     let text = script(args, recipe, &cluster, &absolute, recipe_dir.as_deref())

@@ -3,8 +3,8 @@
 //! with the journal and reporting, and finding what a recorded run left running.
 
 use crate::cli_place::{check_containers, place, Executor, Placed, Placement};
-use crate::cli_plan::{split_selector, RecipeArgs, EMBEDDED_DEFAULT};
 use crate::error::{CliError, CliResult};
+use crate::options::{cache_dir, split_selector, target, RecipeArgs, EMBEDDED_DEFAULT};
 use clap::Args;
 use srt_graph_engine::journal::{self, Event, Journal, RunStatus};
 use srt_graph_engine::progress::{Bars, Observer, Plain};
@@ -118,51 +118,6 @@ pub fn compile_for_run(
     Ok(dag)
 }
 
-/// Where and how a recipe runs, as far as the steps go (nodes, addresses and the program path are the
-/// placement's): `run` compiles with it, and `plan` with the same options, so that both show one graph.
-/// Workers run in the recipe's container on Slurm (pyxis); elsewhere, and for mock workers, a venv this
-/// machine caches serves the router or Dynamo and source installs.
-pub fn target(
-    recipe: &srt_graph_steps::Recipe,
-    mock_workers: bool,
-    executor: Executor,
-    run_dir: &str,
-    cache: &str,
-) -> Target {
-    let container = (executor == Executor::Slurm && !mock_workers)
-        .then(|| srt_graph_steps::worker_container(recipe, run_dir))
-        .flatten();
-    Target {
-        run_dir: run_dir.to_string(),
-        mock_workers,
-        ext_src_dir: if container.is_some() {
-            "/ext-sglang-src".into()
-        } else {
-            format!("{run_dir}/{{node}}/ext-sglang-src")
-        },
-        venv: container.is_none().then(|| {
-            format!(
-                "{cache}/{}",
-                srt_graph_steps::frontends::dynamo::venv_name(recipe, mock_workers)
-            )
-        }),
-        container,
-        // Mock Dynamo workers use the recipe's model directory when this machine has it.
-        local_model_dir: recipe
-            .model_path
-            .as_deref()
-            .filter(|p| Path::new(p).join("tokenizer.json").is_file())
-            .map(str::to_string),
-        ..Target::default()
-    }
-}
-
-/// Whether the engine is simulated: asked for, declared by the recipe, or the embedded demo (which has
-/// no GPU to run on).
-pub fn mock_workers(args: &RecipeArgs, recipe: &srt_graph_steps::Recipe) -> bool {
-    args.mock_workers || recipe.mock_workers || args.recipe.is_none()
-}
-
 /// Removes the run directory's lock when the orchestrator is done with it, however it returns.
 struct LockGuard(PathBuf);
 
@@ -265,21 +220,6 @@ pub fn resolve_source_dir(
             path.display()
         )),
     }
-}
-
-/// Where runs keep what they reuse (the Python venv with sglang-router): `$SRT_GRAPH_CACHE`, else
-/// `$XDG_CACHE_HOME/srt-graph`, else `~/.cache/srt-graph`.
-pub fn cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("SRT_GRAPH_CACHE") {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
-        return PathBuf::from(d).join("srt-graph");
-    }
-    std::env::var_os("HOME").map_or_else(
-        || PathBuf::from(".cache/srt-graph"),
-        |h| PathBuf::from(h).join(".cache/srt-graph"),
-    )
 }
 
 /// Every program the plan starts by name must be on PATH here (local executor), and every requirement a

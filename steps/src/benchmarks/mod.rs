@@ -141,3 +141,23 @@ pub fn script_step(
     s.summary = format!("{kind}: srt-slurm's {script}");
     s
 }
+
+/// `aiperf_args` as flags (srtctl's `append_aiperf_args`).
+pub fn aiperf_args(b: &Benchmark) -> Vec<String> {
+    use crate::yaml::Value;
+    let Some(Value::Map(m)) = b.option("aiperf_args").map(|n| &n.value) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in m {
+        match &e.value.value {
+            Value::Bool(true) => out.push(format!("--{}", e.key)),
+            Value::Bool(false) => {}
+            _ => out.extend([
+                format!("--{}", e.key),
+                e.value.scalar_text().unwrap_or_default(),
+            ]),
+        }
+    }
+    out
+}

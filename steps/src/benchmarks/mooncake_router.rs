@@ -30,7 +30,7 @@ impl BenchmarkType for MooncakeRouter {
             super::opt(b, "itl_threshold_ms", "25"),
             super::tokenizer(ctx),
         ];
-        args.extend(aiperf_args(b));
+        args.extend(super::aiperf_args(b));
         vec![super::script_step(
             ctx,
             self.name(),
@@ -40,24 +40,4 @@ impl BenchmarkType for MooncakeRouter {
             after,
         )]
     }
-}
-
-/// `aiperf_args` as flags (srtctl's `append_aiperf_args`).
-fn aiperf_args(b: &Benchmark) -> Vec<String> {
-    use crate::yaml::Value;
-    let Some(Value::Map(m)) = b.option("aiperf_args").map(|n| &n.value) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for e in m {
-        match &e.value.value {
-            Value::Bool(true) => out.push(format!("--{}", e.key)),
-            Value::Bool(false) => {}
-            _ => out.extend([
-                format!("--{}", e.key),
-                e.value.scalar_text().unwrap_or_default(),
-            ]),
-        }
-    }
-    out
 }
