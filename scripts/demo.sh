@@ -3,8 +3,9 @@
 # four logical nodes of this machine (127.0.1.1-4) — 2 prefill + 2 decode mock workers, 4 real
 # sglang-routers (installed from PyPI into a cached venv by the run itself) behind real nginx — then the
 # sa-bench sweep. From a fresh Debian 12 machine with only Rust, as root.
-# Arguments go to `srt-graph run`; the Dynamo twin: `bash scripts/demo.sh recipes/local-dynamo.yaml
-# --mock-workers` (real NATS, etcd and Dynamo frontends, Dynamo's mocker as workers).
+# Arguments go to `srt-graph run`; the Dynamo twin: `bash scripts/demo.sh recipes/local-dynamo.yaml`
+# (real NATS, etcd and Dynamo frontends, Dynamo's mocker as workers; the recipe declares its simulation),
+# likewise recipes/local-trtllm.yaml, local-vllm.yaml and local-mocker.yaml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
