@@ -44,13 +44,14 @@ fn every_corpus_recipe_plans() {
         yaml_files(&corpus.join(era), &mut files);
         assert!(!files.is_empty(), "no recipes under {era}");
         for f in files {
-            for format in ["--json", "--dot"] {
+            // Text (the default), JSON and DOT.
+            for format in [None, Some("--json"), Some("--dot")] {
                 let out = bin()
                     .arg("plan")
                     .arg(&f)
                     .arg("--cluster-config")
                     .arg(&cluster)
-                    .arg(format)
+                    .args(format)
                     .output()
                     .expect("run");
                 assert!(

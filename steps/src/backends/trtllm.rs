@@ -22,12 +22,11 @@ impl Backend for TrtLlm {
     }
 
     fn keys(&self) -> &'static [&'static str] {
-        &[
-            CONFIG_KEY,
-            "publish_events_and_metrics",
-            "sequential_node_start",
-            "numa_memory_bind",
-        ]
+        &[CONFIG_KEY, "publish_events_and_metrics", "numa_memory_bind"]
+    }
+
+    fn ignored_keys(&self) -> &'static [&'static str] {
+        &["sequential_node_start"]
     }
 
     fn config_key(&self) -> &'static str {
@@ -44,7 +43,6 @@ impl Backend for TrtLlm {
             "backend",
             &[
                 ("publish_events_and_metrics", Shape::Bool),
-                ("sequential_node_start", Shape::Int),
                 ("numa_memory_bind", Shape::Bool),
             ],
             r,

@@ -41,15 +41,16 @@ impl Backend for Vllm {
     }
 
     fn keys(&self) -> &'static [&'static str] {
+        &[CONFIG_KEY, "connector", "dp_launch_mode"]
+    }
+
+    fn ignored_keys(&self) -> &'static [&'static str] {
         &[
-            CONFIG_KEY,
             "set_cuda_visible_devices",
-            "connector",
             "mooncake_kv_store",
             "kv_events_config",
             "allow_prefill_decode_colocation",
             "allow_prefill_decode_colocation_across_nodes",
-            "dp_launch_mode",
         ]
     }
 
@@ -77,15 +78,7 @@ impl Backend for Vllm {
         super::check_scalars(
             backend,
             "backend",
-            &[
-                ("set_cuda_visible_devices", Shape::Bool),
-                ("connector", Shape::Text),
-                ("mooncake_kv_store", Shape::Map),
-                ("kv_events_config", Shape::Map),
-                ("allow_prefill_decode_colocation", Shape::Bool),
-                ("allow_prefill_decode_colocation_across_nodes", Shape::Bool),
-                ("dp_launch_mode", Shape::Text),
-            ],
+            &[("connector", Shape::Text), ("dp_launch_mode", Shape::Text)],
             r,
         );
         if let Some(n) = backend.get("dp_launch_mode") {
