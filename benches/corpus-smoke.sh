@@ -36,7 +36,7 @@ while IFS= read -r f; do
         reason="-"
     elif [ $status -eq 2 ]; then
         outcome="refused by plan"
-        reason=$(grep -m1 '^error:' "$log" | sed -E 's/^error: [^ ]+ //' | cut -c1-120)
+        reason=$(grep -m1 '^error:' "$log" | sed -E 's/^error: [^ ]+ //' | cut -c1-120 | head -1)
     else
         step=$(grep -m1 -oE "step \`[^\`]+\` \([a-z_]+\)|service \`[^\`]+\` \([a-z_]+\)" "$log" | sed -E 's/`[^`]+`/X/')
         if grep -q "wait-healthy" "$log" && grep -q "FAILED  wait-healthy" "$log"; then
@@ -47,7 +47,7 @@ while IFS= read -r f; do
             outcome="did not start"
         fi
         detail=$(grep -m1 -E "error:|Error|Unknown arguments|not found|No module" "$run"/logs/*.log "$log" 2>/dev/null \
-            | sed -E 's/^[^:]*:\[[0-9:.]+\] //; s/\x1b\[[0-9;]*m//g' | cut -c1-100)
+            | head -1 | sed -E 's/^[^:]*:\[[0-9:.]+\] //; s/\x1b\[[0-9;]*m//g' | cut -c1-100)
         reason="${step:-?}: ${detail:-exit $status}"
     fi
     printf '%s\t%s\t%s\n' "$f" "$outcome" "$reason" >> "$results"

@@ -21,7 +21,8 @@ pub struct Config<'a> {
     pub max_concurrency: u32,
 }
 
-/// Each proxied request holds a client and an upstream socket: 2 fds per request, plus headroom.
+/// Each proxied request holds a client and an upstream socket: 2 fds per request, plus headroom. Request
+/// bodies stay in memory: nginx's workers may not write the run directory (long prompts would get 500).
 pub fn render(c: &Config<'_>) -> String {
     let connections = (c.max_concurrency.saturating_mul(2) + 1024).max(16_384);
     let nofile = connections.saturating_mul(2);
@@ -42,7 +43,7 @@ http {{\n    log_format upstreams '$msec $status $upstream_addr $request_time';\
     access_log {dir}/access.log upstreams buffer=64k flush=1s;\n\
     client_body_temp_path {dir}/client_body;\n    proxy_temp_path {dir}/proxy;\n\
     fastcgi_temp_path {dir}/fastcgi;\n    uwsgi_temp_path {dir}/uwsgi;\n    scgi_temp_path {dir}/scgi;\n\
-    client_max_body_size 64m;\n\
+    client_max_body_size 64m;\n    client_body_buffer_size 64m;\n\
     keepalive_timeout {ka};\n    keepalive_requests 1000000;\n\
     upstream backend_servers {{\n{servers}        keepalive 1024;\n        keepalive_timeout {ka};\n    }}\n\
     server {{\n        listen {listen} backlog=65535;\n\
