@@ -86,6 +86,9 @@ pub fn replay(records: &[Record]) -> HashMap<String, Recorded> {
             } => {
                 if *service {
                     service_pgid.insert(step.clone(), *pgid);
+                    // A service is up once spawned; its `step_finished` follows in the same instant, but
+                    // an orchestrator killed between the two writes leaves only this record.
+                    state.insert(step.clone(), Recorded::Up { pgid: *pgid });
                 }
             }
             Event::StepFinished { step, .. } => {
@@ -436,6 +439,28 @@ mod tests {
 
         let d = decide_std(&|_, _| true, &|s| s.id != "bench/c1");
         assert_eq!(ids(&d.run), ["pip", "bench/c1", "bench/c2"]);
+    }
+
+    #[test]
+    fn a_service_spawned_but_not_yet_marked_finished_counts_as_up() {
+        let records = vec![
+            rec(Event::StepStarted {
+                step: "worker".into(),
+                attempt: 1,
+                node: 0,
+            }),
+            rec(Event::Spawned {
+                step: "worker".into(),
+                node: 0,
+                pid: 40,
+                pgid: 40,
+                service: true,
+            }),
+        ];
+        assert_eq!(
+            replay(&records).get("worker"),
+            Some(&Recorded::Up { pgid: 40 })
+        );
     }
 
     #[test]
