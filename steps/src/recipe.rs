@@ -18,6 +18,14 @@ impl Role {
             Role::Aggregated => "aggregated",
         }
     }
+    /// The role as engines take it (`--disaggregation-mode`, srtctl's worker modes): `agg` for aggregated.
+    pub fn engine_mode(self) -> &'static str {
+        match self {
+            Role::Prefill => "prefill",
+            Role::Decode => "decode",
+            Role::Aggregated => "agg",
+        }
+    }
     /// Short form used in step ids (`agg-0`).
     pub fn id_prefix(self) -> &'static str {
         match self {

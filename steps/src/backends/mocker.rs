@@ -135,7 +135,7 @@ impl Backend for Mocker {
         if w.spec.role != Role::Aggregated {
             argv.extend([
                 "--disaggregation-mode".into(),
-                super::mode(w.spec.role).into(),
+                w.spec.role.engine_mode().into(),
             ]);
         }
         if let Some(p) = w

@@ -47,10 +47,19 @@ pub trait Backend: Sync {
     }
     /// Checks across roles, once all are read.
     fn check_roles(&self, _roles: &[RoleSpec], _r: &mut Reader) {}
-    /// Ports of the first worker of a role on a node (the k-th adds k × `PORT_STRIDE`).
-    fn ports(&self, spec: &RoleSpec) -> WorkerPorts;
-    /// What stands in for the engine under `--mock-workers`, by whether the deployment runs on Dynamo.
-    fn stand_in(&self, dynamo: bool) -> StandIn;
+    /// Ports of the first worker of a role on a node (the k-th adds k × `PORT_STRIDE`): by default the
+    /// worker's HTTP (or Dynamo system) port and no bootstrap port.
+    fn ports(&self, _spec: &RoleSpec) -> WorkerPorts {
+        WorkerPorts {
+            http: crate::kinds::start_worker::HTTP_PORT,
+            bootstrap: None,
+        }
+    }
+    /// What stands in for the engine under `--mock-workers`, by whether the deployment runs on Dynamo:
+    /// by default Dynamo's mocker (the engines Dynamo drives).
+    fn stand_in(&self, _dynamo: bool) -> StandIn {
+        StandIn::DynamoMocker
+    }
     /// The step of one worker process; `None` when the rank is no process of its own (a stand-in that
     /// simulates a whole multi-node worker on its leader).
     fn worker(&self, ctx: &Ctx<'_>, w: &WorkerProcess<'_>) -> Option<Step>;
@@ -133,15 +142,6 @@ pub fn run_file(ctx: &Ctx<'_>, name: &str) -> (String, String) {
         host.clone()
     };
     (host, seen)
-}
-
-/// The role's name as srtctl's workers take it (`agg` for aggregated).
-pub fn mode(role: crate::recipe::Role) -> &'static str {
-    match role {
-        crate::recipe::Role::Prefill => "prefill",
-        crate::recipe::Role::Decode => "decode",
-        crate::recipe::Role::Aggregated => "agg",
-    }
 }
 
 /// A scalar option as text, or the default.

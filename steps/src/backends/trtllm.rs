@@ -4,10 +4,9 @@
 //! `trtllm-llmapi-launch python3 -m dynamo.trtllm …` behind Dynamo's frontends, or `trtllm-serve` behind
 //! the `trtllm_serve` frontend. Its parallelism (tensor × pipeline) must equal the GPUs a worker gets.
 
-use super::{Backend, Shape, WorkerPorts};
+use super::{Backend, Shape};
 use crate::build::{Ctx, StandIn, WorkerProcess};
 use crate::diag::{join, Reader};
-use crate::kinds::start_worker;
 use crate::recipe::{Role, RoleSpec};
 use crate::yaml::{Node, Value};
 use srt_graph_engine::{Mpi, Step, StepFile};
@@ -120,17 +119,6 @@ impl Backend for TrtLlm {
         }
     }
 
-    fn ports(&self, _spec: &RoleSpec) -> WorkerPorts {
-        WorkerPorts {
-            http: start_worker::HTTP_PORT,
-            bootstrap: None,
-        }
-    }
-
-    fn stand_in(&self, _dynamo: bool) -> StandIn {
-        StandIn::DynamoMocker
-    }
-
     fn worker(&self, ctx: &Ctx<'_>, w: &WorkerProcess<'_>) -> Option<Step> {
         if ctx.stand_in == StandIn::DynamoMocker {
             return super::mocker_stand_in(ctx, w);
@@ -140,7 +128,7 @@ impl Backend for TrtLlm {
         if rank > 0 {
             return None;
         }
-        let mode = super::mode(w.spec.role);
+        let mode = w.spec.role.engine_mode();
         let file = format!("trtllm_config_{mode}.yaml");
         let (host, seen) = super::run_file(ctx, &file);
         let mut argv = launch_prefix(ctx, w.spec.role);

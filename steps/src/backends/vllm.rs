@@ -6,10 +6,10 @@
 //! --data-parallel-rpc-port --data-parallel-hybrid-lb`, srtctl's `per_node` layout). Behind the `vllm`
 //! frontend an aggregated worker is `vllm serve` itself, on the public port.
 
-use super::{Backend, Shape, WorkerPorts};
+use super::{Backend, Shape};
 use crate::build::{Ctx, StandIn, WorkerProcess};
 use crate::diag::{join, Reader};
-use crate::kinds::{start_nginx, start_worker};
+use crate::kinds::start_nginx;
 use crate::recipe::{Role, RoleSpec};
 use crate::yaml::{Node, Value};
 use srt_graph_engine::Step;
@@ -129,17 +129,6 @@ impl Backend for Vllm {
         }
     }
 
-    fn ports(&self, _spec: &RoleSpec) -> WorkerPorts {
-        WorkerPorts {
-            http: start_worker::HTTP_PORT,
-            bootstrap: None,
-        }
-    }
-
-    fn stand_in(&self, _dynamo: bool) -> StandIn {
-        StandIn::DynamoMocker
-    }
-
     fn worker(&self, ctx: &Ctx<'_>, w: &WorkerProcess<'_>) -> Option<Step> {
         if ctx.stand_in == StandIn::DynamoMocker {
             return super::mocker_stand_in(ctx, w);
@@ -213,7 +202,7 @@ fn dynamo_argv(ctx: &Ctx<'_>, w: &WorkerProcess<'_>) -> Vec<String> {
     if spec.role != Role::Aggregated {
         argv.extend([
             "--disaggregation-mode".into(),
-            super::mode(spec.role).into(),
+            spec.role.engine_mode().into(),
         ]);
     }
     if let Some(c) = connector(ctx, spec) {

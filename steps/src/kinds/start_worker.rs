@@ -148,11 +148,7 @@ pub fn dynamo_mocker(
 ) -> Step {
     let mut s = SPEC.step(place.id.clone(), place.node, Lifetime::Service);
     s.role = Some(spec.role.as_str().into());
-    let mode = match spec.role {
-        crate::recipe::Role::Prefill => "prefill",
-        crate::recipe::Role::Decode => "decode",
-        crate::recipe::Role::Aggregated => "agg",
-    };
+    let mode = spec.role.engine_mode();
     let mut argv: Vec<String> = vec![
         python.into(),
         "-m".into(),
