@@ -19,14 +19,16 @@ fn start(dir: &Path, first: &str) -> std::process::Command {
     common::mock_run(dir, RECIPE, &["--grace", "3s", "--first-address", first]).0
 }
 
+/// Every sa-bench result file of a run.
 fn results(run_dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_dir(run_dir.join("sa-bench_isl_256_osl_64"))
-        .map(|d| {
-            d.flatten()
-                .filter_map(|f| serde_json::from_slice(&std::fs::read(f.path()).ok()?).ok())
-                .collect()
-        })
-        .unwrap_or_default()
+    std::fs::read_dir(run_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|d| d.file_name().to_string_lossy().starts_with("sa-bench_"))
+        .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+        .filter_map(|f| serde_json::from_slice(&std::fs::read(f.path()).ok()?).ok())
+        .collect()
 }
 
 /// The process group the journal recorded for `step`.
@@ -285,14 +287,7 @@ fn the_mocker_backend_runs_with_srtctls_knobs() {
     }
     // The role's `mocker_config` comes last, so it wins over the default.
     assert!(decode.ends_with("--max-num-seqs 64"), "{decode}");
-    let results: Vec<serde_json::Value> =
-        std::fs::read_dir(run_dir.join("sa-bench_isl_128_osl_32"))
-            .map(|d| {
-                d.flatten()
-                    .filter_map(|f| serde_json::from_slice(&std::fs::read(f.path()).ok()?).ok())
-                    .collect()
-            })
-            .unwrap_or_default();
+    let results = results(&run_dir);
     assert_eq!(results.len(), 1, "{err}");
     assert!(results[0]["completed"].as_u64().unwrap_or(0) > 0);
     assert_no_survivors(&run_dir);
@@ -362,13 +357,7 @@ fn a_sample_of_corpus_recipes_deploys_and_serves_with_mock_workers_and_smoke() {
         assert!(out.status.success(), "{recipe}:\n{err}");
         let plan = std::fs::read_to_string(run_dir.join("plan.json")).expect("plan");
         assert!(plan.contains(frontend_kind), "{recipe}: no {frontend_kind}");
-        let results: Vec<serde_json::Value> = std::fs::read_dir(&run_dir)
-            .expect("run dir")
-            .flatten()
-            .filter(|d| d.file_name().to_string_lossy().starts_with("sa-bench_"))
-            .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
-            .filter_map(|f| serde_json::from_slice(&std::fs::read(f.path()).ok()?).ok())
-            .collect();
+        let results = results(&run_dir);
         assert_eq!(results.len(), 1, "{recipe}: one smoke point\n{err}");
         assert!(
             results[0]["completed"].as_u64().unwrap_or(0) > 0,
