@@ -16,7 +16,8 @@ cargo build --release --quiet --bin srt-graph || exit 1
 bin=$PWD/target/release/srt-graph
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-results=$work/results.tsv
+# SWEEP_OUT keeps the per-recipe table (written as the sweep goes, so a cut-short sweep still counts).
+results=${SWEEP_OUT:-$work/results.tsv}
 : > "$results"
 i=0
 k=0

@@ -28,6 +28,7 @@ fn plan(name: &str, steps: Vec<Step>) -> Dag {
         endpoint: None,
         ignored: vec![],
         notes: vec![],
+        secret_env: vec![],
     })
     .expect("valid plan")
 }

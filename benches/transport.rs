@@ -23,6 +23,7 @@ fn request(dir: &Path, i: usize) -> SpawnRequest {
         log: dir.join(format!("noop-{i}.log")),
         container: None,
         mpi: None,
+        redact: Default::default(),
     }
 }
 

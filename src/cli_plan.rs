@@ -89,7 +89,8 @@ pub fn run(args: &PlanArgs) -> CliResult {
                 "$SRT_GRAPH_CACHE",
             )
         };
-        let plan = compile(&v.recipe, &target)?;
+        // `plan` shows, never runs: the whole graph is the redacted one.
+        let plan = compile(&v.recipe, &target)?.redacted();
         let dag = Dag::new(plan).map_err(|e| CliError::Invalid(e.to_string()))?;
         dags.push((v.variant.clone(), dag));
     }

@@ -117,6 +117,7 @@ pub fn resume(args: &ResumeArgs) -> CliResult {
     let prev = read_previous(&run_dir)
         .map_err(|e| CliError::Failed(format!("cannot resume {}: {e}", run_dir.display())))?;
     let recipe = recorded_recipe(&run_dir, &prev.meta)?;
+    crate::session::restrict_umask(recipe.run_dir_access);
     let placed = place(
         &prev.meta.placement,
         recipe.total_nodes() as usize,

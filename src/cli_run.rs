@@ -61,7 +61,7 @@ pub fn run(args: &RunArgs) -> CliResult {
         .run_dir
         .clone()
         .unwrap_or_else(|| default_run_dir(Path::new("runs"), &recipe.name));
-    let run_dir = prepare_run_dir(&run_dir, args)
+    let run_dir = prepare_run_dir(&run_dir, args, recipe.run_dir_access)
         .map_err(|e| CliError::Failed(format!("run directory {}: {e}", run_dir.display())))?;
     // Until `execute_run` holds it, the lock is released here on any error: nothing has started.
     let release = |e: CliError| {
@@ -123,19 +123,23 @@ fn run_meta(args: &RunArgs, placement: Placement, recipe: &srt_graph_steps::Reci
 
 /// Creates the run directory, refuses one that holds another run, takes the lock and copies the inputs
 /// (before anything starts: srt-slurm's submit-time copy race is a known bug).
-fn prepare_run_dir(dir: &Path, args: &RunArgs) -> std::io::Result<PathBuf> {
+fn prepare_run_dir(
+    dir: &Path,
+    args: &RunArgs,
+    access: srt_graph_steps::recipe::RunDirAccess,
+) -> std::io::Result<PathBuf> {
     if dir.join("journal.jsonl").exists() {
         return Err(std::io::Error::other(
             "already holds a run (use `srt-graph resume` to continue it, or pick another --run-dir)",
         ));
     }
-    std::fs::create_dir_all(dir.join("logs"))?;
+    crate::session::create_run_dir(dir, access)?;
     let dir = dir.canonicalize()?;
     std::fs::write(
         dir.join("lock"),
         format!("{} {}\n", std::process::id(), hostname()),
     )?;
-    copy_inputs(&args.recipe, &dir)?;
+    copy_inputs(&args.recipe, &dir, access)?;
     Ok(dir)
 }
 

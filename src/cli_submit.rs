@@ -181,13 +181,14 @@ pub fn submit(args: &SubmitArgs) -> CliResult {
             absolute.display()
         )));
     }
-    let prepared = std::fs::create_dir_all(absolute.join("logs"))
-        .and_then(|()| crate::session::copy_inputs(&args.recipe, &absolute))
+    let access = recipe.run_dir_access;
+    let prepared = crate::session::create_run_dir(&absolute, access)
+        .and_then(|()| crate::session::copy_inputs(&args.recipe, &absolute, access))
         .and_then(|()| {
             // The cluster config that was found (not only one given by flag) travels with the run.
             match &cluster.file {
                 Some(f) if !absolute.join("srtslurm.yaml").exists() => {
-                    std::fs::copy(f, absolute.join("srtslurm.yaml")).map(|_| ())
+                    crate::session::copy_input(f, &absolute.join("srtslurm.yaml"), access)
                 }
                 _ => Ok(()),
             }

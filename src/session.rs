@@ -12,6 +12,7 @@ use srt_graph_engine::rundir::write_atomic;
 use srt_graph_engine::scheduler::{RunOptions, RunReport, StepResult};
 use srt_graph_engine::transport::Transport;
 use srt_graph_engine::{execute, policy, Dag};
+use srt_graph_steps::recipe::RunDirAccess;
 use srt_graph_steps::{compile, Target};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -298,23 +299,40 @@ fn spawn_signal_forwarder(tx: tokio::sync::mpsc::UnboundedSender<()>) {
     });
 }
 
-/// Copies the recipe (or the embedded default) and the cluster config into the run directory; a file
-/// already there (a submitted job running its copy) is left as it is.
-pub fn copy_inputs(recipe: &RecipeArgs, dir: &Path) -> std::io::Result<()> {
-    let copy = |from: &Path, name: &str| -> std::io::Result<()> {
-        let to = dir.join(name);
-        let same = match (from.canonicalize(), to.canonicalize()) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => false,
-        };
-        if !same {
-            std::fs::copy(from, &to)?;
-        }
-        Ok(())
-    };
+/// Creates a run directory (and its `logs/`) readable by its owner only, or by the owner's group too
+/// when the recipe or cluster config says `run_dir_access: group`. Recipes carry credentials, steps log
+/// them, runs live on shared file systems. Everything this process creates afterwards follows the same
+/// rule (the umask), and so do the processes it starts.
+pub fn create_run_dir(dir: &Path, access: RunDirAccess) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let mode = access.dir_mode();
+    restrict_umask(access);
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    for d in [dir.to_path_buf(), dir.join("logs")] {
+        std::fs::DirBuilder::new()
+            .mode(mode)
+            .recursive(true)
+            .create(&d)?;
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(mode))?;
+    }
+    Ok(())
+}
+
+/// Copies the recipe (or the embedded default) and the cluster config into the run directory, with at
+/// most their sources' permissions and never more than the run directory allows; a file already there
+/// (a submitted job running its copy) is left as it is.
+pub fn copy_inputs(recipe: &RecipeArgs, dir: &Path, access: RunDirAccess) -> std::io::Result<()> {
+    let file_mode = access.dir_mode() & 0o666;
+    let copy = |from: &Path, name: &str| copy_input(from, &dir.join(name), access);
     match &recipe.recipe {
         Some(r) => copy(&split_selector(r).0, "recipe.yaml")?,
-        None => std::fs::write(dir.join("recipe.yaml"), EMBEDDED_DEFAULT)?,
+        None => crate::session::write_private(
+            &dir.join("recipe.yaml"),
+            EMBEDDED_DEFAULT.as_bytes(),
+            file_mode,
+        )?,
     }
     if let Some(c) = &recipe.cluster_config {
         copy(c, "srtslurm.yaml")?;
@@ -524,4 +542,42 @@ pub fn live_orchestrator(run_dir: &Path) -> Option<(i32, String)> {
         && (host != hostname()
             || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok());
     alive.then_some((pid, host))
+}
+
+/// Files and directories this process (and what it starts) creates from here on get no more than the
+/// run directory's access.
+pub fn restrict_umask(access: RunDirAccess) {
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        0o777 & !access.dir_mode(),
+    ));
+}
+
+/// Copies one input into a run directory (unless it is that file already) with at most its source's
+/// permissions and at most what the run directory allows.
+pub fn copy_input(from: &Path, to: &Path, access: RunDirAccess) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let same = match (from.canonicalize(), to.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if !same {
+        let source_mode = std::fs::metadata(from)?.permissions().mode() & 0o777;
+        std::fs::copy(from, to)?;
+        let mode = source_mode & access.dir_mode() & 0o666;
+        std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode))?;
+    }
+    Ok(())
+}
+
+/// Writes a file created with `mode` (subject to the umask).
+pub fn write_private(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)?
+        .write_all(bytes)
 }

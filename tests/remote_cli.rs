@@ -599,3 +599,78 @@ fn slurm_refuses_a_container_without_pyxis() {
     assert!(log.contains("/images/sglang.sqsh"), "{log}");
     assert!(log.contains("nothing was started"), "{log}");
 }
+
+/// Credentials in the recipe-wide environment and in steps on several nodes: a service that holds its
+/// environment for the whole run, and a task that prints its own.
+const SECRETS: &str = "name: secrets\nsecret_env: [LISTED]\nenvironment:\n  LISTED: CANARY_listed_4d2e\nsteps:\n  - name: hold\n    node: 1\n    service: true\n    run: 'env | sort; exec sleep 60'\n    env:\n      HF_TOKEN: hf_CANARY_token_7f3a\n  - name: print-env\n    node: 2\n    after: [hold]\n    run: 'env | sort; sleep 2'\n    env:\n      DB_PASSWORD: CANARY_step_8a6f\n";
+const SECRET_VALUES: [&str; 3] = [
+    "CANARY_listed_4d2e",
+    "hf_CANARY_token_7f3a",
+    "CANARY_step_8a6f",
+];
+
+/// What a secrets run must show: the values reached the processes (the log has the names), were
+/// replaced before the logs were written, and the run directory keeps them.
+fn check_secrets_run(run_dir: &Path, hits: &[String], samples: usize) {
+    assert!(hits.is_empty(), "secret values in command lines: {hits:#?}");
+    assert!(samples > 1000, "only {samples} command lines sampled");
+    let log = std::fs::read_to_string(run_dir.join("logs/print-env.log")).expect("log");
+    assert!(log.contains("DB_PASSWORD=<redacted>"), "{log}");
+    assert!(log.contains("LISTED=<redacted>"), "{log}");
+    let held = std::fs::read_to_string(run_dir.join("logs/hold.log")).expect("log");
+    assert!(held.contains("HF_TOKEN=<redacted>"), "{held}");
+    common::assert_run_dir_keeps_secrets(run_dir, &SECRET_VALUES, &["recipe.yaml"]);
+    assert_no_survivors(run_dir);
+}
+
+#[test]
+fn ssh_secrets_stay_out_of_every_command_line_and_log() {
+    let Some(env) = ssh_env() else { return };
+    let _hosts = SHARED_HOSTS.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("tmp");
+    let recipe = recipe_file(dir.path(), "secrets.yaml", SECRETS);
+    let run_dir = dir.path().join("run");
+    let watch = common::ArgvWatch::start(&SECRET_VALUES);
+    let out = run_ssh(
+        &env,
+        dir.path(),
+        &[
+            recipe.to_str().expect("utf-8"),
+            "--hosts",
+            "h1,h2,h3",
+            "--grace",
+            "2s",
+            "--run-dir",
+            run_dir.to_str().expect("utf-8"),
+        ],
+    );
+    let (samples, hits) = watch.finish();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    for v in SECRET_VALUES {
+        assert!(!err.contains(v), "{err}");
+    }
+    check_secrets_run(&run_dir, &hits, samples);
+}
+
+#[test]
+fn slurm_secrets_stay_out_of_every_command_line_and_log() {
+    let Some(env) = slurm_env() else { return };
+    let _hosts = SHARED_HOSTS.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("tmp");
+    let recipe = recipe_file(dir.path(), "secrets.yaml", SECRETS);
+    let watch = common::ArgvWatch::start(&SECRET_VALUES);
+    let (job, run_dir) = submit(
+        &env,
+        dir.path(),
+        &[recipe.to_str().expect("utf-8"), "--", "--grace", "2s"],
+    );
+    let code = wait_job(&env, &job, Duration::from_secs(90));
+    let (samples, hits) = watch.finish();
+    let log = job_log(&run_dir, &job);
+    assert_eq!(code, "0:0", "{log}");
+    for v in SECRET_VALUES {
+        assert!(!log.contains(v), "{log}");
+    }
+    check_secrets_run(&run_dir, &hits, samples);
+}

@@ -13,6 +13,7 @@ pub mod render;
 pub mod resume;
 pub mod rundir;
 pub mod scheduler;
+pub mod secret;
 pub mod slurm;
 pub mod ssh;
 pub mod testing;

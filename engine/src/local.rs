@@ -46,7 +46,7 @@ impl Transport for LocalTransport {
         })?;
         let pid = child.id().map_or(-1, |p| p as i32);
         let last = Arc::new(Mutex::new(String::new()));
-        let copiers = copy_output(&mut child, log, &last, None);
+        let copiers = copy_output(&mut child, log, &last, None, &req.redact);
         Ok(Box::new(ChildProcess {
             child,
             pid,

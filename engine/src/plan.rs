@@ -132,6 +132,9 @@ pub struct Step {
     pub mpi: Option<Mpi>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requires: Vec<Requirement>,
+    /// Digest of the secret values the step carries (see `secret`): in the fingerprint instead of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_digest: Option<String>,
 }
 
 impl Step {
@@ -161,6 +164,7 @@ impl Step {
             on_resume: OnResume::Stand,
             mpi: None,
             requires: Vec::new(),
+            secret_digest: None,
         }
     }
 
@@ -187,6 +191,100 @@ pub struct Plan {
     /// Decisions worth telling the user (e.g. fewer routers placed than asked).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Environment variables whose values are secret: shown and stored as `<redacted>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_env: Vec<String>,
+}
+
+impl Plan {
+    /// Marks `names` secret and records, per step, a digest of the secret values it carries (in its
+    /// environment or anywhere in its command and files), so fingerprints change with them. Called on the
+    /// compiled plan, whose values are real.
+    pub fn mark_secret(&mut self, names: impl IntoIterator<Item = String>) {
+        let mut names: Vec<String> = names.into_iter().collect();
+        names.sort();
+        names.dedup();
+        self.secret_env = names;
+        let pairs = self.secret_pairs();
+        for step in &mut self.steps {
+            let text = step_text(step);
+            let carried: Vec<(&str, &str)> = pairs
+                .iter()
+                .filter(|(k, v)| {
+                    step.env.get(k) == Some(v) || (!v.is_empty() && text.contains(v.as_str()))
+                })
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            step.secret_digest = (!carried.is_empty()).then(|| crate::secret::digest(carried));
+        }
+    }
+
+    /// `(name, value)` of every secret variable as the steps carry it (values already redacted skipped).
+    fn secret_pairs(&self) -> Vec<(String, String)> {
+        let mut pairs: Vec<(String, String)> = self
+            .steps
+            .iter()
+            .flat_map(|s| s.env.iter())
+            .filter(|(k, v)| self.secret_env.contains(k) && v.as_str() != crate::secret::REDACTED)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        pairs.sort();
+        pairs.dedup();
+        pairs
+    }
+
+    /// What replaces this plan's secret values in text it produces (logs, journal, errors).
+    pub fn redactor(&self) -> crate::secret::Redactor {
+        crate::secret::Redactor::new(self.secret_pairs().into_iter().map(|(_, v)| v))
+    }
+
+    /// The plan as it may be shown or stored: secret variables' values are `<redacted>`, and so is any
+    /// occurrence of a secret value elsewhere (an argument, a file, a URL).
+    pub fn redacted(&self) -> Plan {
+        let r = self.redactor();
+        let clean = |s: &mut String| {
+            if let std::borrow::Cow::Owned(c) = r.clean(s) {
+                *s = c;
+            }
+        };
+        let mut out = self.clone();
+        for step in &mut out.steps {
+            for (k, v) in step.env.iter_mut() {
+                if self.secret_env.contains(k) {
+                    *v = crate::secret::REDACTED.to_string();
+                } else {
+                    clean(v);
+                }
+            }
+            step.command.iter_mut().flatten().for_each(clean);
+            step.files.iter_mut().for_each(|f| clean(&mut f.content));
+            step.cwd.iter_mut().for_each(clean);
+            clean(&mut step.summary);
+            if let Some(Probe::Http { url }) = &mut step.probe {
+                clean(url);
+            }
+            if let Some(c) = &mut step.container {
+                c.mounts.iter_mut().for_each(clean);
+            }
+        }
+        out.notes.iter_mut().for_each(clean);
+        out.endpoint.iter_mut().for_each(clean);
+        out
+    }
+}
+
+/// Everything of a step a secret value could hide in besides its environment.
+fn step_text(step: &Step) -> String {
+    let mut text = String::new();
+    for part in step.command.iter().flatten().chain(step.cwd.iter()) {
+        text.push_str(part);
+        text.push('\0');
+    }
+    for f in &step.files {
+        text.push_str(&f.content);
+        text.push('\0');
+    }
+    text
 }
 
 /// A validated plan with its graph: edges point from a dependency to its dependent.
@@ -333,6 +431,7 @@ mod tests {
             endpoint: None,
             ignored: vec![],
             notes: vec![],
+            secret_env: vec![],
         }
     }
 

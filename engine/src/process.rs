@@ -2,6 +2,7 @@
 //! output into its log, the tags every process carries, and the pid line of the remote wrapper. A leaf:
 //! it knows the transport traits and nothing else of the engine.
 
+use crate::secret::Redactor;
 use crate::transport::{Exit, Process};
 use async_trait::async_trait;
 use std::os::unix::process::ExitStatusExt;
@@ -87,13 +88,15 @@ pub(crate) fn copy_output(
     log: Arc<tokio::sync::Mutex<tokio::fs::File>>,
     last: &Arc<Mutex<String>>,
     pid_tx: Option<tokio::sync::mpsc::UnboundedSender<(i32, i32)>>,
+    redact: &Redactor,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut copiers = Vec::new();
     if let Some(out) = child.stdout.take() {
-        copiers.push(copier(out, log.clone(), last.clone(), pid_tx.clone()));
+        let to = (log.clone(), last.clone(), redact.clone());
+        copiers.push(copier(out, to, pid_tx.clone()));
     }
     if let Some(err) = child.stderr.take() {
-        copiers.push(copier(err, log, last.clone(), pid_tx));
+        copiers.push(copier(err, (log, last.clone(), redact.clone()), pid_tx));
     }
     copiers
 }
@@ -107,12 +110,18 @@ pub(crate) async fn drain(copiers: Vec<tokio::task::JoinHandle<()>>) {
     }
 }
 
-/// Copies a process's output into its log, one timestamped line at a time. With `pid_tx`, a remote
-/// wrapper's pid line is also sent there (see `remote`).
+/// Where a copier writes: the log, the last-line slot (progress), and the secrets it must not write.
+type CopyTo = (
+    Arc<tokio::sync::Mutex<tokio::fs::File>>,
+    Arc<Mutex<String>>,
+    Redactor,
+);
+
+/// Copies a process's output into its log, one timestamped line at a time, secret values replaced
+/// before they are written. With `pid_tx`, a remote wrapper's pid line is also sent there (see `remote`).
 fn copier<R>(
     reader: R,
-    log: Arc<tokio::sync::Mutex<tokio::fs::File>>,
-    last: Arc<Mutex<String>>,
+    (log, last, redact): CopyTo,
     pid_tx: Option<tokio::sync::mpsc::UnboundedSender<(i32, i32)>>,
 ) -> tokio::task::JoinHandle<()>
 where
@@ -127,7 +136,8 @@ where
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
                     let line = String::from_utf8_lossy(&buf);
-                    let line = line.trim_end_matches(['\n', '\r']);
+                    let line = redact.clean(line.trim_end_matches(['\n', '\r']));
+                    let line = line.as_ref();
                     if let Some(tx) = &pid_tx {
                         if let Some(ids) = parse_pid_line(line) {
                             let _ = tx.send(ids);

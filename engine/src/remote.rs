@@ -17,12 +17,57 @@ use std::time::Duration;
 /// own command name has no spaces, so plain field splitting reads it.
 const WRAPPER: &str = r#"d=$1; shift; cd -- "$d" || exit 127; read -r _ _ _ _ g _ </proc/$$/stat; echo "srt-graph-pid $$ $g"; trap '' PIPE; exec "$@""#;
 
+/// The wrapper that first takes its environment from standard input: `export NAME='value'` lines, quoted
+/// here (`env_script`), so values never appear in an argv on either end of the connection.
+const WRAPPER_ENV_ON_STDIN: &str = r#"d=$1; shift; e=$(cat) || exit 126; eval "$e" || exit 126; unset e; cd -- "$d" || exit 127; read -r _ _ _ _ g _ </proc/$$/stat; echo "srt-graph-pid $$ $g"; trap '' PIPE; exec "$@""#;
+
 /// The argv that runs `argv` under the wrapper in `cwd` (`.` = wherever the transport starts).
 pub fn wrapped(cwd: Option<&str>, argv: &[String]) -> Vec<String> {
+    wrapped_with(WRAPPER, cwd, argv)
+}
+
+/// As `wrapped`, for a command whose environment follows on standard input (see `env_script`).
+pub fn wrapped_env_on_stdin(cwd: Option<&str>, argv: &[String]) -> Vec<String> {
+    wrapped_with(WRAPPER_ENV_ON_STDIN, cwd, argv)
+}
+
+/// `export NAME='value'` lines for `WRAPPER_ENV_ON_STDIN`: names must be shell identifiers, values are
+/// quoted by the same quoting as every remote argument. It starts with this process's umask, so a step
+/// creates files on the node as one started here (or by srun, which carries the umask) would.
+pub fn env_script(
+    env: &std::collections::BTreeMap<String, String>,
+) -> Result<String, TransportError> {
+    let mut script = String::new();
+    if let Some(mask) = current_umask() {
+        script.push_str(&format!("umask {mask:03o}\n"));
+    }
+    for (name, value) in env {
+        let identifier = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !identifier {
+            return Err(TransportError::BadEnvName(name.clone()));
+        }
+        let quoted = shlex::try_quote(value).map_err(|_| TransportError::Unquotable)?;
+        script.push_str(&format!("export {name}={quoted}\n"));
+    }
+    Ok(script)
+}
+
+/// This process's umask (Linux reports it in /proc/self/status; reading it must not change it).
+fn current_umask() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+    u32::from_str_radix(field.trim(), 8).ok()
+}
+
+fn wrapped_with(wrapper: &str, cwd: Option<&str>, argv: &[String]) -> Vec<String> {
     let mut out = vec![
         "sh".to_string(),
         "-c".to_string(),
-        WRAPPER.to_string(),
+        wrapper.to_string(),
         "srt-graph-step".to_string(),
         cwd.unwrap_or(".").to_string(),
     ];
@@ -43,12 +88,13 @@ pub async fn start_piped(
     node: &str,
     classify: fn(&str, &str) -> TransportError,
     slot: Option<Box<dyn Send + Sync>>,
+    redact: &crate::secret::Redactor,
 ) -> Result<Box<dyn Process>, TransportError> {
     let file = crate::transport::open_log(log).await?;
     let log_file = Arc::new(tokio::sync::Mutex::new(file));
     let last = Arc::new(Mutex::new(String::new()));
     let (pid_tx, mut pid_rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut copiers = copy_output(&mut child, log_file, &last, Some(pid_tx));
+    let mut copiers = copy_output(&mut child, log_file, &last, Some(pid_tx), redact);
     let mut ids = tokio::select! {
         biased;
         Some(ids) = pid_rx.recv() => Some(ids),
@@ -229,6 +275,46 @@ mod tests {
         assert!(pid > 1 && pgid > 1);
         assert_eq!(rest, format!("{nasty}|$HOME"));
         assert!(!canary.exists());
+    }
+
+    #[test]
+    fn env_on_stdin_reaches_the_command_verbatim_and_never_its_argv() {
+        let dir = tempfile::tempdir().unwrap();
+        let canary = dir.path().join("canary");
+        let value = format!("hf_$(touch {0}) `touch {0}`; '\"\n&& x", canary.display());
+        let env: std::collections::BTreeMap<String, String> =
+            [("HF_TOKEN".to_string(), value.clone())].into();
+        let argv = wrapped_env_on_stdin(
+            None,
+            &["sh".into(), "-c".into(), "printf %s \"$HF_TOKEN\"".into()],
+        );
+        let line = shell_line(&argv).unwrap();
+        assert!(!line.contains("hf_"), "{line}");
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&line)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(env_script(&env).unwrap().as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let (_, rest) = text.split_once('\n').unwrap();
+        assert_eq!(rest, value);
+        assert!(!canary.exists());
+        let bad: std::collections::BTreeMap<String, String> =
+            [("A;B".to_string(), "x".to_string())].into();
+        assert!(matches!(
+            env_script(&bad),
+            Err(TransportError::BadEnvName(_))
+        ));
     }
 
     use std::os::unix::process::CommandExt;

@@ -8,7 +8,16 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 
 /// Per step: sha256 over its kind, node, argv, env, cwd, files and its dependencies' fingerprints.
+/// Secret values count through the step's digest of them: a stored plan (redacted) and a compiled one
+/// (real values) of the same recipe fingerprint alike.
 pub fn fingerprints(plan: &Plan) -> HashMap<String, String> {
+    let redacted;
+    let plan = if plan.secret_env.is_empty() {
+        plan
+    } else {
+        redacted = plan.redacted();
+        &redacted
+    };
     let index: HashMap<&str, usize> = plan
         .steps
         .iter()
@@ -35,6 +44,9 @@ pub fn fingerprints(plan: &Plan) -> HashMap<String, String> {
         // Only when set: plans recorded before MPI launches keep their fingerprints.
         if let Some(m) = &s.mpi {
             own["mpi"] = serde_json::json!(m);
+        }
+        if let Some(d) = &s.secret_digest {
+            own["secret"] = serde_json::json!(d);
         }
         h.update(own.to_string().as_bytes());
         if depth < 10_000 {
@@ -307,6 +319,7 @@ mod tests {
             endpoint: None,
             ignored: vec![],
             notes: vec![],
+            secret_env: vec![],
         }
     }
 

@@ -164,6 +164,8 @@ struct Executor<'a> {
     stopping: bool,
     status: RunStatus,
     hard: bool,
+    /// The plan's secret values: kept out of logs, the journal, progress and the report.
+    redact: crate::secret::Redactor,
 }
 
 /// Runs the plan to completion (or failure / interrupt), then tears down.
@@ -206,6 +208,7 @@ pub async fn execute(
         stopping: false,
         status: RunStatus::Succeeded,
         hard: false,
+        redact: dag.plan.redactor(),
     };
     // Kept steps are done without running, but only once their own dependencies are: a kept benchmark
     // point between a restarted service and the next point must not let that point start early.
@@ -365,6 +368,7 @@ impl Executor<'_> {
             log: log_path(&self.opts.run_dir, &step.id),
             container: step.container.clone(),
             mpi: step.mpi.clone(),
+            redact: self.redact.clone(),
         };
         let timeout = if step.lifetime == Lifetime::Task {
             step.policy.timeout()
@@ -650,6 +654,7 @@ impl Executor<'_> {
     /// `cause: None` = a failure no retry can cure.
     fn attempt_failed(&mut self, i: usize, attempt: u32, reason: String, cause: Option<RetryOn>) {
         let step = self.step(i).clone();
+        let reason = self.redact.clean(&reason).into_owned();
         let will_retry = !self.stopping
             && attempt < step.policy.attempts
             && cause.is_some_and(|c| step.policy.retries(c));
@@ -705,7 +710,7 @@ impl Executor<'_> {
         self.runs[i].end = Some(Instant::now());
         let reason = match &exit {
             Ok(e) => e.to_string(),
-            Err(e) => e.clone(),
+            Err(e) => self.redact.clean(e).into_owned(),
         };
         // Stopped by us, or gone while an interrupted run winds down (a scheduler cancelling the job
         // signals every process at once): not a failure of its own.
@@ -994,7 +999,10 @@ impl Executor<'_> {
             status,
             critical_path: self.critical_path(),
             steps,
-            failures: std::mem::take(&mut self.failures),
+            failures: std::mem::take(&mut self.failures)
+                .into_iter()
+                .map(|f| self.redact.clean(&f).into_owned())
+                .collect(),
             makespan_secs: now.saturating_duration_since(self.t0).as_secs_f64(),
             left_up,
         }

@@ -441,10 +441,15 @@ impl Transport for SlurmTransport {
             Some(mpi) => self.mpi_srun_args(mpi)?,
             None => self.srun_args(&node),
         };
+        // Slurm writes the task's output to the log itself (it outlives the orchestrator), unless the
+        // run has secrets: then it comes through here, where they are replaced before it is written.
+        let slurm_writes_log = req.redact.is_empty();
         let mut cmd = tokio::process::Command::new("srun");
-        cmd.args(srun_args)
-            .arg(format!("--output={}", req.log.display()))
-            .arg("--open-mode=append");
+        cmd.args(srun_args);
+        if slurm_writes_log {
+            cmd.arg(format!("--output={}", req.log.display()))
+                .arg("--open-mode=append");
+        }
         if let Some(c) = &req.container {
             cmd.args(container_args(c));
         }
@@ -460,9 +465,14 @@ impl Transport for SlurmTransport {
             program: "srun".into(),
             source,
         })?;
+        if !slurm_writes_log {
+            drop(log_file);
+            return remote::start_piped(child, &req.log, &node.name, classify, None, &req.redact)
+                .await;
+        }
         let last = Arc::new(Mutex::new(String::new()));
         // srun's own messages (not the task's output) go to the same log.
-        let copiers = copy_output(&mut child, log_file, &last, None);
+        let copiers = copy_output(&mut child, log_file, &last, None, &req.redact);
         let deadline = Instant::now() + START_LIMIT;
         loop {
             if let Some((pid, pgid)) = pid_in_log(&req.log, offset) {

@@ -396,11 +396,10 @@ impl Transport for SshTransport {
             return Err(TransportError::EmptyCommand);
         }
         let host = self.host(req.node)?.to_string();
-        // `env -- K=V… sh -c WRAPPER …`: values are arguments, never shell text.
-        let mut argv = vec!["env".to_string(), "--".to_string()];
-        argv.extend(req.env.iter().map(|(k, v)| format!("{k}={v}")));
-        argv.extend(remote::wrapped(req.cwd.as_deref(), &req.argv));
-        let line = shell_line(&argv)?;
+        // The environment follows on the session's standard input, never in an argv: every user of
+        // either machine can read argvs (`ps`), only the owner can read a process's environment.
+        let line = shell_line(&remote::wrapped_env_on_stdin(req.cwd.as_deref(), &req.argv))?;
+        let env = remote::env_script(&req.env)?;
         // Opening another master blocks for a connection: keep it off the event loop.
         let (slot, path) = tokio::task::block_in_place(|| self.acquire(&host))?;
         let mut cmd = tokio::process::Command::from(self.session(&path, &host, &line));
@@ -410,16 +409,25 @@ impl Transport for SshTransport {
                 cmd.env(tag, v);
             }
         }
-        cmd.stdin(Stdio::null())
+        cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(false);
-        let child = cmd.spawn().map_err(|source| TransportError::Spawn {
+        let mut child = cmd.spawn().map_err(|source| TransportError::Spawn {
             program: "ssh".into(),
             source,
         })?;
-        remote::start_piped(child, &req.log, &host, classify, Some(Box::new(slot))).await
+        if let Some(mut stdin) = child.stdin.take() {
+            // Closed after the script: the wrapper reads to its end. A failed write shows up as the
+            // wrapper's exit (126) with the session's own error in the log.
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let _ = stdin.write_all(env.as_bytes()).await;
+            });
+        }
+        let slot = Some(Box::new(slot) as Box<dyn Send + Sync>);
+        remote::start_piped(child, &req.log, &host, classify, slot, &req.redact).await
     }
 }
 

@@ -20,6 +20,8 @@ pub struct SpawnRequest {
     pub container: Option<crate::plan::Container>,
     /// Launch as one MPI job across nodes (Slurm); other transports run it on `node` alone.
     pub mpi: Option<crate::plan::Mpi>,
+    /// Secret values to keep out of the log (and out of any argv: `env` values never go there).
+    pub redact: crate::secret::Redactor,
 }
 
 #[derive(Debug, Error)]
@@ -40,6 +42,8 @@ pub enum TransportError {
     },
     #[error("an argument holds a NUL byte; it cannot be passed to a remote command")]
     Unquotable,
+    #[error("`{0}` is not a valid environment variable name (letters, digits and `_`, not starting with a digit)")]
+    BadEnvName(String),
     /// The node could not be reached (connection refused, timed out, dropped): worth a retry.
     #[error("{node} unreachable: {detail}")]
     Unreachable { node: String, detail: String },

@@ -48,6 +48,7 @@ async fn run(steps: Vec<Step>, fake: FakeTransport, interrupt_at: Option<Duratio
         endpoint: None,
         ignored: vec![],
         notes: vec![],
+        secret_env: vec![],
     })
     .expect("dag");
     let opts = RunOptions {

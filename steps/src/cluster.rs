@@ -26,6 +26,10 @@ pub struct ClusterConfig {
     pub containers: Vec<(String, String)>,
     /// srt-slurm's checkout: its benchmark scripts are under `src/srtctl/benchmarks/scripts/`.
     pub srtctl_root: Option<String>,
+    /// More environment variables to treat as secret (srt-graph's own key).
+    pub secret_env: Vec<String>,
+    /// Who may read run directories (srt-graph's own key; a recipe may set its own).
+    pub run_dir_access: Option<crate::recipe::RunDirAccess>,
 }
 
 impl ClusterConfig {
@@ -111,6 +115,12 @@ impl ClusterConfig {
             model_paths: r.string_map(get("model_paths"), "model_paths"),
             containers: r.string_map(get("containers"), "containers"),
             srtctl_root: r.string(get("srtctl_root"), "srtctl_root"),
+            secret_env: r.string_list(get("secret_env"), "secret_env"),
+            run_dir_access: crate::read::read_access(
+                get("run_dir_access"),
+                "run_dir_access",
+                &mut r,
+            ),
         };
         if r.diagnostics.is_empty() {
             Ok(cfg)

@@ -36,6 +36,7 @@ impl Diagnostic {
         if let Some(line) =
             source.and_then(|src| src.lines().nth((self.pos.line as usize).saturating_sub(1)))
         {
+            let line = crate::secrets::redact_source_line(line);
             let shown: String = line.chars().take(160).collect();
             let col = (self.pos.col as usize)
                 .saturating_sub(1)

@@ -10,6 +10,7 @@ pub mod frontends;
 pub mod kinds;
 pub mod read;
 pub mod recipe;
+pub mod secrets;
 pub mod variants;
 pub mod yaml;
 

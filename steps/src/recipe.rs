@@ -172,6 +172,10 @@ pub struct Recipe {
     pub container_mounts: Vec<(String, String)>,
     pub srun_options: Vec<(String, String)>,
     pub sbatch_directives: Vec<(String, String)>,
+    /// Environment variables to treat as secret beyond the names that say so (`crate::secrets`):
+    /// the recipe's `secret_env` and the cluster config's.
+    pub secret_env: Vec<String>,
+    pub run_dir_access: RunDirAccess,
     pub slurm_account: Option<String>,
     pub slurm_partition: Option<String>,
     pub slurm_time_limit: String,
@@ -202,8 +206,32 @@ impl Recipe {
     pub fn worker_nodes(&self) -> usize {
         self.roles.iter().map(|r| r.nodes as usize).sum()
     }
+    /// Nodes the job needs: the workers' (plus a dedicated infrastructure node); a recipe of `steps:`
+    /// alone needs as many as its highest `node:` names.
     pub fn total_nodes(&self) -> u32 {
+        if self.roles.is_empty() {
+            let highest = self.steps.iter().filter_map(|s| s.node).max().unwrap_or(0);
+            return highest.saturating_add(1);
+        }
         self.roles.iter().map(|r| r.nodes).sum::<u32>().max(1)
             + u32::from(self.infra_dedicated_node && self.frontend.dynamo)
+    }
+}
+
+/// Who may read a run directory: its owner (default), or also the owner's group (shared results).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RunDirAccess {
+    #[default]
+    Owner,
+    Group,
+}
+
+impl RunDirAccess {
+    /// Permission bits of the run directory.
+    pub fn dir_mode(self) -> u32 {
+        match self {
+            RunDirAccess::Owner => 0o700,
+            RunDirAccess::Group => 0o750,
+        }
     }
 }

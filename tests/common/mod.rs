@@ -152,3 +152,90 @@ pub fn mock_run(
         .env_remove("SRTSLURM_CONFIG");
     (c, run_dir)
 }
+
+/// Samples the command line of every process on this machine (every node of the test environments is
+/// on it) from a thread, until `finish`: what any other user of a node could read with `ps`.
+pub struct ArgvWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(usize, Vec<String>)>,
+}
+
+impl ArgvWatch {
+    pub fn start(needles: &[&str]) -> ArgvWatch {
+        let needles: Vec<Vec<u8>> = needles.iter().map(|n| n.as_bytes().to_vec()).collect();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut samples = 0;
+            let mut hits = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+                    let Ok(argv) = std::fs::read(entry.path().join("cmdline")) else {
+                        continue;
+                    };
+                    samples += 1;
+                    if needles
+                        .iter()
+                        .any(|n| argv.windows(n.len()).any(|w| w == n.as_slice()))
+                    {
+                        hits.push(String::from_utf8_lossy(&argv).replace('\0', " "));
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            (samples, hits)
+        });
+        ArgvWatch { stop, thread }
+    }
+
+    /// Stops sampling: `(command lines read, those holding a needle)`.
+    pub fn finish(self) -> (usize, Vec<String>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or_default()
+    }
+}
+
+/// No file under `dir` holds a needle (inputs the user gave, named in `inputs`, excepted) and nothing
+/// there is open to other users; the directory itself and `logs/` are owner-only.
+pub fn assert_run_dir_keeps_secrets(dir: &Path, needles: &[&str], inputs: &[&str]) {
+    use std::os::unix::fs::PermissionsExt;
+    for d in [dir.to_path_buf(), dir.join("logs")] {
+        let mode = std::fs::metadata(&d).expect("run dir").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{} is {mode:o}", d.display());
+    }
+    let mut todo = vec![dir.to_path_buf()];
+    let mut files = 0;
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let path = e.path();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let mode = meta.permissions().mode() & 0o777;
+            assert_eq!(
+                mode & 0o007,
+                0,
+                "{} is open to others ({mode:o})",
+                path.display()
+            );
+            if meta.is_dir() {
+                todo.push(path);
+                continue;
+            }
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if inputs.contains(&name) || !meta.is_file() {
+                continue;
+            }
+            files += 1;
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            for n in needles {
+                assert!(
+                    !bytes.windows(n.len()).any(|w| w == n.as_bytes()),
+                    "{} holds the secret value {n}",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(files > 3, "only {files} files under {}", dir.display());
+}

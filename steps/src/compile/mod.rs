@@ -84,7 +84,7 @@ impl<'a> Compiler<'a> {
                 "--mock-workers: setup_script `{script}` is skipped (it prepares a real engine's environment)"
             ));
         }
-        if frontend.dynamo() || stand_in == StandIn::DynamoMocker {
+        if (frontend.dynamo() || stand_in == StandIn::DynamoMocker) && !recipe.roles.is_empty() {
             if let (_, Some(note)) = frontends::dynamo::packages(recipe, target.mock_workers) {
                 notes.push(note);
             }
@@ -157,7 +157,10 @@ impl<'a> Compiler<'a> {
             endpoint,
             ignored: recipe.ignored.clone(),
             notes: self.notes,
+            secret_env: vec![],
         };
+        let mut plan = plan;
+        crate::secrets::mark(&mut plan, &recipe.secret_env);
         // Validate the graph (unique ids, deps, cycles) with the engine's own rules.
         Dag::new(plan.clone()).map_err(|e| checks::plan_error(recipe, e))?;
         Ok(plan)

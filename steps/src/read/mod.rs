@@ -8,6 +8,7 @@ mod frontend;
 mod ignored;
 mod model;
 mod platform;
+pub(crate) use platform::read_access;
 mod resources;
 mod roles;
 mod user_steps;
@@ -41,6 +42,8 @@ const TOP: Keys = Keys {
         "policy",
         "infra",
         "mock_workers",
+        "secret_env",
+        "run_dir_access",
     ],
     ignored: &[
         "profiling",
@@ -127,6 +130,8 @@ pub fn read(doc: &Node, cluster: &ClusterConfig, r: &mut Reader) -> Option<Recip
         container_mounts: platform.container_mounts,
         srun_options: platform.srun_options,
         sbatch_directives: platform.sbatch_directives,
+        secret_env: platform.secret_env,
+        run_dir_access: platform.run_dir_access,
         slurm_account: platform.slurm_account,
         slurm_partition: platform.slurm_partition,
         slurm_time_limit: platform.slurm_time_limit,

@@ -3,7 +3,7 @@
 
 use crate::cluster::ClusterConfig;
 use crate::diag::{join, Keys, Reader};
-use crate::recipe::Dynamo;
+use crate::recipe::{Dynamo, RunDirAccess};
 use crate::yaml::{Node, Value};
 
 const SLURM: Keys = Keys {
@@ -44,6 +44,8 @@ pub(super) struct Platform {
     pub container_mounts: Vec<(String, String)>,
     pub srun_options: Vec<(String, String)>,
     pub sbatch_directives: Vec<(String, String)>,
+    pub secret_env: Vec<String>,
+    pub run_dir_access: RunDirAccess,
 }
 
 pub(super) fn read<'a>(
@@ -68,6 +70,32 @@ pub(super) fn read<'a>(
         container_mounts: read_mounts(doc, r),
         srun_options: r.string_map(doc.get("srun_options"), "srun_options"),
         sbatch_directives: r.string_map(doc.get("sbatch_directives"), "sbatch_directives"),
+        secret_env: {
+            let mut names = cluster.secret_env.clone();
+            names.extend(r.string_list(doc.get("secret_env"), "secret_env"));
+            names
+        },
+        run_dir_access: read_access(doc.get("run_dir_access"), "run_dir_access", r)
+            .or(cluster.run_dir_access)
+            .unwrap_or_default(),
+    }
+}
+
+/// `run_dir_access: owner | group` (srt-graph's own key, in a recipe or srtslurm.yaml).
+pub fn read_access(node: Option<&Node>, path: &str, r: &mut Reader) -> Option<RunDirAccess> {
+    let node = node?;
+    match r.string(Some(node), path)?.as_str() {
+        "owner" => Some(RunDirAccess::Owner),
+        "group" => Some(RunDirAccess::Group),
+        other => {
+            r.error(
+                node.pos,
+                path,
+                format!("`{other}` is not a run directory access"),
+                Some("`owner` (the default: only you can read the run) or `group` (your group may read it, for shared results)".into()),
+            );
+            None
+        }
     }
 }
 
