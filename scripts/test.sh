@@ -26,40 +26,67 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-echo "== cargo fmt --check"
-cargo fmt --all -- --check
-echo "== cargo clippy"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
 log=$(mktemp)
 cleanup() {
     rm -f "$log" "$log.summary" "$log.fuzz"
+    # Environments still coming up finish first, so that `down` finds every daemon they started.
+    if [ -n "${envs:-}" ]; then wait "$envs" 2>/dev/null || true; fi
     if [ -n "${SRT_GRAPH_SSH_ENV:-}" ]; then SSH_ENV=$SRT_GRAPH_SSH_ENV bash tests/env/ssh.sh down >/dev/null || true; fi
     if [ -n "${SRT_GRAPH_SLURM_ENV:-}" ]; then SLURM_ENV=$SRT_GRAPH_SLURM_ENV bash tests/env/slurm.sh down >/dev/null || true; fi
 }
 trap cleanup EXIT
+# The test environments come up in the background while cargo compiles: the container images (Debian's
+# debootstrap, ~1.5 min the first time, cached in /var/cache/srt-graph afterwards) are mostly waiting on
+# the network and the disk, the build on the CPU.
+envlog=$(mktemp)
 if [ "$(id -u)" = 0 ]; then
-    echo "== test environments: sshd on 127.0.1.1-4, Slurm cluster node1-4"
-    # A test environment that fails to come up fails its tests (they say why), not the whole suite.
-    if SSH_ENV=/tmp/srt-graph-ssh bash tests/env/ssh.sh up; then
-        export SRT_GRAPH_SSH_ENV=/tmp/srt-graph-ssh
-    else
-        echo "== the ssh test hosts did not come up: the ssh tests will fail"
-        SSH_ENV=/tmp/srt-graph-ssh bash tests/env/ssh.sh down >/dev/null 2>&1 || true
-    fi
-    if SLURM_ENV=/tmp/srt-graph-slurm bash tests/env/slurm.sh up; then
-        export SRT_GRAPH_SLURM_ENV=/tmp/srt-graph-slurm
-    else
-        echo "== the Slurm test cluster did not come up: the Slurm tests will fail"
-        SLURM_ENV=/tmp/srt-graph-slurm bash tests/env/slurm.sh down >/dev/null 2>&1 || true
-    fi
+    echo "== test environments (background): sshd on 127.0.1.1-4; Slurm cluster node1-4 with pyxis + enroot"
+    (
+        # A test environment that fails to come up fails its tests (they say why), not the whole suite.
+        if ! SSH_ENV=/tmp/srt-graph-ssh bash tests/env/ssh.sh up; then
+            echo "== the ssh test hosts did not come up: the ssh tests will fail"
+            SSH_ENV=/tmp/srt-graph-ssh bash tests/env/ssh.sh down >/dev/null 2>&1 || true
+        fi
+        if ! SLURM_ENV=/tmp/srt-graph-slurm bash tests/env/slurm.sh up; then
+            echo "== the Slurm test cluster did not come up: the Slurm tests will fail"
+            SLURM_ENV=/tmp/srt-graph-slurm bash tests/env/slurm.sh down >/dev/null 2>&1 || true
+        fi
+    ) >"$envlog" 2>&1 &
+    envs=$!
+    # From here on, cleanup takes them down even if the suite stops early.
+    export SRT_GRAPH_SSH_ENV=/tmp/srt-graph-ssh SRT_GRAPH_SLURM_ENV=/tmp/srt-graph-slurm
 else
-    echo "== not root: the ssh and Slurm tests are SKIPPED (sshd, slurmd and munged need root)"
+    echo "== not root: the ssh, Slurm and container tests are SKIPPED (sshd, slurmd, munged and enroot need root)"
 fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+# The suite runs as static (musl) binaries: the `srt-graph` the tests start is then also the node binary
+# that container steps mount, which must run in any image. Without the target, the container tests skip
+# and say why.
+target_args=()
+if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl \
+    || rustup target add x86_64-unknown-linux-musl >/dev/null 2>&1; then
+    target_args=(--target x86_64-unknown-linux-musl)
+else
+    echo "== the x86_64-unknown-linux-musl target could not be installed: the container tests will be SKIPPED"
+    export SRT_GRAPH_NO_STATIC="rustup could not install the x86_64-unknown-linux-musl target"
+fi
+echo "== cargo test --no-run ${target_args[*]}"
+cargo test --workspace --no-run "${target_args[@]}" --quiet
+if [ -n "${envs:-}" ]; then
+    wait "$envs" || true
+    cat "$envlog"
+fi
+rm -f "$envlog"
 echo "== cargo test"
 # The property test over recipe parsing + compilation: 20,000 mutated recipes (~20 s) per CI run.
 export PROPTEST_CASES=${PROPTEST_CASES:-20000}
 set +e
-cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
+cargo test --workspace --no-fail-fast "${target_args[@]}" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 # One closing line over every test binary (the last one cargo prints is an empty doc-test run).

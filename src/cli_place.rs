@@ -318,14 +318,40 @@ pub fn check_containers(placed: &Placed, dag: &srt_graph_engine::Dag) -> Result<
     let Some(step) = dag.plan.steps.iter().find(|s| s.container.is_some()) else {
         return Ok(());
     };
-    if !placed.refuses_containers {
-        return Ok(());
-    }
     let image = step.container.as_ref().map_or("", |c| c.image.as_str());
+    if !placed.refuses_containers {
+        return check_container_sources(dag);
+    }
     Err(format!(
         "step `{}` runs in the container `{image}` (model.container), but this cluster's srun has no pyxis \
          (`--container-image` is not in `srun --help`)\n  help: install pyxis (enroot) on the cluster, or run \
          with --mock-workers to run workers on the host\nnothing was started",
         step.id
     ))
+}
+
+/// What a container needs from this machine, checked before anything starts: an image given as a path
+/// (a squashfs) exists, and so does the host side of every mount. A registry name is pyxis's to fetch.
+fn check_container_sources(dag: &srt_graph_engine::Dag) -> Result<(), String> {
+    let nothing = "\nnothing was started";
+    for step in &dag.plan.steps {
+        let Some(c) = &step.container else { continue };
+        let node = dag.plan.nodes.get(step.node).map_or("?", String::as_str);
+        if c.image.starts_with('/') && !std::path::Path::new(&c.image).is_file() {
+            return Err(format!(
+                "step `{}` on {node} runs in the container image {}, which does not exist\n  help: build or copy the squashfs there, or point `model.container` (or its alias under `containers:` in srtslurm.yaml) at one that does{nothing}",
+                step.id, c.image
+            ));
+        }
+        for mount in &c.mounts {
+            let source = mount.split(':').next().unwrap_or("");
+            if source.starts_with('/') && !std::path::Path::new(source).exists() {
+                return Err(format!(
+                    "step `{}` on {node} mounts {source} into its container (`{mount}`), and {source} does not exist\n  help: create it, or fix the recipe's `container_mounts` / `extra_mount` (or the model path){nothing}",
+                    step.id
+                ));
+            }
+        }
+    }
+    Ok(())
 }

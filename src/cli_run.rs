@@ -207,8 +207,14 @@ pub fn down(args: &DownArgs) -> CliResult {
         .filter(|_| placed.recorded_reachable)
         .filter(|(_, n, g)| transport.group_alive(*n, *g))
         .collect();
+    let plan = crate::session::read_meta_and_plan(&run_dir)
+        .map(|(_, p)| p)
+        .ok();
     if alive.is_empty() {
         eprintln!("nothing of this run is running");
+        if let Some(plan) = plan.as_ref().filter(|_| placed.recorded_reachable) {
+            crate::session::remove_containers(transport.as_ref(), plan);
+        }
         return Ok(());
     }
     for (step, node, pgid) in &alive {
@@ -221,6 +227,9 @@ pub fn down(args: &DownArgs) -> CliResult {
     }
     for (_, node, pgid) in &alive {
         let _ = transport.signal_group(*node, *pgid, 9);
+    }
+    if let Some(plan) = &plan {
+        crate::session::remove_containers(transport.as_ref(), plan);
     }
     let _ = std::fs::remove_file(args.run_dir.join("lock"));
     Ok(())

@@ -215,6 +215,8 @@ pub enum NodeOp {
     PortHolder { addr: String, port: u16 },
     /// Print this node's IPv4 address on INTERFACE, else its first non-loopback IPv4 address.
     Address { interface: String },
+    /// In a container: print the image's OS, and fail naming each PROGRAM not on PATH.
+    ImageCheck { programs: Vec<String> },
 }
 
 /// What the ssh and Slurm transports ask of a node (`srt-graph node-op …` run there).
@@ -249,6 +251,7 @@ pub fn node_op(op: &NodeOp) -> CliResult {
         NodeOp::PortHolder { addr, port } => {
             println!("{}", local::port_holders(addr, *port).join(", "));
         }
+        NodeOp::ImageCheck { programs } => image_check(programs)?,
         NodeOp::Address { interface } => match interface_address(interface) {
             Some(a) => println!("{a}"),
             None => {
@@ -259,6 +262,41 @@ pub fn node_op(op: &NodeOp) -> CliResult {
         },
     }
     Ok(())
+}
+
+/// What a run's first step in a container checks: the programs its steps call by name are there.
+fn image_check(programs: &[String]) -> CliResult {
+    let os = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+                .map(|v| v.trim_matches('"').to_string())
+        })
+        .unwrap_or_else(|| "an image without /etc/os-release".into());
+    println!("container image: {os}");
+    let path = std::env::var("PATH").unwrap_or_default();
+    let missing: Vec<&str> = programs
+        .iter()
+        .filter(|p| {
+            !path
+                .split(':')
+                .any(|d| std::path::Path::new(d).join(p).is_file())
+        })
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let hints: Vec<String> = missing
+        .iter()
+        .filter_map(|p| srt_graph_steps::kinds::install_hint(p).map(|h| format!("`{h}`")))
+        .collect();
+    Err(CliError::Failed(format!(
+        "the image ({os}) has no {} on PATH ({path}), which this node's steps run; use an image that has it{}",
+        missing.join(", "),
+        if hints.is_empty() { String::new() } else { format!(" (in a Debian image: {})", hints.join(", ")) }
+    )))
 }
 
 /// srt-slurm's lookup order: the interface's address, then the first non-loopback address.

@@ -7,6 +7,7 @@ mod cli_run;
 mod cli_submit;
 mod cli_tools;
 mod error;
+mod node_binary;
 mod options;
 mod session;
 

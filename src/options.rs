@@ -54,9 +54,23 @@ pub fn target(
     run_dir: &str,
     cache: &str,
 ) -> Target {
-    let container = (executor == Executor::Slurm && !mock_workers)
-        .then(|| srt_graph_steps::worker_container(recipe, run_dir))
+    let paths = srt_graph_steps::ContainerPaths {
+        run_dir,
+        cache,
+        tool_dir: NODE_TOOL_DIR_PLACEHOLDER,
+    };
+    // Mock workers run in the recipe's image too when this machine has it (a squashfs file); an image
+    // that is not here (a registry name, another cluster's path) cannot hold them, and they run on the
+    // host.
+    let image_here = |r: &srt_graph_steps::Recipe| {
+        r.container
+            .as_deref()
+            .is_some_and(|i| i.starts_with('/') && Path::new(i).is_file())
+    };
+    let container = (executor == Executor::Slurm && (!mock_workers || image_here(recipe)))
+        .then(|| srt_graph_steps::worker_container(recipe, &paths))
         .flatten();
+    let venv_name = srt_graph_steps::frontends::dynamo::venv_name(recipe, mock_workers);
     Target {
         run_dir: run_dir.to_string(),
         mock_workers,
@@ -65,12 +79,12 @@ pub fn target(
         } else {
             format!("{run_dir}/{{node}}/ext-sglang-src")
         },
-        venv: container.is_none().then(|| {
-            format!(
-                "{cache}/{}",
-                srt_graph_steps::frontends::dynamo::venv_name(recipe, mock_workers)
-            )
-        }),
+        // In a container the venv is made by the image's own Python (one per image), on the cache mount.
+        venv: match &container {
+            None => Some(format!("{cache}/{venv_name}")),
+            Some(c) if mock_workers => Some(format!("{cache}/{venv_name}-{}", image_tag(&c.image))),
+            Some(_) => None,
+        },
         container,
         // Mock Dynamo workers use the recipe's model directory when this machine has it.
         local_model_dir: recipe
@@ -80,6 +94,25 @@ pub fn target(
             .map(str::to_string),
         ..Target::default()
     }
+}
+
+/// Stands for the directory of the static node binary until a run knows it (`session::node_binary`).
+pub const NODE_TOOL_DIR_PLACEHOLDER: &str = "$SRT_GRAPH_NODE_BIN_DIR";
+
+/// A file-name-safe tag for an image path.
+fn image_tag(image: &str) -> String {
+    let stem = image.rsplit('/').next().unwrap_or(image);
+    let stem = stem.strip_suffix(".sqsh").unwrap_or(stem);
+    stem.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect()
 }
 
 /// Whether the engine is simulated: asked for, declared by the recipe, or the embedded demo (which has

@@ -110,6 +110,26 @@ pub fn compile_for_run(
             &cache_dir().display().to_string(),
         )
     };
+    let mut target = target;
+    if let Some(c) = &mut target.container {
+        // Containers run the node tools from a static binary (any image, any C library or none).
+        let bin = crate::node_binary::static_node_binary().map_err(|e| {
+            CliError::Failed(format!(
+                "steps run in the container `{}`: {e}\nnothing was started",
+                c.image
+            ))
+        })?;
+        let dir = bin
+            .parent()
+            .map_or_else(|| ".".into(), |d| d.display().to_string());
+        for m in &mut c.mounts {
+            *m = m.replace(crate::options::NODE_TOOL_DIR_PLACEHOLDER, &dir);
+        }
+        let file = bin
+            .file_name()
+            .map_or_else(|| "srt-graph".into(), |f| f.to_string_lossy().to_string());
+        target.container_tool = format!("{}/{file}", srt_graph_steps::CONTAINER_TOOL_DIR);
+    }
     let plan = compile(recipe, &target)?;
     let dag = Dag::new(plan).map_err(|e| CliError::Invalid(e.to_string()))?;
     if meta.placement.executor == Executor::Local {
@@ -152,6 +172,7 @@ pub fn execute_run(
         }
     };
     let transport: Arc<dyn Transport> = placed.transport.clone();
+    let containers = transport.clone();
     if let Err(e) = journal.append(Event::RunStarted {
         recipe: dag.plan.recipe.clone(),
         orchestrator_pid: std::process::id(),
@@ -191,7 +212,24 @@ pub fn execute_run(
         };
         execute(dag, transport, &opts, &mut journal, observer.as_mut(), rx).await
     });
+    if report.left_up.is_empty() {
+        remove_containers(containers.as_ref(), &dag.plan);
+    }
     finish(dag, run_dir, &report)
+}
+
+/// Removes the run's named containers once nothing runs in them (pyxis keeps them on the nodes).
+pub fn remove_containers(transport: &dyn Transport, plan: &srt_graph_engine::Plan) {
+    match transport.remove_containers(plan) {
+        Ok(removed) if !removed.is_empty() => {
+            let names: Vec<String> = removed.iter().map(|(n, c)| format!("{c} on {n}")).collect();
+            eprintln!("removed the run's containers: {}", names.join(", "));
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!(
+            "warning: some of the run's containers could not be removed ({e}); remove them with `enroot remove -f NAME` on those nodes"
+        ),
+    }
 }
 
 /// `sglang_src_dir` must exist on this host; a relative path is relative to the recipe file.

@@ -256,6 +256,7 @@ fn json_contract() {
         "start_frontend",
         "setup_script",
         "shell",
+        "start_container",
     ];
     for s in steps {
         for key in [

@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::slurm::{job_log, slurm_cmd, submit, wait_job};
 use common::{assert_no_survivors, path_env};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -329,67 +330,6 @@ fn node_op_reports_an_interface_address() {
 
 // ---- Slurm ----
 
-fn slurm_cmd(env: &Path, program: &str) -> std::process::Command {
-    let mut c = std::process::Command::new(program);
-    c.env("SLURM_CONF", env.join("slurm.conf"))
-        .env("PATH", path_env())
-        .env_remove("SLURM_JOB_ID")
-        .env_remove("SRTSLURM_CONFIG");
-    c
-}
-
-/// Waits for a job to leave the queue (cancelling it after `limit`); returns its `ExitCode`.
-fn wait_job(env: &Path, job: &str, limit: Duration) -> String {
-    let deadline = Instant::now() + limit;
-    loop {
-        let out = slurm_cmd(env, "squeue")
-            .args(["-h", "-j", job])
-            .output()
-            .expect("squeue");
-        if String::from_utf8_lossy(&out.stdout).trim().is_empty() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = slurm_cmd(env, "scancel").arg(job).status();
-            panic!("job {job} did not finish in {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let out = slurm_cmd(env, "scontrol")
-        .args(["show", "job", job])
-        .output()
-        .expect("scontrol");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .find_map(|f| f.strip_prefix("ExitCode="))
-        .unwrap_or("?")
-        .to_string()
-}
-
-fn submit(env: &Path, dir: &Path, args: &[&str]) -> (String, PathBuf) {
-    let run_dir = dir.join("run");
-    let out = slurm_cmd(env, bin().to_str().expect("utf-8"))
-        .current_dir(dir)
-        .arg("submit")
-        .arg("--run-dir")
-        .arg(&run_dir)
-        .args(args)
-        .output()
-        .expect("submit");
-    assert!(
-        out.status.success(),
-        "submit: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let job = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(job.parse::<u64>().is_ok(), "job id `{job}`");
-    (job, run_dir)
-}
-
-fn job_log(run_dir: &Path, job: &str) -> String {
-    std::fs::read_to_string(run_dir.join(format!("slurm-{job}.out"))).unwrap_or_default()
-}
-
 #[test]
 fn slurm_submit_runs_the_demo_on_four_nodes() {
     let Some(env) = slurm_env() else { return };
@@ -566,38 +506,6 @@ fn slurm_resume_finishes_a_failed_run_in_a_new_allocation() {
         serde_json::from_slice(&std::fs::read(run_dir.join("run.json")).expect("run.json"))
             .expect("json");
     assert_eq!(meta["slurm_job"], serde_json::json!(job2));
-}
-
-#[test]
-fn slurm_refuses_a_container_without_pyxis() {
-    let Some(env) = slurm_env() else { return };
-    let dir = tempfile::tempdir().expect("tmp");
-    let recipe = recipe_file(
-        dir.path(),
-        "c.yaml",
-        "name: boxed\nmodel: {path: /models/m, container: /images/sglang.sqsh, precision: fp8}\nresources: {gpu_type: h100, gpus_per_node: 1, agg_nodes: 1, agg_workers: 1}\nfrontend: {type: sglang, enable_multiple_frontends: false}\nbackend:\n  sglang_config:\n    aggregated: {tp-size: 1}\nbenchmark: {type: manual}\n",
-    );
-    // Without --mock-workers the worker runs in the recipe's container; this cluster has no pyxis.
-    let out = slurm_cmd(&env, "sbatch")
-        .current_dir(dir.path())
-        .args(["--parsable", "-N", "1", "--output"])
-        .arg(dir.path().join("job.out"))
-        .arg("--wrap")
-        .arg(format!(
-            "{} run {} --executor slurm --run-dir {}",
-            bin().display(),
-            recipe.display(),
-            dir.path().join("run").display()
-        ))
-        .output()
-        .expect("sbatch");
-    let job = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let code = wait_job(&env, &job, Duration::from_secs(60));
-    let log = std::fs::read_to_string(dir.path().join("job.out")).unwrap_or_default();
-    assert_eq!(code, "1:0", "{log}");
-    assert!(log.contains("has no pyxis"), "{log}");
-    assert!(log.contains("/images/sglang.sqsh"), "{log}");
-    assert!(log.contains("nothing was started"), "{log}");
 }
 
 /// Credentials in the recipe-wide environment and in steps on several nodes: a service that holds its

@@ -156,6 +156,9 @@ pub fn pyxis_available() -> bool {
 }
 
 /// The pyxis options of a step's container.
+/// The prefix pyxis gives the enroot containers of `--container-name`.
+pub const PYXIS_PREFIX: &str = "pyxis_";
+
 pub fn container_args(c: &Container) -> Vec<String> {
     let mut out = vec![
         format!("--container-image={}", c.image),
@@ -352,6 +355,40 @@ impl NodeShell for SlurmTransport {
 impl GroupSignaller for SlurmTransport {
     fn signal_group(&self, node: usize, pgid: i32, signal: i32) -> std::io::Result<()> {
         remote::signal_group(self, node, pgid, signal)
+    }
+    fn remove_containers(&self, plan: &crate::plan::Plan) -> Result<Vec<(String, String)>, String> {
+        let mut named: Vec<(usize, &str)> = plan
+            .steps
+            .iter()
+            .filter_map(|s| Some((s.node, s.container.as_ref()?.name.as_deref()?)))
+            .collect();
+        named.sort_unstable();
+        named.dedup();
+        let mut removed = Vec::new();
+        let mut errors = Vec::new();
+        for (node, name) in named {
+            // pyxis names its enroot containers `pyxis_<name>`.
+            let enroot_name = format!("{PYXIS_PREFIX}{name}");
+            let argv = [
+                "enroot".to_string(),
+                "remove".into(),
+                "-f".into(),
+                enroot_name.clone(),
+            ];
+            let node_name = self
+                .node(node)
+                .map_or_else(|_| node.to_string(), |n| n.name.clone());
+            match self.run_on(node, &argv) {
+                Ok(_) => removed.push((node_name, enroot_name)),
+                Err(e) if e.contains("No such") || e.contains("does not exist") => {}
+                Err(e) => errors.push(format!("{node_name}: {enroot_name}: {e}")),
+            }
+        }
+        if errors.is_empty() {
+            Ok(removed)
+        } else {
+            Err(errors.join("; "))
+        }
     }
     fn group_alive(&self, node: usize, pgid: i32) -> bool {
         remote::group_alive(self, node, pgid)

@@ -121,6 +121,15 @@ pub trait GroupSignaller: Send + Sync {
     fn tagged_groups(&self, node: usize, run_dir: &str) -> Vec<(String, i32)>;
     /// The live process group of the pid written in `pid_file` on `node`.
     fn pid_file_group(&self, node: usize, pid_file: &str) -> Option<i32>;
+    /// Removes the named containers the plan's steps ran in, on each node that ran one (they outlive
+    /// the processes, and the job); `(node, container)` for each removed. Transports without
+    /// containers have none.
+    fn remove_containers(
+        &self,
+        _plan: &crate::plan::Plan,
+    ) -> Result<Vec<(String, String)>, String> {
+        Ok(Vec::new())
+    }
 }
 
 #[async_trait]

@@ -18,6 +18,8 @@ pub struct Target {
     pub run_dir: String,
     /// Program that provides `mock-worker`, `wait-healthy`, `bench`…
     pub srt_graph: String,
+    /// The same inside worker containers: the static binary, mounted (`compile::CONTAINER_TOOL_DIR`).
+    pub container_tool: String,
     /// Python that runs workers (and installs the SGLang source into).
     pub worker_python: String,
     /// Python that has `sglang_router` (and Dynamo's frontend).
@@ -49,6 +51,7 @@ impl Default for Target {
             bind_all: true,
             run_dir: "$RUN_DIR".into(),
             srt_graph: "srt-graph".into(),
+            container_tool: format!("{}/srt-graph", crate::compile::CONTAINER_TOOL_DIR),
             worker_python: "python3".into(),
             frontend_python: "python3".into(),
             mock_workers: false,

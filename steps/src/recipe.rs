@@ -125,6 +125,8 @@ pub struct UserStep {
     pub retries: Option<u32>,
     pub timeout_secs: Option<f64>,
     pub env: Vec<(String, String)>,
+    /// Runs in the workers' container when the run has one (srt-graph's own key).
+    pub container: bool,
     pub pos: Pos,
     pub index: usize,
 }

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod slurm;
+
 use srt_graph_engine::journal::{self, Event};
 use srt_graph_engine::local::{live_group_members, pid_file_group, tagged_processes};
 use std::path::Path;

@@ -2,7 +2,8 @@
 # A real 4-node Slurm cluster on this one machine: munged, slurmctld and one slurmd per node
 # (node1..node4), each node with its own loopback address 127.0.1.K as NodeAddr.
 #
-#   tests/env/slurm.sh up     install (apt) if needed, write the config under $SLURM_ENV, start, wait idle
+#   tests/env/slurm.sh up     install (apt) if needed, build enroot + pyxis + images (tests/env/containers.sh;
+#                             SRT_GRAPH_CONTAINERS=0 skips), write the config under $SLURM_ENV, start, wait idle
 #   tests/env/slurm.sh down   stop every daemon this script started (by the pids it recorded)
 #
 # State lives in $SLURM_ENV (default /tmp/srt-graph-slurm). Only root can run it (munge, slurmd).
@@ -55,6 +56,8 @@ write_config() {
       echo "NodeName=node$k NodeHostname=$host NodeAddr=127.0.1.$k Port=$((17000 + k)) CPUs=$cpus RealMemory=1000 State=UNKNOWN"
     done
     echo "PartitionName=debug Nodes=node[1-$NODES] Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES"
+    # pyxis, when tests/env/containers.sh could build it (srun then takes --container-image …).
+    if [ -s "$ENV_DIR/plugstack.conf" ]; then echo "PlugStackConfig=$ENV_DIR/plugstack.conf"; fi
   } >"$ENV_DIR/slurm.conf"
   # The client tools (sbatch, srun, scontrol) read /etc/slurm/slurm.conf unless SLURM_CONF says otherwise;
   # tests export SLURM_CONF, so the machine's own configuration is never touched.
@@ -83,6 +86,12 @@ up() {
   if [ -s "$ENV_DIR/slurmctld.pid" ] && kill -0 "$(cat "$ENV_DIR/slurmctld.pid")" 2>/dev/null; then
     echo "slurm: already up ($ENV_DIR)"
     return
+  fi
+  mkdir -p "$ENV_DIR"
+  if [ "${SRT_GRAPH_CONTAINERS:-1}" != 0 ]; then
+    bash "$(dirname "$0")/containers.sh" up "$ENV_DIR"
+  else
+    echo "SRT_GRAPH_CONTAINERS=0: no pyxis in this cluster" >"$ENV_DIR/containers.skip"
   fi
   write_config
   export SLURM_CONF=$ENV_DIR/slurm.conf

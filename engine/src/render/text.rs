@@ -72,6 +72,14 @@ pub fn text(dag: &Dag) -> String {
                     nodes.join(", ")
                 );
             }
+            if let Some(c) = &s.container {
+                let name = c
+                    .name
+                    .as_deref()
+                    .map(|n| format!(" as `{n}`"))
+                    .unwrap_or_default();
+                let _ = writeln!(out, "      in container {}{name}", c.image);
+            }
             if s.on_resume == crate::plan::OnResume::Recheck {
                 let _ = writeln!(
                     out,

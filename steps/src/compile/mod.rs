@@ -3,6 +3,7 @@
 //! is asked of its plug-in (`backends`, `frontends`, `benchmarks`).
 
 mod checks;
+mod containers;
 mod infra;
 mod prep;
 mod serving;
@@ -136,17 +137,11 @@ impl<'a> Compiler<'a> {
     /// The recipe's own steps and policies, the checks over the whole graph, containers, and the plan.
     fn finish(mut self, endpoint: Option<String>) -> Result<Plan, RecipeError> {
         let recipe = self.ctx.recipe;
-        user::add_user_steps(recipe, &self.ctx.nodes, &mut self.steps)?;
+        user::add_user_steps(recipe, &self.ctx, &mut self.steps)?;
         checks::apply_policies(recipe, &mut self.steps);
         checks::check_ports(recipe, &self.ctx.nodes, &self.steps)?;
-        if let Some(c) = &self.ctx.target.container {
-            for s in self
-                .steps
-                .iter_mut()
-                .filter(|s| crate::kinds::find(&s.kind).is_some_and(|k| k.in_worker_container))
-            {
-                s.container = Some(c.clone());
-            }
+        if let Some(c) = self.ctx.target.container.clone() {
+            containers::place(&mut self.steps, &c, &self.ctx);
         }
         let plan = Plan {
             format: PLAN_FORMAT,
@@ -167,16 +162,33 @@ impl<'a> Compiler<'a> {
     }
 }
 
+/// Where the node tools (`srt-graph`, a static binary) appear inside worker containers.
+pub const CONTAINER_TOOL_DIR: &str = "/srt-graph-bin";
+
+/// Host paths a worker container needs beside the recipe's: the run directory, the cache (the run's
+/// venv, created by the container's own Python) and the directory of the static `srt-graph`.
+pub struct ContainerPaths<'a> {
+    pub run_dir: &'a str,
+    pub cache: &'a str,
+    pub tool_dir: &'a str,
+}
+
 /// The recipe's container for worker-side steps: the image, srt-slurm's mounts (model → `/model/`, run
-/// directory → `/logs/`, recipe mounts, the SGLang source → `/ext-sglang-src/`) and one name per job,
-/// so that an install persists into the worker's container.
-pub fn worker_container(recipe: &Recipe, run_dir: &str) -> Option<Container> {
+/// directory → `/logs/`, recipe mounts, the SGLang source → `/ext-sglang-src/`), srt-graph's own (the
+/// run directory and the cache at their host paths, so every path in the plan means the same inside;
+/// the node tools read-only), and one name per run, so that an install persists into the worker's
+/// container and a resumed run finds it.
+pub fn worker_container(recipe: &Recipe, paths: &ContainerPaths) -> Option<Container> {
     let image = recipe.container.clone()?;
+    let run_dir = paths.run_dir;
     let mut mounts = Vec::new();
     if let Some(model) = recipe.model_path.as_deref().filter(|m| m.starts_with('/')) {
         mounts.push(format!("{model}:/model/"));
     }
     mounts.push(format!("{run_dir}:/logs/"));
+    mounts.push(format!("{run_dir}:{run_dir}"));
+    mounts.push(format!("{0}:{0}", paths.cache));
+    mounts.push(format!("{}:{CONTAINER_TOOL_DIR}:ro", paths.tool_dir));
     for (host, inside) in &recipe.container_mounts {
         mounts.push(format!("{host}:{inside}"));
     }
@@ -190,8 +202,16 @@ pub fn worker_container(recipe: &Recipe, run_dir: &str) -> Option<Container> {
     Some(Container {
         image,
         mounts,
-        name: Some("srt-graph-worker".into()),
+        name: Some(container_name(run_dir)),
     })
+}
+
+/// One container name per run directory (pyxis keeps named containers on each node until removed).
+fn container_name(run_dir: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(run_dir.as_bytes());
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("srt-graph-{hex}")
 }
 
 pub(crate) fn diag(

@@ -10,11 +10,21 @@ use srt_graph_engine::Step;
 
 pub(super) fn add_user_steps(
     recipe: &Recipe,
-    nodes: &Nodes,
+    ctx: &crate::build::Ctx,
     steps: &mut Vec<Step>,
 ) -> Result<(), RecipeError> {
+    let nodes = &ctx.nodes;
     let mut diags = Vec::new();
     let mut expanded = expand(recipe, nodes, &mut diags);
+    // `container: true`: in the workers' container where the run has one (the `containers` stage puts
+    // it there, with the node tools); on the host otherwise, as every step runs without containers.
+    if let Some(c) = &ctx.target.container {
+        for (i, s) in expanded.iter_mut() {
+            if recipe.steps.iter().any(|u| u.index == *i && u.container) {
+                s.container = Some(c.clone());
+            }
+        }
+    }
     let compiled: Vec<(String, String)> = steps
         .iter()
         .map(|s| (s.id.clone(), s.kind.clone()))

@@ -6,6 +6,7 @@ pub mod pip_install;
 pub mod run_benchmark;
 pub mod setup_script;
 pub mod shell;
+pub mod start_container;
 pub mod start_etcd;
 pub mod start_frontend;
 pub mod start_nats;
@@ -55,6 +56,7 @@ pub const ALL: &[&Kind] = &[
     &start_frontend::SPEC,
     &shell::SPEC,
     &mock_model::SPEC,
+    &start_container::SPEC,
 ];
 
 pub fn find(name: &str) -> Option<&'static Kind> {

@@ -9,7 +9,8 @@ pub const SPEC: super::Kind = super::Kind {
     fill: "#ffe5d0",
     policy,
     on_resume: srt_graph_engine::OnResume::Stand,
-    in_worker_container: false,
+    // srtctl runs the benchmark client in the job's container too.
+    in_worker_container: true,
 };
 
 pub fn policy() -> Policy {

@@ -6,7 +6,16 @@ use crate::yaml::{Node, Value};
 
 const STEP: Keys = Keys {
     known: &[
-        "name", "run", "node", "after", "before", "service", "retries", "timeout", "env",
+        "name",
+        "run",
+        "node",
+        "after",
+        "before",
+        "service",
+        "retries",
+        "timeout",
+        "env",
+        "container",
     ],
     ignored: &[],
 };
@@ -206,6 +215,9 @@ fn read_step(r: &mut Reader, item: &Node, i: usize) -> Option<UserStep> {
             .map(|v| v as u32),
         timeout_secs,
         env: r.string_map(item.get("env"), &join(&path, "env")),
+        container: r
+            .boolean(item.get("container"), &join(&path, "container"))
+            .unwrap_or(false),
         pos: item.pos,
         index: i,
     })

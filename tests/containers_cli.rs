@@ -1,0 +1,535 @@
+//! Real containers: pyxis + enroot in the test Slurm cluster (`tests/env/slurm.sh up` builds them from
+//! `../shared/vendor` with `tests/env/containers.sh`), every worker-side step inside the image. Every test
+//! here has `container` in its name: `cargo test container` runs them all.
+//!
+//! Without root the tests say they are skipped; without `../shared/vendor` (or when enroot or pyxis did not
+//! build) they print why, from `containers.skip`, and are skipped — loudly, never a silent pass.
+
+mod common;
+
+use common::slurm::{job_log, slurm_cmd, submit, wait_job};
+use common::{assert_no_survivors, path_env};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// One at a time: the runs use the cluster's four nodes and their addresses.
+static CLUSTER: Mutex<()> = Mutex::new(());
+
+struct Containers {
+    env: PathBuf,
+    /// Debian 12 with python3 and venv support.
+    image: String,
+    /// busybox-static alone: no C library.
+    no_libc_image: String,
+}
+
+fn containers() -> Option<Containers> {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: the container tests need root (slurmd, enroot)");
+        return None;
+    }
+    let env = PathBuf::from(std::env::var_os("SRT_GRAPH_SLURM_ENV").unwrap_or_else(|| {
+        panic!("SRT_GRAPH_SLURM_ENV is not set: bring the cluster up with `bash tests/env/slurm.sh up` (scripts/test.sh does)")
+    }));
+    if let Ok(why) = std::fs::read_to_string(env.join("containers.skip")) {
+        eprintln!("SKIPPED (container tests): {}", why.trim());
+        return None;
+    }
+    let vars = std::fs::read_to_string(env.join("containers.env"))
+        .expect("containers.env: tests/env/containers.sh did not run");
+    let get = |k: &str| {
+        vars.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("{k} missing in containers.env"))
+            .to_string()
+    };
+    Some(Containers {
+        image: get("IMAGE"),
+        no_libc_image: get("NO_LIBC_IMAGE"),
+        env,
+    })
+}
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_srt-graph")
+}
+
+/// The test binary's `srt-graph` is the static one the containers need (scripts/test.sh builds the suite
+/// for the musl target); a dynamic build names its static twin in SRT_GRAPH_NODE_BINARY.
+fn static_binary() -> bool {
+    if let Ok(why) = std::env::var("SRT_GRAPH_NO_STATIC") {
+        eprintln!("SKIPPED (container tests): no static srt-graph: {why}");
+        return false;
+    }
+    let static_here = std::process::Command::new("file")
+        .arg("-L")
+        .arg(bin())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("static"))
+        .unwrap_or(false);
+    if !static_here && std::env::var_os("SRT_GRAPH_NODE_BINARY").is_none() {
+        panic!(
+            "{} is dynamically linked: run the container tests from a musl build \
+             (`cargo test --target x86_64-unknown-linux-musl container`, as scripts/test.sh does) or set SRT_GRAPH_NODE_BINARY",
+            bin()
+        );
+    }
+    true
+}
+
+/// An srtslurm.yaml naming the test image `debian12-python`, and whatever else the test needs.
+fn cluster_config(dir: &Path, c: &Containers, extra: &str) -> PathBuf {
+    let p = dir.join("srtslurm.yaml");
+    std::fs::write(
+        &p,
+        format!(
+            "containers:\n  debian12-python: {}\n  no-libc: {}\n{extra}",
+            c.image, c.no_libc_image
+        ),
+    )
+    .expect("write srtslurm.yaml");
+    p
+}
+
+/// enroot containers left on any node of the test cluster: `node:name`, sorted.
+fn enroot_containers(env: &Path) -> Vec<String> {
+    enroot_container_dirs(env)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect()
+}
+
+/// `(node:name, inode of its root filesystem)`: the same inode after a resume means it was reused.
+fn enroot_container_dirs(env: &Path) -> Vec<(String, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    for node in std::fs::read_dir(env.join("enroot"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        for c in std::fs::read_dir(node.path().join("data"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let inode = c.metadata().map(|m| m.ino()).unwrap_or(0);
+            let name = format!(
+                "{}:{}",
+                node.file_name().to_string_lossy(),
+                c.file_name().to_string_lossy()
+            );
+            out.push((name, inode));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn bench_results(run_dir: &Path) -> usize {
+    std::fs::read_dir(run_dir.join("sa-bench_isl_1024_osl_128"))
+        .map(|d| {
+            d.flatten()
+                .filter(|f| f.path().extension().is_some_and(|e| e == "json"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn container_demo_runs_end_to_end_through_submit() {
+    let Some(c) = containers() else { return };
+    if !static_binary() {
+        return;
+    }
+    let _cluster = CLUSTER.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = cluster_config(dir.path(), &c, "");
+    let recipe = concat!(env!("CARGO_MANIFEST_DIR"), "/recipes/container-demo.yaml");
+    let (job, run_dir) = submit(
+        &c.env,
+        dir.path(),
+        &[
+            recipe,
+            "--cluster-config",
+            config.to_str().expect("utf-8"),
+            "--",
+            "--grace",
+            "3s",
+        ],
+    );
+    let code = wait_job(&c.env, &job, Duration::from_secs(300));
+    let log = job_log(&run_dir, &job);
+    assert_eq!(code, "0:0", "{log}");
+    assert_eq!(bench_results(&run_dir), 3, "{log}");
+    // Every worker-side step ran in the image; the workers and the benchmark client are the static
+    // binary at /srt-graph-bin, which exists only inside the container, so they could not have run
+    // anywhere else. The router is the real sglang-router, installed inside, into a venv the image's
+    // own Python made.
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("plan.json")).expect("plan"))
+            .expect("json");
+    let steps = plan["steps"].as_array().expect("steps");
+    let in_container = |id: &str| {
+        let s = steps
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap_or_else(|| panic!("no step {id}"));
+        (
+            s["container"]["image"].as_str() == Some(c.image.as_str()),
+            s["command"][0].clone(),
+        )
+    };
+    for id in ["prefill-0", "decode-1", "sa-bench/c64"] {
+        let (inside, program) = in_container(id);
+        assert!(inside, "{id} not in the container");
+        assert_eq!(program, "/srt-graph-bin/srt-graph", "{id}");
+    }
+    for id in [
+        "venv/node1",
+        "pip-router/node1",
+        "router-3",
+        "container/node4",
+    ] {
+        assert!(in_container(id).0, "{id} not in the container");
+    }
+    assert!(
+        !in_container("nginx").0,
+        "nginx runs on the host (no frontend.nginx_container)"
+    );
+    let check = std::fs::read_to_string(run_dir.join("logs/container_node2.log")).expect("log");
+    assert!(
+        check.contains("container image: Debian GNU/Linux 12"),
+        "{check}"
+    );
+    let pip = std::fs::read_to_string(run_dir.join("logs/pip-router_node1.log")).expect("log");
+    assert!(
+        pip.contains("sglang-router") || pip.contains("sglang_router"),
+        "{pip}"
+    );
+    // Teardown removed the run's named containers from every node.
+    assert!(log.contains("removed the run's containers"), "{log}");
+    assert_eq!(enroot_containers(&c.env), Vec::<String>::new());
+    assert_no_survivors(&run_dir);
+}
+
+#[test]
+fn container_static_node_binary_runs_in_an_image_without_a_c_library() {
+    let Some(c) = containers() else { return };
+    if !static_binary() {
+        return;
+    }
+    let _cluster = CLUSTER.lock().unwrap_or_else(|p| p.into_inner());
+    let node_binary = std::env::var("SRT_GRAPH_NODE_BINARY").unwrap_or_else(|_| bin().to_string());
+    let srun = |program: &str| {
+        let path = Path::new(program);
+        slurm_cmd(&c.env, "srun")
+            .args(["-N1", "-w", "node3", "--no-container-mount-home"])
+            .arg(format!("--container-image={}", c.no_libc_image))
+            .arg(format!(
+                "--container-mounts={}:/probe:ro",
+                path.parent().expect("dir").display()
+            ))
+            .arg(format!(
+                "/probe/{}",
+                path.file_name().expect("file").to_string_lossy()
+            ))
+            .arg("--version")
+            .output()
+            .expect("srun")
+    };
+    let ok = srun(&node_binary);
+    assert!(
+        ok.status.success() && String::from_utf8_lossy(&ok.stdout).starts_with("srt-graph "),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // The control: a dynamically linked program cannot even start there.
+    let dynamic = srun("/usr/bin/env");
+    assert!(!dynamic.status.success());
+    assert!(String::from_utf8_lossy(&dynamic.stderr).contains("No such file or directory"));
+}
+
+/// A recipe of one step in the container, with the hardening tests' injection canaries as its value.
+/// Everything the step touches is under the run directory, which the container sees at the same path: a
+/// canary created inside would show on the host.
+fn safety_recipe(dir: &Path, image: &str) -> PathBuf {
+    let run = dir.join("run");
+    let evil = format!(
+        "$(touch {0}/canary1); `touch {0}/canary2`; echo \"q\" 'single' && touch {0}/canary3\nnewline  two spaces \\ back",
+        run.display()
+    );
+    let text = format!(
+        "name: safe\nmodel: {{container: {image}}}\nsteps:\n  - name: show\n    container: true\n    run: 'printf %s \"$EVIL\" > {}/out; test -d /srt-graph-bin'\n    env:\n      EVIL: {}\n",
+        run.display(),
+        serde_json::to_string(&evil).expect("json")
+    );
+    let p = dir.join("safe.yaml");
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+#[test]
+fn container_recipe_values_arrive_verbatim_and_execute_nothing() {
+    let Some(c) = containers() else { return };
+    if !static_binary() {
+        return;
+    }
+    let _cluster = CLUSTER.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("tmp");
+    let recipe = safety_recipe(dir.path(), "debian12-python");
+    let config = cluster_config(dir.path(), &c, "");
+    let (job, run_dir) = submit(
+        &c.env,
+        dir.path(),
+        &[
+            recipe.to_str().expect("utf-8"),
+            "--cluster-config",
+            config.to_str().expect("utf-8"),
+        ],
+    );
+    let code = wait_job(&c.env, &job, Duration::from_secs(120));
+    assert_eq!(code, "0:0", "{}", job_log(&run_dir, &job));
+    let evil = format!(
+        "$(touch {0}/canary1); `touch {0}/canary2`; echo \"q\" 'single' && touch {0}/canary3\nnewline  two spaces \\ back",
+        run_dir.display()
+    );
+    // The step wrote through the run directory's mount (same path inside) and saw /srt-graph-bin.
+    let out = std::fs::read_to_string(run_dir.join("out"))
+        .unwrap_or_else(|e| panic!("{e}: {}", job_log(&run_dir, &job)));
+    assert_eq!(out, evil);
+    for canary in ["canary1", "canary2", "canary3"] {
+        assert!(
+            !run_dir.join(canary).exists(),
+            "{canary}: a recipe value was executed"
+        );
+    }
+}
+
+/// Runs `srt-graph run` inside a fresh one-node allocation (as a batch job would) and returns its log.
+fn run_in_job(
+    c: &Containers,
+    dir: &Path,
+    recipe: &Path,
+    config: &Path,
+    path: Option<&Path>,
+) -> (String, String) {
+    let mut sbatch = slurm_cmd(&c.env, "sbatch");
+    if let Some(p) = path {
+        sbatch.env("PATH", format!("{}:{}", p.display(), path_env()));
+    }
+    let out = sbatch
+        .current_dir(dir)
+        .args(["--parsable", "-N", "1", "--output"])
+        .arg(dir.join("job.out"))
+        .arg("--wrap")
+        .arg(format!(
+            "{} run {} --cluster-config {} --executor slurm --run-dir {}",
+            bin(),
+            recipe.display(),
+            config.display(),
+            dir.join("run").display()
+        ))
+        .output()
+        .expect("sbatch");
+    let job = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let code = wait_job(&c.env, &job, Duration::from_secs(120));
+    (
+        code,
+        std::fs::read_to_string(dir.join("job.out")).unwrap_or_default(),
+    )
+}
+
+const BOXED: &str = "name: boxed\nmodel: {path: /tmp, container: @IMAGE@, precision: fp8}\nresources: {gpu_type: h100, gpus_per_node: 1, agg_nodes: 1, agg_workers: 1}\nfrontend: {type: sglang, enable_multiple_frontends: false}\nbackend:\n  sglang_config:\n    aggregated: {tp-size: 1}\nbenchmark: {type: manual}\n@EXTRA@";
+
+fn boxed(dir: &Path, image: &str, extra: &str) -> PathBuf {
+    let p = dir.join("boxed.yaml");
+    std::fs::write(
+        &p,
+        BOXED.replace("@IMAGE@", image).replace("@EXTRA@", extra),
+    )
+    .expect("write");
+    p
+}
+
+#[test]
+fn container_faults_stop_the_run_before_anything_starts() {
+    let Some(c) = containers() else { return };
+    if !static_binary() {
+        return;
+    }
+    let _cluster = CLUSTER.lock().unwrap_or_else(|p| p.into_inner());
+    // A missing image and a missing mount source: refused before anything starts, naming the step,
+    // the node and the fix.
+    for (image, extra, expect) in [
+        (
+            "/images/missing.sqsh",
+            "",
+            "/images/missing.sqsh, which does not exist",
+        ),
+        (
+            "debian12-python",
+            "container_mounts:\n  /nonexistent/data: /data\n",
+            "mounts /nonexistent/data into its container",
+        ),
+    ] {
+        let dir = tempfile::tempdir().expect("tmp");
+        let config = cluster_config(dir.path(), &c, "");
+        let (code, log) = run_in_job(
+            &c,
+            dir.path(),
+            &boxed(dir.path(), image, extra),
+            &config,
+            None,
+        );
+        assert_eq!(code, "1:0", "{log}");
+        assert!(log.contains(expect), "{log}");
+        assert!(log.contains("on node1") && log.contains("help:"), "{log}");
+        assert!(log.contains("nothing was started"), "{log}");
+        assert!(!dir.path().join("run/journal.jsonl").exists(), "{log}");
+    }
+    // An image without what the steps run (no python3, no flock): the first step in the container
+    // says so, naming the node and the fix, and nothing else starts.
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = cluster_config(dir.path(), &c, "");
+    let (code, log) = run_in_job(
+        &c,
+        dir.path(),
+        &boxed(dir.path(), "no-libc", ""),
+        &config,
+        None,
+    );
+    assert_ne!(code, "0:0", "{log}");
+    assert!(
+        log.contains("step `container/node1` (start_container) on node1 failed"),
+        "{log}"
+    );
+    assert!(log.contains("has no python3"), "{log}");
+    assert!(log.contains("use an image that has it"), "{log}");
+    let journal = std::fs::read_to_string(dir.path().join("run/journal.jsonl")).expect("journal");
+    let started: Vec<&str> = journal
+        .lines()
+        .filter(|l| l.contains("\"event\":\"step_started\""))
+        .collect();
+    assert!(
+        started.iter().all(|l| l.contains("container/")),
+        "{started:#?}"
+    );
+    // No pyxis on the cluster (its srun --help without the container options): refused up front.
+    let dir = tempfile::tempdir().expect("tmp");
+    let shim = dir.path().join("shim");
+    std::fs::create_dir_all(&shim).expect("mkdir");
+    let srun = shim.join("srun");
+    std::fs::write(
+        &srun,
+        "#!/bin/sh\nif [ \"$1\" = --help ]; then /usr/bin/srun --help | grep -v container; exit 0; fi\nexec /usr/bin/srun \"$@\"\n",
+    )
+    .expect("shim");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&srun, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let config = cluster_config(dir.path(), &c, "");
+    let recipe = boxed(dir.path(), "debian12-python", "");
+    let (code, log) = run_in_job(&c, dir.path(), &recipe, &config, Some(&shim));
+    assert_eq!(code, "1:0", "{log}");
+    assert!(log.contains("has no pyxis"), "{log}");
+    assert!(log.contains("nothing was started"), "{log}");
+    assert_eq!(enroot_containers(&c.env), Vec::<String>::new());
+}
+
+#[test]
+fn container_kill_9_then_resume_reuses_the_containers_and_down_removes_them() {
+    let Some(c) = containers() else { return };
+    if !static_binary() {
+        return;
+    }
+    let _cluster = CLUSTER.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("tmp");
+    let config = cluster_config(dir.path(), &c, "");
+    // A 4-node allocation the test holds; the orchestrator runs in it as a batch script would.
+    let alloc = slurm_cmd(&c.env, "salloc")
+        .args(["-N4", "--no-shell"])
+        .output()
+        .expect("salloc");
+    let text = String::from_utf8_lossy(&alloc.stderr).to_string();
+    let job = text
+        .split_whitespace()
+        .find_map(|w| w.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no job id in: {text}"))
+        .to_string();
+    // Released however the test ends (its steps with it).
+    struct Allocation<'a>(&'a Path, String);
+    impl Drop for Allocation<'_> {
+        fn drop(&mut self) {
+            let _ = slurm_cmd(self.0, "scancel").arg(&self.1).status();
+        }
+    }
+    let _allocation = Allocation(&c.env, job.clone());
+    let in_job = |args: &[&str]| {
+        let mut cmd = slurm_cmd(&c.env, bin());
+        cmd.current_dir(dir.path())
+            .env("SLURM_JOB_ID", &job)
+            .env("SLURM_JOB_NODELIST", "node[1-4]")
+            .args(args);
+        cmd
+    };
+    let run_dir = dir.path().join("run");
+    let recipe = concat!(env!("CARGO_MANIFEST_DIR"), "/recipes/container-demo.yaml");
+    let mut orchestrator = in_job(&[
+        "run",
+        recipe,
+        "--cluster-config",
+        config.to_str().expect("utf-8"),
+        "--executor",
+        "slurm",
+        "-q",
+        "--grace",
+        "3s",
+        "--run-dir",
+        run_dir.to_str().expect("utf-8"),
+    ])
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .expect("run");
+    common::wait_for_event(&run_dir, &mut orchestrator, "step_finished", "wait-healthy");
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(orchestrator.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let _ = orchestrator.wait();
+    let containers_before = enroot_container_dirs(&c.env);
+    assert_eq!(containers_before.len(), 4, "{containers_before:?}");
+    // resume: the named containers are reused (not recreated), the services still up are adopted.
+    let out = in_job(&[
+        "resume",
+        run_dir.to_str().expect("utf-8"),
+        "--keep-up",
+        "-q",
+    ])
+    .output()
+    .expect("resume");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    common::assert_adopted(&err, &["prefill-0", "decode-1", "router-2"]);
+    assert_eq!(bench_results(&run_dir), 3, "{err}");
+    // The container steps ran again (a container is node state) and found the same containers.
+    let check = std::fs::read_to_string(run_dir.join("logs/container_node1.log")).expect("log");
+    assert_eq!(check.matches("container image:").count(), 2, "{check}");
+    assert_eq!(enroot_container_dirs(&c.env), containers_before);
+    // down: every process gone, no enroot container left on any node.
+    let t = Instant::now();
+    let down = in_job(&["down", run_dir.to_str().expect("utf-8"), "--grace", "3s"])
+        .output()
+        .expect("down");
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    assert!(t.elapsed() < Duration::from_secs(60));
+    assert_no_survivors(&run_dir);
+    assert_eq!(enroot_containers(&c.env), Vec::<String>::new());
+}
