@@ -70,6 +70,9 @@ pub fn target(
     let container = (executor == Executor::Slurm && (!mock_workers || image_here(recipe)))
         .then(|| srt_graph_steps::worker_container(recipe, &paths))
         .flatten();
+    let nginx_container = container
+        .as_ref()
+        .and_then(|_| srt_graph_steps::nginx_container(recipe, &paths));
     let venv_name = srt_graph_steps::frontends::dynamo::venv_name(recipe, mock_workers);
     Target {
         run_dir: run_dir.to_string(),
@@ -86,6 +89,7 @@ pub fn target(
             Some(_) => None,
         },
         container,
+        nginx_container,
         // Mock Dynamo workers use the recipe's model directory when this machine has it.
         local_model_dir: recipe
             .model_path

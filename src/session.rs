@@ -125,6 +125,11 @@ pub fn compile_for_run(
         for m in &mut c.mounts {
             *m = m.replace(crate::options::NODE_TOOL_DIR_PLACEHOLDER, &dir);
         }
+        if let Some(n) = &mut target.nginx_container {
+            for m in &mut n.mounts {
+                *m = m.replace(crate::options::NODE_TOOL_DIR_PLACEHOLDER, &dir);
+            }
+        }
         let file = bin
             .file_name()
             .map_or_else(|| "srt-graph".into(), |f| f.to_string_lossy().to_string());

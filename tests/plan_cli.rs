@@ -570,3 +570,93 @@ fn dynamo_pins_get_their_own_venv_and_git_pins_fall_back_only_in_simulation() {
     );
     assert!(!real.contains("cannot be built here"), "{real}");
 }
+
+#[test]
+fn container_mounts_follow_srtctl_and_nginx_gets_its_own_container() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path().display().to_string();
+    std::fs::write(
+        dir.path().join("srtslurm.yaml"),
+        format!("containers:\n  worker: /images/w.sqsh\n  web: /images/nginx.sqsh\ndefault_mounts:\n  \"${{SRT_TEST_SHARED}}/datasets\": /datasets\nsrtctl_root: {d}/srtctl\n"),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("r.yaml"),
+        "name: boxed\nmodel: {path: /models/m, container: worker, precision: fp8}\nresources: {gpu_type: h100, gpus_per_node: 1, agg_nodes: 1, agg_workers: 1}\nfrontend: {type: sglang, enable_multiple_frontends: true, num_additional_frontends: 1, nginx_container: web}\nbackend:\n  sglang_config:\n    aggregated: {tp-size: 1}\ncontainer_mounts:\n  /scratch: /scratch\nextra_mount: [\"/opt/x:/x\"]\nbenchmark: {type: manual}\n",
+    )
+    .expect("write");
+    let out = bin()
+        .current_dir(dir.path())
+        .env("SRT_TEST_SHARED", "/lustre/shared")
+        .args([
+            "plan",
+            "r.yaml",
+            "--cluster-config",
+            "srtslurm.yaml",
+            "--executor",
+            "slurm",
+            "--json",
+        ])
+        .output()
+        .expect("plan");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let step = |id: &str| {
+        v["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap_or_else(|| panic!("no {id}"))
+            .clone()
+    };
+    let worker = step("agg-0");
+    assert_eq!(worker["container"]["image"], "/images/w.sqsh");
+    let mounts: Vec<&str> = worker["container"]["mounts"]
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .filter_map(|m| m.as_str())
+        .collect();
+    for m in [
+        "/models/m:/model/",
+        "$RUN_DIR:/logs/",
+        "/lustre/shared/datasets:/datasets",
+        "/scratch:/scratch",
+        "/opt/x:/x",
+    ] {
+        assert!(mounts.contains(&m), "{m} not in {mounts:?}");
+    }
+    assert!(
+        mounts.iter().any(|m| m.ends_with("/configs:/configs")),
+        "{mounts:?}"
+    );
+    assert!(worker["depends_on"]
+        .as_array()
+        .expect("deps")
+        .contains(&"container/node0".into()));
+    let nginx = step("nginx");
+    assert_eq!(nginx["container"]["image"], "/images/nginx.sqsh");
+    assert!(nginx["container"].get("name").is_none());
+    // A comma would split pyxis's mount list: refused where it is written.
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "name: b\nmodel: {path: /m, container: worker}\nresources: {gpu_type: h100, gpus_per_node: 1, agg_nodes: 1, agg_workers: 1}\ncontainer_mounts:\n  /a,b: /c\nsteps:\n  - {name: s, run: \"true\"}\n",
+    )
+    .expect("write");
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["plan", "bad.yaml", "--cluster-config", "srtslurm.yaml"])
+        .output()
+        .expect("plan");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bad.yaml:5:3") && err.contains("cannot hold `,`"),
+        "{err}"
+    );
+}

@@ -38,6 +38,8 @@ pub struct Target {
     pub venv: Option<String>,
     /// The container worker-side steps run in (Slurm + pyxis), if any.
     pub container: Option<Container>,
+    /// The container nginx runs in (`frontend.nginx_container`), if any.
+    pub nginx_container: Option<Container>,
     /// Mock Dynamo workers: the recipe's model directory when it exists here (with a tokenizer); `None` =
     /// generate a weightless one per node.
     pub local_model_dir: Option<String>,
@@ -60,6 +62,7 @@ impl Default for Target {
             ext_src_dir: "/ext-sglang-src".into(),
             venv: None,
             container: None,
+            nginx_container: None,
             local_model_dir: None,
         }
     }

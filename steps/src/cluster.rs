@@ -26,6 +26,8 @@ pub struct ClusterConfig {
     pub containers: Vec<(String, String)>,
     /// srt-slurm's checkout: its benchmark scripts are under `src/srtctl/benchmarks/scripts/`.
     pub srtctl_root: Option<String>,
+    /// `host_path: container_path` mounted into every job's containers (`$VAR`s expanded at load).
+    pub default_mounts: Vec<(String, String)>,
     /// More environment variables to treat as secret (srt-graph's own key).
     pub secret_env: Vec<String>,
     /// Who may read run directories (srt-graph's own key; a recipe may set its own).
@@ -115,6 +117,11 @@ impl ClusterConfig {
             model_paths: r.string_map(get("model_paths"), "model_paths"),
             containers: r.string_map(get("containers"), "containers"),
             srtctl_root: r.string(get("srtctl_root"), "srtctl_root"),
+            default_mounts: r
+                .string_map(get("default_mounts"), "default_mounts")
+                .into_iter()
+                .map(|(h, c)| (expand_vars(&h), c))
+                .collect(),
             secret_env: r.string_list(get("secret_env"), "secret_env"),
             run_dir_access: crate::read::read_access(
                 get("run_dir_access"),
@@ -128,6 +135,12 @@ impl ClusterConfig {
             Err(RecipeError::Invalid(r.diagnostics))
         }
     }
+}
+
+/// `$VAR` and `${VAR}` from this process's environment, as srtctl's `os.path.expandvars` (unknown ones
+/// are left as written).
+fn expand_vars(text: &str) -> String {
+    shellexpand::env_with_context_no_errors(text, |v| std::env::var(v).ok()).into_owned()
 }
 
 fn lookup(table: &[(String, String)], name: &str) -> String {

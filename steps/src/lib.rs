@@ -16,7 +16,7 @@ pub mod yaml;
 
 pub use build::Target;
 pub use cluster::ClusterConfig;
-pub use compile::{compile, worker_container, ContainerPaths, CONTAINER_TOOL_DIR};
+pub use compile::{compile, nginx_container, worker_container, ContainerPaths, CONTAINER_TOOL_DIR};
 pub use diag::{Diagnostic, RecipeError};
 pub use recipe::Recipe;
 

@@ -70,6 +70,9 @@ pub struct Frontend {
     pub args: Vec<(String, Node)>,
     pub env: Vec<(String, String)>,
     pub nginx_keepalive_timeout: String,
+    /// The image nginx runs in (alias resolved); unset: nginx on the host (srtctl's default image,
+    /// `nginx:1.27.4`, is a registry pull, and every node runs nginx as well from its packages).
+    pub nginx_container: Option<String>,
     /// Every key of the section as written (`ctx_router`, `server_config_extra`… for `trtllm_serve`).
     pub options: Vec<(String, Node)>,
 }

@@ -71,4 +71,12 @@ pub(super) fn place(steps: &mut Vec<Step>, container: &Container, ctx: &Ctx) {
         s.depends_on.clone_from(&gates);
     }
     steps.splice(0..0, created);
+    if let Some(n) = &ctx.target.nginx_container {
+        for s in steps
+            .iter_mut()
+            .filter(|s| s.kind == crate::kinds::start_nginx::KIND)
+        {
+            s.container = Some(n.clone());
+        }
+    }
 }

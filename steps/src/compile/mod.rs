@@ -179,7 +179,17 @@ pub struct ContainerPaths<'a> {
 /// the node tools read-only), and one name per run, so that an install persists into the worker's
 /// container and a resumed run finds it.
 pub fn worker_container(recipe: &Recipe, paths: &ContainerPaths) -> Option<Container> {
-    let image = recipe.container.clone()?;
+    container_for(recipe.container.clone()?, recipe, paths)
+}
+
+/// nginx's container (`frontend.nginx_container`): the same mounts (its config is in the run directory),
+/// unnamed (nothing is installed into it).
+pub fn nginx_container(recipe: &Recipe, paths: &ContainerPaths) -> Option<Container> {
+    let image = recipe.frontend.nginx_container.clone()?;
+    container_for(image, recipe, paths).map(|c| Container { name: None, ..c })
+}
+
+fn container_for(image: String, recipe: &Recipe, paths: &ContainerPaths) -> Option<Container> {
     let run_dir = paths.run_dir;
     let mut mounts = Vec::new();
     if let Some(model) = recipe.model_path.as_deref().filter(|m| m.starts_with('/')) {

@@ -17,9 +17,9 @@ const FRONTEND: Keys = Keys {
         "sglang_router_args",
         "dynamo_frontend_args",
         "nginx_keepalive_timeout",
+        "nginx_container",
     ],
     ignored: &[
-        "nginx_container",
         "nginx_raise_ulimit",
         "nginx_session_affinity",
         "nginx_session_affinity_header",
@@ -71,6 +71,7 @@ pub(super) fn read(front: &Node, backend: &Node, r: &mut Reader) -> Frontend {
                 "frontend.nginx_keepalive_timeout",
             )
             .unwrap_or_else(|| "600s".into()),
+        nginx_container: r.string(front.get("nginx_container"), "frontend.nginx_container"),
         options: front
             .as_map()
             .map(|m| m.iter().map(|e| (e.key.clone(), e.value.clone())).collect())

@@ -24,7 +24,6 @@ fn reason(path: &str) -> &'static str {
         ("backend", "sequential_node_start") => "workers sharing a node start together, not in batches",
         ("backend", "set_cuda_visible_devices") => "CUDA_VISIBLE_DEVICES is set whenever workers share a node",
         ("backend", "allow_prefill_decode_colocation" | "allow_prefill_decode_colocation_across_nodes") => "prefill and decode keep nodes of their own (srtctl's default)",
-        ("frontend", "nginx_container") => "nginx runs on the host, not in a container",
         ("frontend", "nginx_raise_ulimit") => "nginx's worker_rlimit_nofile is always raised for the benchmark's concurrency",
         ("frontend", "nginx_session_affinity" | "nginx_session_affinity_header") => "nginx balances by least connections, without affinity",
         ("frontend", "dedicated_node" | "orchestrator_placement") => "frontends are placed by srtctl's default spread",

@@ -72,7 +72,10 @@ pub fn read(doc: &Node, cluster: &ClusterConfig, r: &mut Reader) -> Option<Recip
     let resources = resources::read(section("resources"), cluster, r);
     let backend_node = section("backend");
     let backend = backend::read(backend_node, r);
-    let frontend = frontend::read(section("frontend"), backend_node, r);
+    let mut frontend = frontend::read(section("frontend"), backend_node, r);
+    frontend.nginx_container = frontend
+        .nginx_container
+        .map(|n| cluster.resolve_container(&n));
     check_pairing(doc, backend, &frontend, r);
     let resources_pos = doc.get("resources").map_or(doc.pos, |n| n.pos);
     let roles = roles::read(&resources, backend, backend_node, resources_pos, r);

@@ -67,7 +67,7 @@ pub(super) fn read<'a>(
         infra_dedicated_node: read_infra(section("infra"), r),
         environment: r.string_map(doc.get("environment"), "environment"),
         setup_script: r.string(doc.get("setup_script"), "setup_script"),
-        container_mounts: read_mounts(doc, r),
+        container_mounts: read_mounts(doc, cluster, r),
         srun_options: r.string_map(doc.get("srun_options"), "srun_options"),
         sbatch_directives: r.string_map(doc.get("sbatch_directives"), "sbatch_directives"),
         secret_env: {
@@ -220,15 +220,32 @@ fn read_infra(infra: &Node, r: &mut Reader) -> bool {
 }
 
 /// `container_mounts:` (host → container) and the seed's `extra_mount: ["host:container", …]`.
-fn read_mounts(doc: &Node, r: &mut Reader) -> Vec<(String, String)> {
-    let mut container_mounts = r.string_map(doc.get("container_mounts"), "container_mounts");
+/// The cluster's `default_mounts`, then the recipe's `container_mounts` and `extra_mount` (srtctl's
+/// order). pyxis separates mounts with commas and fields with colons, so neither may be in a path.
+fn read_mounts(doc: &Node, cluster: &ClusterConfig, r: &mut Reader) -> Vec<(String, String)> {
+    let mut container_mounts = cluster.default_mounts.clone();
+    let recipe_mounts = r.string_map(doc.get("container_mounts"), "container_mounts");
+    for (host, inside) in &recipe_mounts {
+        if host.contains(',') || inside.contains(',') || inside.contains(':') {
+            let pos = doc.get("container_mounts").map_or(doc.pos, |n| n.pos);
+            r.error(
+                pos,
+                &format!("container_mounts.{host}"),
+                format!("`{host}: {inside}`: a mount path cannot hold `,` (it separates pyxis mounts) nor a `:` in the container path"),
+                Some("rename the directory, or mount a parent of it".into()),
+            );
+        }
+    }
+    container_mounts.extend(recipe_mounts);
     for (i, m) in r
         .string_list(doc.get("extra_mount"), "extra_mount")
         .into_iter()
         .enumerate()
     {
         match m.split_once(':') {
-            Some((h, c)) if !h.is_empty() && !c.is_empty() && !c.contains(':') => {
+            Some((h, c))
+                if !h.is_empty() && !c.is_empty() && !c.contains(':') && !m.contains(',') =>
+            {
                 container_mounts.push((h.into(), c.into()))
             }
             _ => {
