@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Every recipe of the shared corpus (seed-era, current, backends), run as a new user would on a machine
-# without GPUs: `srt-graph run RECIPE --mock-workers --smoke`. Reports how many plan, deploy, become
+# without GPUs: `srt-graph run RECIPE --mock-workers --smoke` (a file of several variants: its first). Reports how many plan, deploy, become
 # healthy and serve, and groups the reasons for the rest. Not part of CI (441 recipes × ~15 s).
 #
 #   bash benches/corpus-smoke.sh [N]        # N: every N-th recipe (default 1: all)
+#   SWEEP_FILES=list bash benches/corpus-smoke.sh   # only the recipes listed (one path per line)
 #
 # Needs what `scripts/test.sh` installs (nginx, nats-server, etcd, python3-venv); runs one recipe at a
 # time on 127.0.60.x–127.0.99.x, each in its own temporary run directory, and leaves nothing running.
@@ -29,7 +30,12 @@ while IFS= read -r f; do
     run=$work/run-$k
     first="127.0.$((60 + k % 40)).1"
     log=$work/out-$k.txt
-    timeout 600 "$bin" run "$f" --cluster-config "$corpus/$era/srtslurm.yaml.example" \
+    # A file of several variants (a sweep, overrides) runs its first one: one point of the file's shape.
+    target=$f
+    first_variant=$("$bin" plan "$f" --cluster-config "$corpus/$era/srtslurm.yaml.example" --json 2>/dev/null \
+        | python3 -c 'import json,sys; v=json.load(sys.stdin); print(v[0]["variant"] if isinstance(v, list) else "")' 2>/dev/null)
+    [ -n "$first_variant" ] && target="$f:$first_variant"
+    timeout 600 "$bin" run "$target" --cluster-config "$corpus/$era/srtslurm.yaml.example" \
         --mock-workers --smoke -q --grace 3s --first-address "$first" --run-dir "$run" >"$log" 2>&1
     status=$?
     if [ $status -eq 0 ]; then
@@ -53,7 +59,7 @@ while IFS= read -r f; do
     fi
     printf '%s\t%s\t%s\n' "$f" "$outcome" "$reason" >> "$results"
     printf '%4d %-24s %s\n' "$k" "$outcome" "${f#$corpus/}"
-done < <(find "$corpus" -name '*.yaml' ! -name 'srtslurm*' | sort)
+done < <(if [ -n "${SWEEP_FILES:-}" ]; then cat "$SWEEP_FILES"; else find "$corpus" -name '*.yaml' ! -name 'srtslurm*' | sort; fi)
 
 total=$(wc -l < "$results")
 echo

@@ -7,6 +7,9 @@ use srt_graph_engine::Container;
 use std::collections::BTreeMap;
 
 /// Where and how the plan will run. `plan` uses the defaults; executors fill in real values.
+/// Where the node tools (`srt-graph`, a static binary) appear inside worker containers.
+pub const CONTAINER_TOOL_DIR: &str = "/srt-graph-bin";
+
 #[derive(Debug, Clone)]
 pub struct Target {
     /// Node names; missing ones are named `node<k>`.
@@ -53,7 +56,7 @@ impl Default for Target {
             bind_all: true,
             run_dir: "$RUN_DIR".into(),
             srt_graph: "srt-graph".into(),
-            container_tool: format!("{}/srt-graph", crate::compile::CONTAINER_TOOL_DIR),
+            container_tool: format!("{CONTAINER_TOOL_DIR}/srt-graph"),
             worker_python: "python3".into(),
             frontend_python: "python3".into(),
             mock_workers: false,

@@ -1,6 +1,7 @@
 //! The cluster config `srtslurm.yaml`: site defaults and model/container aliases.
 
 use crate::diag::{Reader, RecipeError};
+use crate::recipe::RunDirAccess;
 use crate::yaml::{self, Value};
 use std::path::{Path, PathBuf};
 
@@ -123,11 +124,7 @@ impl ClusterConfig {
                 .map(|(h, c)| (expand_vars(&h), c))
                 .collect(),
             secret_env: r.string_list(get("secret_env"), "secret_env"),
-            run_dir_access: crate::read::read_access(
-                get("run_dir_access"),
-                "run_dir_access",
-                &mut r,
-            ),
+            run_dir_access: read_access(get("run_dir_access"), "run_dir_access", &mut r),
         };
         if r.diagnostics.is_empty() {
             Ok(cfg)
@@ -141,6 +138,28 @@ impl ClusterConfig {
 /// are left as written).
 fn expand_vars(text: &str) -> String {
     shellexpand::env_with_context_no_errors(text, |v| std::env::var(v).ok()).into_owned()
+}
+
+/// `run_dir_access: owner | group` (srt-graph's own key, in a recipe or srtslurm.yaml).
+pub(crate) fn read_access(
+    node: Option<&crate::yaml::Node>,
+    path: &str,
+    r: &mut Reader,
+) -> Option<RunDirAccess> {
+    let node = node?;
+    match r.string(Some(node), path)?.as_str() {
+        "owner" => Some(RunDirAccess::Owner),
+        "group" => Some(RunDirAccess::Group),
+        other => {
+            r.error(
+                node.pos,
+                path,
+                format!("`{other}` is not a run directory access"),
+                Some("`owner` (the default: only you can read the run) or `group` (your group may read it, for shared results)".into()),
+            );
+            None
+        }
+    }
 }
 
 fn lookup(table: &[(String, String)], name: &str) -> String {

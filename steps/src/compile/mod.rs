@@ -162,8 +162,7 @@ impl<'a> Compiler<'a> {
     }
 }
 
-/// Where the node tools (`srt-graph`, a static binary) appear inside worker containers.
-pub const CONTAINER_TOOL_DIR: &str = "/srt-graph-bin";
+pub use crate::build::CONTAINER_TOOL_DIR;
 
 /// Host paths a worker container needs beside the recipe's: the run directory, the cache (the run's
 /// venv, created by the container's own Python) and the directory of the static `srt-graph`.

@@ -16,15 +16,7 @@ pub(super) fn add_user_steps(
     let nodes = &ctx.nodes;
     let mut diags = Vec::new();
     let mut expanded = expand(recipe, nodes, &mut diags);
-    // `container: true`: in the workers' container where the run has one (the `containers` stage puts
-    // it there, with the node tools); on the host otherwise, as every step runs without containers.
-    if let Some(c) = &ctx.target.container {
-        for (i, s) in expanded.iter_mut() {
-            if recipe.steps.iter().any(|u| u.index == *i && u.container) {
-                s.container = Some(c.clone());
-            }
-        }
-    }
+    into_container(recipe, ctx, &mut expanded);
     let compiled: Vec<(String, String)> = steps
         .iter()
         .map(|s| (s.id.clone(), s.kind.clone()))
@@ -113,6 +105,19 @@ pub(super) fn add_user_steps(
         }
     }
     Ok(())
+}
+
+/// `container: true`: in the workers' container where the run has one (the `containers` stage puts it
+/// there, with the node tools); on the host otherwise, as every step runs without containers.
+fn into_container(recipe: &Recipe, ctx: &crate::build::Ctx, expanded: &mut [(usize, Step)]) {
+    let Some(c) = &ctx.target.container else {
+        return;
+    };
+    for (i, s) in expanded.iter_mut() {
+        if recipe.steps.iter().any(|u| u.index == *i && u.container) {
+            s.container = Some(c.clone());
+        }
+    }
 }
 
 /// The recipe's steps, one copy per node for `node: all`: `(index in steps:, step)`.

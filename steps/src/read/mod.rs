@@ -8,7 +8,6 @@ mod frontend;
 mod ignored;
 mod model;
 mod platform;
-pub(crate) use platform::read_access;
 mod resources;
 mod roles;
 mod user_steps;

@@ -75,27 +75,9 @@ pub(super) fn read<'a>(
             names.extend(r.string_list(doc.get("secret_env"), "secret_env"));
             names
         },
-        run_dir_access: read_access(doc.get("run_dir_access"), "run_dir_access", r)
+        run_dir_access: crate::cluster::read_access(doc.get("run_dir_access"), "run_dir_access", r)
             .or(cluster.run_dir_access)
             .unwrap_or_default(),
-    }
-}
-
-/// `run_dir_access: owner | group` (srt-graph's own key, in a recipe or srtslurm.yaml).
-pub fn read_access(node: Option<&Node>, path: &str, r: &mut Reader) -> Option<RunDirAccess> {
-    let node = node?;
-    match r.string(Some(node), path)?.as_str() {
-        "owner" => Some(RunDirAccess::Owner),
-        "group" => Some(RunDirAccess::Group),
-        other => {
-            r.error(
-                node.pos,
-                path,
-                format!("`{other}` is not a run directory access"),
-                Some("`owner` (the default: only you can read the run) or `group` (your group may read it, for shared results)".into()),
-            );
-            None
-        }
     }
 }
 
