@@ -106,12 +106,14 @@ impl Benchmark {
 #[derive(Debug, Clone)]
 pub struct Dynamo {
     pub install: bool,
-    /// What `pip install` receives: `ai-dynamo==X`, a wheel path, or a git ref.
+    /// What `pip install` receives: `ai-dynamo==X` (and its runtime), or a git ref.
     pub packages: Vec<String>,
     /// `dynamo.request_plane` (srtctl's default: `tcp`).
     pub request_plane: String,
     /// A commit or the top of the tree (a git source, which only a real run can build).
     pub from_git: bool,
+    /// `dynamo.wheel`: a version from the site's staged wheel index (`DYNAMO_INDEX_URL`), not PyPI.
+    pub staged_wheel: bool,
     /// `dynamo.version` as written.
     pub version: Option<String>,
 }

@@ -5,14 +5,16 @@
 use srt_graph_engine::Plan;
 use std::borrow::Cow;
 
-/// Name parts that mark a variable secret (matched on the upper-cased name).
-const MARKERS: &[&str] = &["TOKEN", "SECRET", "PASSWORD", "API_KEY"];
-
-/// Whether a variable named `name` holds a secret, by its name or because `listed` names it.
+/// Whether a variable named `name` holds a secret, by its name or because `listed` names it. Names that
+/// say so: containing `SECRET`, `PASSWORD` or `API_KEY`, ending in `_KEY`, or with `TOKEN` as a word
+/// (`HF_TOKEN`, `GITHUB_TOKEN`) — not `MAX_TOKENS` or `TOKENIZER_PATH`, which engines are full of.
 pub fn is_secret_name(name: &str, listed: &[String]) -> bool {
     let upper = name.to_ascii_uppercase();
-    MARKERS.iter().any(|m| upper.contains(m))
+    ["SECRET", "PASSWORD", "API_KEY"]
+        .iter()
+        .any(|m| upper.contains(m))
         || upper.ends_with("_KEY")
+        || upper.split('_').any(|word| word == "TOKEN")
         || listed.iter().any(|l| l == name)
 }
 
@@ -79,7 +81,7 @@ mod tests {
             "DB_PASSWORD",
             "OPENAI_API_KEY",
             "S3_KEY",
-            "MY_TOKENS",
+            "HUGGING_FACE_HUB_TOKEN",
         ] {
             assert!(is_secret_name(n, &[]), "{n}");
         }
@@ -88,6 +90,8 @@ mod tests {
             "KEYBOARD",
             "SGLANG_ENABLE_X",
             "MONKEY",
+            "VLLM_MAX_TOKENS_PER_EXPERT_FP4_MOE",
+            "TOKENIZER_PATH",
         ] {
             assert!(!is_secret_name(n, &[]), "{n}");
         }

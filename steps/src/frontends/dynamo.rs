@@ -31,6 +31,9 @@ pub fn packages(recipe: &Recipe, simulated: bool) -> (Vec<String>, Option<String
     let why = match (d.from_git, zero_x) {
         _ if !simulated => return (d.packages.clone(), None),
         (true, _) => "a git source cannot be built here".to_string(),
+        _ if d.staged_wheel => {
+            "a staged wheel comes from the site's own index (DYNAMO_INDEX_URL), not from PyPI".to_string()
+        }
         (false, Some(v)) => format!(
             "Dynamo {v}'s frontend fetches model cards from Hugging Face (no network here) and its runtime needs NATS JetStream newer than Debian's"
         ),

@@ -166,8 +166,10 @@ fn read_dynamo(dyn_node: &Node, r: &mut Reader) -> Dynamo {
         }
     }
     let (wheel_is_none, hash_set) = (wheel.is_none(), hash.is_some());
+    let staged_wheel = wheel.is_some();
+    // srtctl's `wheel` is a version of ai-dynamo (and its runtime) from the site's staged wheel index.
     let packages = if let Some(w) = wheel {
-        vec![w]
+        vec![format!("ai-dynamo-runtime=={w}"), format!("ai-dynamo=={w}")]
     } else if let Some(h) = hash {
         vec![format!("git+https://github.com/ai-dynamo/dynamo.git@{h}")]
     } else if top_of_tree {
@@ -185,6 +187,7 @@ fn read_dynamo(dyn_node: &Node, r: &mut Reader) -> Dynamo {
     Dynamo {
         install,
         from_git: wheel_is_none && (hash_set || top_of_tree),
+        staged_wheel,
         packages,
         request_plane,
         version: written,
