@@ -22,7 +22,7 @@ trap 'SLURM_STEP_NODELIST=node2 enroot remove -f "pyxis_$name" >/dev/null 2>&1 |
 export SLURM_JOB_ID=$job
 
 time_one() { local t0 t1; t0=$(date +%s%N); "$@" >/dev/null 2>&1; t1=$(date +%s%N); echo $(( (t1 - t0) / 1000000 )); }
-stats() { sort -n | awk '{ a[NR] = $1 } END { printf "%d %d", a[int((NR + 1) / 2)], a[int(NR * 0.9 + 0.5)] }'; }
+stats() { sort -n | awk '{ a[NR] = $1 } END { printf "%d %d\n", a[int((NR + 1) / 2)], a[int(NR * 0.9 + 0.5)] }'; }
 
 bare=() fresh=() named=()
 # The first named start unpacks the image: measured apart, as a run pays it once per node.
