@@ -51,6 +51,16 @@ fn containers() -> Option<Containers> {
     })
 }
 
+/// What every container test starts with: the cluster's containers, a static binary, the cluster to
+/// itself. `None`: skipped (said why).
+fn setup() -> Option<(Containers, std::sync::MutexGuard<'static, ()>)> {
+    let c = containers()?;
+    if !static_binary() {
+        return None;
+    }
+    Some((c, CLUSTER.lock().unwrap_or_else(|p| p.into_inner())))
+}
+
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_srt-graph")
 }
@@ -139,11 +149,7 @@ fn bench_results(run_dir: &Path) -> usize {
 
 #[test]
 fn container_demo_runs_end_to_end_through_submit() {
-    let Some(c) = containers() else { return };
-    if !static_binary() {
-        return;
-    }
-    let _cluster = CLUSTER.lock().unwrap_or_else(|p| p.into_inner());
+    let Some((c, _cluster)) = setup() else { return };
     let dir = tempfile::tempdir().expect("tmp");
     let config = cluster_config(dir.path(), &c, "");
     let recipe = concat!(env!("CARGO_MANIFEST_DIR"), "/recipes/container-demo.yaml");
@@ -216,11 +222,7 @@ fn container_demo_runs_end_to_end_through_submit() {
 
 #[test]
 fn container_static_node_binary_runs_in_an_image_without_a_c_library() {
-    let Some(c) = containers() else { return };
-    if !static_binary() {
-        return;
-    }
-    let _cluster = CLUSTER.lock().unwrap_or_else(|p| p.into_inner());
+    let Some((c, _cluster)) = setup() else { return };
     let node_binary = std::env::var("SRT_GRAPH_NODE_BINARY").unwrap_or_else(|_| bin().to_string());
     let srun = |program: &str| {
         let path = Path::new(program);
@@ -272,11 +274,7 @@ fn safety_recipe(dir: &Path, image: &str) -> PathBuf {
 
 #[test]
 fn container_recipe_values_arrive_verbatim_and_execute_nothing() {
-    let Some(c) = containers() else { return };
-    if !static_binary() {
-        return;
-    }
-    let _cluster = CLUSTER.lock().unwrap_or_else(|p| p.into_inner());
+    let Some((c, _cluster)) = setup() else { return };
     let dir = tempfile::tempdir().expect("tmp");
     let recipe = safety_recipe(dir.path(), "debian12-python");
     let config = cluster_config(dir.path(), &c, "");
@@ -355,11 +353,7 @@ fn boxed(dir: &Path, image: &str, extra: &str) -> PathBuf {
 
 #[test]
 fn container_faults_stop_the_run_before_anything_starts() {
-    let Some(c) = containers() else { return };
-    if !static_binary() {
-        return;
-    }
-    let _cluster = CLUSTER.lock().unwrap_or_else(|p| p.into_inner());
+    let Some((c, _cluster)) = setup() else { return };
     // A missing image and a missing mount source: refused before anything starts, naming the step,
     // the node and the fix.
     for (image, extra, expect) in [
@@ -441,11 +435,7 @@ fn container_faults_stop_the_run_before_anything_starts() {
 
 #[test]
 fn container_kill_9_then_resume_reuses_the_containers_and_down_removes_them() {
-    let Some(c) = containers() else { return };
-    if !static_binary() {
-        return;
-    }
-    let _cluster = CLUSTER.lock().unwrap_or_else(|p| p.into_inner());
+    let Some((c, _cluster)) = setup() else { return };
     let dir = tempfile::tempdir().expect("tmp");
     let config = cluster_config(dir.path(), &c, "");
     // A 4-node allocation the test holds; the orchestrator runs in it as a batch script would.
