@@ -318,10 +318,10 @@ pub fn check_containers(placed: &Placed, dag: &srt_graph_engine::Dag) -> Result<
     let Some(step) = dag.plan.steps.iter().find(|s| s.container.is_some()) else {
         return Ok(());
     };
-    let image = step.container.as_ref().map_or("", |c| c.image.as_str());
     if !placed.refuses_containers {
         return check_container_sources(dag);
     }
+    let image = step.container.as_ref().map_or("", |c| c.image.as_str());
     Err(format!(
         "step `{}` runs in the container `{image}` (model.container), but this cluster's srun has no pyxis \
          (`--container-image` is not in `srun --help`)\n  help: install pyxis (enroot) on the cluster, or run \

@@ -122,13 +122,14 @@ pub fn compile_for_run(
         let dir = bin
             .parent()
             .map_or_else(|| ".".into(), |d| d.display().to_string());
-        for m in &mut c.mounts {
+        let mounts = c.mounts.iter_mut();
+        for m in mounts.chain(
+            target
+                .nginx_container
+                .iter_mut()
+                .flat_map(|n| &mut n.mounts),
+        ) {
             *m = m.replace(crate::options::NODE_TOOL_DIR_PLACEHOLDER, &dir);
-        }
-        if let Some(n) = &mut target.nginx_container {
-            for m in &mut n.mounts {
-                *m = m.replace(crate::options::NODE_TOOL_DIR_PLACEHOLDER, &dir);
-            }
         }
         let file = bin
             .file_name()
@@ -367,14 +368,13 @@ pub fn create_run_dir(dir: &Path, access: RunDirAccess) -> std::io::Result<()> {
 /// most their sources' permissions and never more than the run directory allows; a file already there
 /// (a submitted job running its copy) is left as it is.
 pub fn copy_inputs(recipe: &RecipeArgs, dir: &Path, access: RunDirAccess) -> std::io::Result<()> {
-    let file_mode = access.dir_mode() & 0o666;
     let copy = |from: &Path, name: &str| copy_input(from, &dir.join(name), access);
     match &recipe.recipe {
         Some(r) => copy(&split_selector(r).0, "recipe.yaml")?,
-        None => crate::session::write_private(
+        None => write_private(
             &dir.join("recipe.yaml"),
             EMBEDDED_DEFAULT.as_bytes(),
-            file_mode,
+            access.file_mode(),
         )?,
     }
     if let Some(c) = &recipe.cluster_config {
@@ -606,7 +606,7 @@ pub fn copy_input(from: &Path, to: &Path, access: RunDirAccess) -> std::io::Resu
     if !same {
         let source_mode = std::fs::metadata(from)?.permissions().mode() & 0o777;
         std::fs::copy(from, to)?;
-        let mode = source_mode & access.dir_mode() & 0o666;
+        let mode = source_mode & access.file_mode();
         std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode))?;
     }
     Ok(())

@@ -171,6 +171,13 @@ impl Step {
     pub fn is_service(&self) -> bool {
         self.lifetime == Lifetime::Service
     }
+
+    /// Every node the step runs on: its MPI job's, else its own.
+    pub fn nodes(&self) -> Vec<usize> {
+        self.mpi
+            .as_ref()
+            .map_or_else(|| vec![self.node], |m| m.nodes.clone())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

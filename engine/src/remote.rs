@@ -13,13 +13,23 @@ use crate::transport::{Process, TransportError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// `$1` = working directory, the rest = the command. `/proc/$$/stat` field 5 is the process group; `sh`'s
-/// own command name has no spaces, so plain field splitting reads it.
-const WRAPPER: &str = r#"d=$1; shift; cd -- "$d" || exit 127; read -r _ _ _ _ g _ </proc/$$/stat; echo "srt-graph-pid $$ $g"; trap '' PIPE; exec "$@""#;
+/// What every wrapper does once `d` holds the working directory and `$@` the command: `/proc/$$/stat` field
+/// 5 is the process group (`sh`'s own command name has no spaces, so plain field splitting reads it).
+macro_rules! wrapper_body {
+    () => {
+        r#"cd -- "$d" || exit 127; read -r _ _ _ _ g _ </proc/$$/stat; echo "srt-graph-pid $$ $g"; trap '' PIPE; exec "$@""#
+    };
+}
+
+/// `$1` = working directory, the rest = the command.
+const WRAPPER: &str = concat!("d=$1; shift; ", wrapper_body!());
 
 /// The wrapper that first takes its environment from standard input: `export NAME='value'` lines, quoted
 /// here (`env_script`), so values never appear in an argv on either end of the connection.
-const WRAPPER_ENV_ON_STDIN: &str = r#"d=$1; shift; e=$(cat) || exit 126; eval "$e" || exit 126; unset e; cd -- "$d" || exit 127; read -r _ _ _ _ g _ </proc/$$/stat; echo "srt-graph-pid $$ $g"; trap '' PIPE; exec "$@""#;
+const WRAPPER_ENV_ON_STDIN: &str = concat!(
+    r#"d=$1; shift; e=$(cat) || exit 126; eval "$e" || exit 126; unset e; "#,
+    wrapper_body!()
+);
 
 /// The argv that runs `argv` under the wrapper in `cwd` (`.` = wherever the transport starts).
 pub fn wrapped(cwd: Option<&str>, argv: &[String]) -> Vec<String> {

@@ -155,10 +155,10 @@ pub fn pyxis_available() -> bool {
     .is_ok_and(|help| help.contains("--container-image"))
 }
 
-/// The pyxis options of a step's container.
 /// The prefix pyxis gives the enroot containers of `--container-name`.
 pub const PYXIS_PREFIX: &str = "pyxis_";
 
+/// The pyxis options of a step's container.
 pub fn container_args(c: &Container) -> Vec<String> {
     let mut out = vec![
         format!("--container-image={}", c.image),

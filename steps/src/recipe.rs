@@ -241,4 +241,9 @@ impl RunDirAccess {
             RunDirAccess::Group => 0o750,
         }
     }
+
+    /// Most a file in the run directory may allow: the directory's bits without execute.
+    pub fn file_mode(self) -> u32 {
+        self.dir_mode() & 0o666
+    }
 }

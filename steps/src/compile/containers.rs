@@ -29,11 +29,7 @@ pub(super) fn place(steps: &mut Vec<Step>, container: &Container, ctx: &Ctx) {
             [p, ..] => vec![p.clone()],
             [] => vec![],
         };
-        let nodes = s
-            .mpi
-            .as_ref()
-            .map_or_else(|| vec![s.node], |m| m.nodes.clone());
-        for n in nodes {
+        for n in s.nodes() {
             let list = needs.entry(n).or_default();
             for p in called.iter().filter(|p| !p.contains('/')) {
                 if !list.contains(p) {
@@ -50,11 +46,7 @@ pub(super) fn place(steps: &mut Vec<Step>, container: &Container, ctx: &Ctx) {
         created.push(step);
     }
     for s in steps.iter_mut().filter(|s| s.container.is_some()) {
-        let nodes = s
-            .mpi
-            .as_ref()
-            .map_or_else(|| vec![s.node], |m| m.nodes.clone());
-        for n in nodes {
+        for n in s.nodes() {
             let id = start_container::id(&ctx.nodes.names[n]);
             if !s.depends_on.contains(&id) {
                 s.depends_on.insert(0, id);
