@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine with only Rust installed (run as root):
-# installs what the tests need (graphviz, nginx, python3-venv, OpenSSH, Slurm + munge, nats-server,
+# installs what the tests need (graphviz, nginx, python3-venv, OpenSSH, Slurm + munge, nats-server, chromium, tmux,
 # etcd; the tests' runs install sglang-router and ai-dynamo from PyPI into a cached venv themselves),
 # brings up the ssh hosts and the 4-node Slurm cluster once for the whole run (tests/env/*.sh; taken
 # down on exit, whatever happens), then format check, clippy, and every test of the workspace.
@@ -20,6 +20,9 @@ command -v slurmctld >/dev/null 2>&1 || missing+=(slurm-wlm)
 command -v munged >/dev/null 2>&1 || [ -x /usr/sbin/munged ] || missing+=(munge)
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+# The report is checked as people see it (a screenshot in headless Chromium), the monitor in tmux.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 if ((${#missing[@]})); then
     echo "== installing: ${missing[*]}"
     apt-get update -qq

@@ -145,6 +145,16 @@ pub struct BenchArgs {
     pub seed: u64,
     #[arg(long, default_value = "600s", value_parser = parse_duration)]
     pub request_timeout: std::time::Duration,
+    /// A point with a larger share of failed requests (in percent) is invalid and fails the command.
+    #[arg(long, default_value_t = 5.0, value_parser = percent)]
+    pub max_failed_percent: f64,
+}
+
+fn percent(v: &str) -> Result<f64, String> {
+    match v.parse::<f64>() {
+        Ok(x) if (0.0..=100.0).contains(&x) => Ok(x),
+        _ => Err(format!("`{v}` is not a percentage from 0 to 100")),
+    }
 }
 
 pub fn bench(a: &BenchArgs) -> CliResult {
@@ -194,6 +204,7 @@ pub fn bench(a: &BenchArgs) -> CliResult {
         seed: a.seed,
         request_timeout: a.request_timeout,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        max_failed_fraction: a.max_failed_percent / 100.0,
     };
     runtime()?
         .block_on(srt_graph_node_tools::loadgen::run(&cfg))
@@ -217,6 +228,18 @@ pub enum NodeOp {
     Address { interface: String },
     /// In a container: print the image's OS, and fail naming each PROGRAM not on PATH.
     ImageCheck { programs: Vec<String> },
+    /// Write this node's environment fingerprint (srt-graph, OS, Python and its packages, container,
+    /// GPUs) as JSON to OUT.
+    Fingerprint {
+        #[arg(long)]
+        node: String,
+        #[arg(long)]
+        python: String,
+        #[arg(long)]
+        container: Option<String>,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 /// What the ssh and Slurm transports ask of a node (`srt-graph node-op …` run there).
@@ -252,6 +275,17 @@ pub fn node_op(op: &NodeOp) -> CliResult {
             println!("{}", local::port_holders(addr, *port).join(", "));
         }
         NodeOp::ImageCheck { programs } => image_check(programs)?,
+        NodeOp::Fingerprint {
+            node,
+            python,
+            container,
+            out,
+        } => {
+            use srt_graph_node_tools::fingerprint;
+            let f = fingerprint::collect(node, python, container.as_deref());
+            fingerprint::write(out, &f).map_err(CliError::Failed)?;
+            println!("fingerprint of {node} → {}", out.display());
+        }
         NodeOp::Address { interface } => match interface_address(interface) {
             Some(a) => println!("{a}"),
             None => {

@@ -1,7 +1,9 @@
 //! `srt-graph`: compile srt-slurm recipes into a DAG of steps and run it across nodes.
 
+mod cli_monitor;
 mod cli_place;
 mod cli_plan;
+mod cli_results;
 mod cli_resume;
 mod cli_run;
 mod cli_submit;
@@ -43,6 +45,12 @@ enum Command {
     Resume(cli_resume::ResumeArgs),
     /// What a run did, what is up (live-probed), what failed, what remains.
     Status(cli_resume::StatusArgs),
+    /// Write an HTML report (Pareto, latency and throughput charts, step timeline, failures) of runs.
+    Report(cli_results::ReportArgs),
+    /// What differs between two runs: recipe, environment, results per concurrency.
+    Diff(cli_results::DiffArgs),
+    /// A live terminal view of runs (`--once`: plain text).
+    Monitor(cli_results::MonitorArgs),
     /// Stop everything a run started, using its journal (also when the orchestrator is gone).
     Down(cli_run::DownArgs),
     /// Block while a run's processes are up (a submitted `--keep-up` job's last step).
@@ -95,6 +103,9 @@ fn main() -> ExitCode {
         Command::Resume(args) => cli_resume::resume(&args),
         Command::Status(args) => cli_resume::status(&args),
         Command::Down(args) => cli_run::down(&args),
+        Command::Report(args) => cli_results::report(&args),
+        Command::Diff(args) => cli_results::diff(&args),
+        Command::Monitor(args) => cli_results::monitor(&args),
         Command::Hold(args) => cli_run::hold(&args),
         Command::MockWorker(args) => cli_tools::mock_worker(&args),
         Command::Bench(args) => cli_tools::bench(&args),

@@ -142,7 +142,100 @@ pub fn compile_for_run(
         preflight(&dag).map_err(CliError::Failed)?;
     }
     check_containers(placed, &dag).map_err(CliError::Failed)?;
+    write_records(recipe, meta, &dag, run_dir)?;
     Ok(dag)
+}
+
+/// What the run is, for people and srt-slurm's tools: `job.json` (srtctl's metadata shape) and
+/// `recipe.lock.yaml` (the recipe as resolved: overrides, sweep values, aliases applied), both with
+/// secret values redacted.
+fn write_records(
+    recipe: &srt_graph_steps::Recipe,
+    meta: &RunMeta,
+    dag: &Dag,
+    run_dir: &Path,
+) -> CliResult {
+    use srt_graph_results::job;
+    use srt_graph_steps::recipe::Role;
+    let redact = dag.plan.redactor();
+    let plan_json = srt_graph_engine::render::json(dag);
+    let role = |r: Role| {
+        recipe
+            .role(r)
+            .map_or((0, 0, 0), |s| (s.nodes, s.workers, s.gpus_per_worker))
+    };
+    let ((pn, pw, pg), (dn, dw, dg), (an, aw, ag)) = (
+        role(Role::Prefill),
+        role(Role::Decode),
+        role(Role::Aggregated),
+    );
+    let image = dag
+        .plan
+        .steps
+        .iter()
+        .find_map(|s| s.container.as_ref().map(|c| c.image.clone()));
+    let job = job::Job {
+        job_id: meta.placement.slurm_job.clone().unwrap_or_else(|| {
+            run_dir
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        }),
+        job_name: recipe.name.clone(),
+        backend_type: recipe.backend.to_string(),
+        frontend_type: recipe.frontend.kind.to_string(),
+        model_path: recipe.model_path.clone(),
+        gpu_type: recipe.gpu_type.clone(),
+        resources: job::Resources {
+            gpus_per_node: recipe.gpus_per_node,
+            prefill_nodes: pn,
+            decode_nodes: dn,
+            agg_nodes: an,
+            prefill_workers: pw,
+            decode_workers: dw,
+            agg_workers: aw,
+            gpus_per_prefill: pg,
+            gpus_per_decode: dg,
+            gpus_per_agg: ag,
+        },
+        benchmark: recipe.benchmark.as_ref().map(|b| job::BenchmarkInfo {
+            kind: b.kind.clone(),
+            isl: b.points.first().map(|p| p.isl),
+            osl: b.points.first().map(|p| p.osl),
+        }),
+        srt_graph: job::SrtGraphInfo {
+            version: env!("CARGO_PKG_VERSION").into(),
+            recipe_file: Some(recipe.file.clone()),
+            variant: meta.variant.clone(),
+            executor: format!("{:?}", meta.placement.executor).to_lowercase(),
+            mock_workers: meta.mock_workers,
+            nodes: dag.plan.nodes.clone(),
+            container_image_digest: image
+                .as_deref()
+                .map(Path::new)
+                .filter(|p| p.is_file())
+                .and_then(|p| job::file_digest(p).ok()),
+            container_image: image,
+            plan_steps: dag.plan.steps.len(),
+            plan_hash: job::bytes_digest(plan_json.as_bytes()),
+        },
+    };
+    job.write(run_dir)
+        .map_err(|e| CliError::Failed(format!("cannot write job.json: {e}")))?;
+    let yaml = serde_yaml::to_string(&recipe.resolved).unwrap_or_default();
+    let lock = format!(
+        "# recipe.lock.yaml — {} as srt-graph {} resolved it{}\n{}",
+        recipe.file,
+        env!("CARGO_PKG_VERSION"),
+        meta.variant
+            .as_deref()
+            .map_or_else(String::new, |v| format!(" (variant {v})")),
+        redact.clean(&yaml)
+    );
+    write_atomic(
+        &run_dir.join(srt_graph_results::diff::LOCK_FILE),
+        lock.as_bytes(),
+    )
+    .map_err(|e| CliError::Failed(format!("cannot write recipe.lock.yaml: {e}")))
 }
 
 /// Removes the run directory's lock when the orchestrator is done with it, however it returns.
@@ -427,6 +520,9 @@ fn finish(dag: &Dag, run_dir: &Path, report: &RunReport) -> CliResult {
         eprintln!("bring them down with: srt-graph down {}", run_dir.display());
     }
     print_bench_results(run_dir);
+    if let Some(report) = crate::cli_results::after_run(run_dir) {
+        eprintln!("report: {}", report.display());
+    }
     eprintln!("run directory: {}", run_dir.display());
     match report.status {
         RunStatus::Succeeded => Ok(()),

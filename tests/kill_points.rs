@@ -83,7 +83,7 @@ fn run(dir: &Path, first: &str, kill_after: Option<usize>) -> (PathBuf, bool) {
 fn results_complete(run_dir: &Path) -> bool {
     [2, 4, 8].iter().all(|c| {
         let f = run_dir.join(format!(
-            "sa-bench_isl_32_osl_40/isl_32_osl_40_concurrency_{c}_req_rate_inf_ctx8_gen8.json"
+            "sa-bench_isl_32_osl_40/results_concurrency_{c}_gpus_16_ctx_8_gen_8.json"
         ));
         std::fs::read(&f)
             .ok()

@@ -125,9 +125,7 @@ fn disaggregated_demo_end_to_end() {
     // sa-bench result files, named and keyed as sa-bench's, with sane values.
     let results = run_dir.join("sa-bench_isl_64_osl_8");
     for c in [2, 8] {
-        let f = results.join(format!(
-            "isl_64_osl_8_concurrency_{c}_req_rate_inf_ctx8_gen8.json"
-        ));
+        let f = results.join(format!("results_concurrency_{c}_gpus_16_ctx_8_gen_8.json"));
         let v: Value = serde_json::from_slice(&std::fs::read(&f).expect("result")).expect("json");
         for key in [
             "date",

@@ -257,6 +257,7 @@ fn json_contract() {
         "setup_script",
         "shell",
         "start_container",
+        "fingerprint",
     ];
     for s in steps {
         for key in [

@@ -90,6 +90,36 @@ fn assert_nodes(run_dir: &Path, names: &[&str]) {
     );
 }
 
+/// What people look at after a remote run: a fingerprint per node, the rollup, the report, and the
+/// monitor's view read from the run directory alone.
+fn assert_results(run_dir: &Path, nodes: &[&str]) {
+    for n in nodes {
+        let f = std::fs::read(run_dir.join(format!("fingerprints/{n}.json"))).expect("fingerprint");
+        let f: serde_json::Value = serde_json::from_slice(&f).expect("json");
+        assert_eq!(f["node"], *n);
+        assert!(f["python"]["packages"].is_array(), "{f}");
+    }
+    for file in [
+        "benchmark-rollup.json",
+        "benchmark-rollup.csv",
+        "report.html",
+        "recipe.lock.yaml",
+        "job.json",
+    ] {
+        assert!(run_dir.join(file).is_file(), "{file}");
+    }
+    let once = std::process::Command::new(bin())
+        .args(["monitor", "--once"])
+        .arg(run_dir)
+        .output()
+        .expect("monitor");
+    let once = String::from_utf8_lossy(&once.stdout);
+    assert!(
+        once.contains("— succeeded —") && once.contains("0 failed"),
+        "{once}"
+    );
+}
+
 fn bench_files(run_dir: &Path) -> usize {
     std::fs::read_dir(run_dir.join("sa-bench_isl_1024_osl_128"))
         .map(|d| {
@@ -133,7 +163,8 @@ fn ssh_runs_the_demo_across_four_hosts_over_one_connection_each() {
     // Logs streamed back, with the remote pid line first.
     let log = std::fs::read_to_string(run_dir.join("logs/router-2.log")).expect("log");
     assert!(log.contains("srt-graph-pid"), "{log}");
-    // 16 steps, some of them 4 to a host, and teardown's signals: still one connection per host.
+    assert_results(&run_dir, &["h1", "h2", "h3", "h4"]);
+    // 20 steps, some of them 5 to a host, and teardown's signals: still one connection per host.
     let after: Vec<usize> = (1..=4).map(|h| connections(&env, h)).collect();
     let opened: Vec<usize> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
     assert_eq!(opened, [1, 1, 1, 1], "connections opened per host");
@@ -363,6 +394,7 @@ fn slurm_submit_runs_the_demo_on_four_nodes() {
     // Slurm wrote each step's output into its log.
     let worker = std::fs::read_to_string(run_dir.join("logs/decode-1.log")).expect("log");
     assert!(worker.contains("srt-graph-pid"), "{worker}");
+    assert_results(&run_dir, &["node1", "node2", "node3", "node4"]);
     assert_no_survivors(&run_dir);
 }
 

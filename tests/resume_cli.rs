@@ -112,7 +112,7 @@ fn resume_after_the_orchestrator_died_keeps_adopts_and_finishes() {
     assert!(!stderr.contains("run     decode-0"), "{stderr}");
     for c in [2, 4, 8] {
         let f = run_dir.join(format!(
-            "sa-bench_isl_32_osl_50/isl_32_osl_50_concurrency_{c}_req_rate_inf_ctx4_gen4.json"
+            "sa-bench_isl_32_osl_50/results_concurrency_{c}_gpus_8_ctx_4_gen_4.json"
         ));
         let v: Value =
             serde_json::from_slice(&std::fs::read(&f).expect("result")).expect("complete json");
@@ -224,9 +224,9 @@ fn a_dead_worker_restarts_with_everything_that_depends_on_it_and_a_changed_recip
         String::from_utf8_lossy(&out.stderr)
     );
     let v: Value = serde_json::from_slice(
-        &std::fs::read(run_dir.join(
-            "sa-bench_isl_32_osl_40/isl_32_osl_40_concurrency_8_req_rate_inf_ctx4_gen4.json",
-        ))
+        &std::fs::read(
+            run_dir.join("sa-bench_isl_32_osl_40/results_concurrency_8_gpus_8_ctx_4_gen_4.json"),
+        )
         .expect("result"),
     )
     .expect("json");

@@ -88,6 +88,24 @@ pub fn utc_stamp() -> String {
     )
 }
 
+/// The current UTC time as ISO 8601 with microseconds (`2026-11-26T19:21:36.123456Z`), as Python's
+/// `datetime.now(timezone.utc).isoformat()` with `Z`.
+pub fn utc_iso8601() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60,
+        now.subsec_micros()
+    )
+}
+
 /// Days since 1970-01-01 → (year, month, day), Howard Hinnant's algorithm.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;

@@ -3,6 +3,7 @@
 //! Dynamo's mocker, and token counting. Kept apart from the compiler so that planning never builds an
 //! HTTP stack or a tokenizer.
 
+pub mod fingerprint;
 pub mod health;
 pub mod loadgen;
 pub mod mock_model;

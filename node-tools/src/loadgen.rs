@@ -36,6 +36,8 @@ pub struct BenchConfig {
     pub seed: u64,
     pub request_timeout: Duration,
     pub progress: bool,
+    /// A point with more failed requests than this share of its requests (0.05 = 5 %) is invalid.
+    pub max_failed_fraction: f64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -203,7 +205,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64)
 }
 
-/// `mean_X_ms`, `median_X_ms`, `std_X_ms`, `p99_X_ms` from values in seconds.
+/// `mean_X_ms`, `median_X_ms`, `std_X_ms`, `p90_X_ms`, `p99_X_ms` from values in seconds.
 fn stats(name: &str, values: &[f64], out: &mut serde_json::Map<String, Value>) {
     let mut ms: Vec<f64> = values.iter().map(|v| v * 1000.0).collect();
     ms.sort_by(f64::total_cmp);
@@ -212,6 +214,7 @@ fn stats(name: &str, values: &[f64], out: &mut serde_json::Map<String, Value>) {
     out.insert(format!("mean_{name}_ms"), json!(m));
     out.insert(format!("median_{name}_ms"), json!(percentile(&ms, 50.0)));
     out.insert(format!("std_{name}_ms"), json!(std));
+    out.insert(format!("p90_{name}_ms"), json!(percentile(&ms, 90.0)));
     out.insert(format!("p99_{name}_ms"), json!(percentile(&ms, 99.0)));
 }
 
@@ -254,18 +257,40 @@ async fn run_point(
     let t0 = Instant::now();
     let mut tasks = Vec::with_capacity(n);
     let mut at = Duration::ZERO;
+    // Without a terminal, a progress line every 2 s: what `srt-graph monitor` shows as live tokens/s.
+    let live = Arc::new((
+        std::sync::atomic::AtomicUsize::new(0),
+        std::sync::atomic::AtomicUsize::new(0),
+    ));
+    let ticker = (!cfg.progress).then(|| {
+        let live = live.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let done = live.0.load(std::sync::atomic::Ordering::Relaxed);
+                let tokens = live.1.load(std::sync::atomic::Ordering::Relaxed);
+                println!(
+                    "progress: concurrency {concurrency}: {done}/{n} requests, {:.1} output tok/s",
+                    tokens as f64 / t0.elapsed().as_secs_f64()
+                );
+            }
+        })
+    });
     for (prompt, input, output) in data {
         if let Some(rate) = cfg.request_rate {
             // Poisson process: exponential gaps with mean 1/rate.
             let gap = -(1.0 - rng.f64()).ln() / rate;
             at += Duration::from_secs_f64(gap);
         }
-        let (client, cfg, gate, bar, count) = (
+        let (client, cfg, gate, bar, count, live) = (
             client.clone(),
             cfg.clone(),
             gate.clone(),
             bar.clone(),
             counter.clone(),
+            live.clone(),
         );
         let start_at = t0 + at;
         tasks.push(tokio::spawn(async move {
@@ -278,6 +303,11 @@ async fn run_point(
             if let Some(b) = bar {
                 b.inc(1);
             }
+            live.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if o.success {
+                live.1
+                    .fetch_add(o.output_len, std::sync::atomic::Ordering::Relaxed);
+            }
             o
         }));
     }
@@ -287,6 +317,9 @@ async fn run_point(
     }
     let duration = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
+    if let Some(t) = ticker {
+        t.abort();
+    }
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
@@ -368,20 +401,22 @@ async fn run_point(
         "client_cpu_ms_per_request".into(),
         json!(1000.0 * cpu / n.max(1) as f64),
     );
-    if !errors.is_empty() {
-        let mut distinct: Vec<&str> = errors.clone();
-        distinct.sort_unstable();
-        distinct.dedup();
-        return Err(format!(
-            "{} of {n} requests failed at concurrency {concurrency}; e.g. {}",
-            errors.len(),
-            distinct
-                .iter()
-                .take(3)
-                .copied()
-                .collect::<Vec<_>>()
-                .join(" | ")
-        ));
+    // The first distinct errors, in the order they happened.
+    let mut distinct: Vec<&str> = Vec::new();
+    for e in &errors {
+        if !distinct.contains(e) {
+            distinct.push(e);
+        }
+    }
+    m.insert("failed".into(), json!(errors.len()));
+    m.insert(
+        "error_samples".into(),
+        json!(distinct.iter().take(5).collect::<Vec<_>>()),
+    );
+    let verdict = judge(n, errors.len(), total_out, cfg.max_failed_fraction);
+    m.insert("valid".into(), json!(verdict.is_ok()));
+    if let Err(why) = &verdict {
+        m.insert("invalid_reason".into(), json!(why));
     }
     let json = Value::Object(m);
     let mut file = None;
@@ -399,6 +434,13 @@ async fn run_point(
                 .to_string();
             format!("openai-completions-{rate}qps-concurrency{concurrency}-{model}-{date}.json")
         });
+        // An invalid point is kept for diagnosis under a name result readers (srt-slurm's
+        // `results_*.json` glob, the rollup) do not pick up.
+        let name = if verdict.is_ok() {
+            name
+        } else {
+            format!("invalid-{name}")
+        };
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let path = dir.join(name);
         let bytes = serde_json::to_vec_pretty(&json).map_err(|e| e.to_string())?;
@@ -407,11 +449,49 @@ async fn run_point(
             .map_err(|e| format!("{}: {e}", path.display()))?;
         file = Some(path);
     }
+    if let Err(why) = verdict {
+        let samples = distinct.iter().take(3).copied().collect::<Vec<_>>();
+        let saved = file.as_ref().map_or(String::new(), |f| {
+            format!("; its figures are in {}", f.display())
+        });
+        return Err(if samples.is_empty() {
+            format!("concurrency {concurrency}: {why}{saved}")
+        } else {
+            format!(
+                "concurrency {concurrency}: {why}; e.g. {}{saved}",
+                samples.join(" | ")
+            )
+        });
+    }
     Ok(PointResult {
         concurrency,
         json,
         file,
     })
+}
+
+/// The validity gate: a point that produced no output tokens, or where more requests failed than
+/// allowed, is not a measurement (srt-slurm's users have reported "successful" sweeps of either).
+fn judge(
+    requests: usize,
+    failed: usize,
+    output_tokens: usize,
+    max_failed: f64,
+) -> Result<(), String> {
+    if output_tokens == 0 {
+        return Err(format!(
+            "zero output tokens from {requests} requests ({failed} failed): not a valid measurement"
+        ));
+    }
+    let allowed = (max_failed * requests as f64).floor() as usize;
+    if failed > allowed {
+        return Err(format!(
+            "{failed} of {requests} requests failed ({:.1} %), more than the {:.1} % allowed (benchmark.max_failed_percent)",
+            100.0 * failed as f64 / requests.max(1) as f64,
+            100.0 * max_failed
+        ));
+    }
+    Ok(())
 }
 
 pub fn client(max_connections: usize) -> Result<reqwest::Client, String> {
@@ -422,7 +502,7 @@ pub fn client(max_connections: usize) -> Result<reqwest::Client, String> {
         .map_err(|e| e.to_string())
 }
 
-/// Runs every concurrency of the config in turn; stops at the first point with failed requests.
+/// Runs every concurrency of the config in turn; stops at the first invalid point (see `judge`).
 pub async fn run(cfg: &BenchConfig) -> Result<Vec<PointResult>, String> {
     crate::sys::raise_nofile_limit();
     let max = cfg.concurrencies.iter().copied().max().unwrap_or(1) as usize;
@@ -469,6 +549,22 @@ mod tests {
     }
 
     #[test]
+    fn the_gate_refuses_empty_output_and_too_many_failures() {
+        assert!(judge(100, 0, 1000, 0.05).is_ok());
+        assert!(judge(100, 5, 1000, 0.05).is_ok());
+        let too_many = judge(100, 6, 1000, 0.05).unwrap_err();
+        assert!(
+            too_many.contains("6 of 100 requests failed (6.0 %)"),
+            "{too_many}"
+        );
+        assert!(too_many.contains("5.0 % allowed"), "{too_many}");
+        let empty = judge(10, 0, 0, 0.05).unwrap_err();
+        assert!(empty.contains("zero output tokens"), "{empty}");
+        // 0 % allowed: one failure is too many.
+        assert!(judge(10, 1, 10, 0.0).is_err());
+    }
+
+    #[test]
     fn dataset_lengths_are_in_range() {
         let cfg = BenchConfig {
             url: String::new(),
@@ -486,6 +582,7 @@ mod tests {
             seed: 0,
             request_timeout: Duration::from_secs(1),
             progress: false,
+            max_failed_fraction: 0.05,
         };
         for (prompt, input, output) in dataset(&cfg, &TokenCounter::Words, 200) {
             assert!((80..=100).contains(&input) && (8..=10).contains(&output));

@@ -55,6 +55,10 @@ pub struct MockConfig {
     pub refuse_health: bool,
     /// How long decode waits for its prefill partner's KV.
     pub bootstrap_timeout: f64,
+    /// Answer every N-th request with a 500 (a flaky worker).
+    pub fail_every: Option<u64>,
+    /// Generate no tokens at all (a worker that "succeeds" with empty output).
+    pub empty_output: bool,
 }
 
 impl Default for MockConfig {
@@ -75,6 +79,8 @@ impl Default for MockConfig {
             crash_after: None,
             refuse_health: false,
             bootstrap_timeout: 30.0,
+            fail_every: None,
+            empty_output: false,
         }
     }
 }
@@ -119,6 +125,10 @@ struct MockArgs {
     mock_bootstrap_timeout: f64,
     #[arg(long, env = "SRT_MOCK_REFUSE_HEALTH", value_parser = clap::builder::FalseyValueParser::new())]
     mock_refuse_health: bool,
+    #[arg(long, env = "SRT_MOCK_FAIL_EVERY", value_parser = clap::value_parser!(u64).range(1..))]
+    mock_fail_every: Option<u64>,
+    #[arg(long, env = "SRT_MOCK_EMPTY_OUTPUT", value_parser = clap::builder::FalseyValueParser::new())]
+    mock_empty_output: bool,
 }
 
 fn parse_mode(v: &str) -> Result<Mode, String> {
@@ -223,6 +233,8 @@ pub fn parse_args(args: &[String]) -> Result<MockConfig, String> {
         crash_after: a.mock_crash_after.map(|n| n as u64),
         refuse_health: a.mock_refuse_health,
         bootstrap_timeout: a.mock_bootstrap_timeout,
+        fail_every: a.mock_fail_every,
+        empty_output: a.mock_empty_output,
     })
 }
 
@@ -525,6 +537,15 @@ async fn handle(s: AppState, body: Value, api: Api) -> Response {
             std::process::exit(1);
         }
     }
+    if s.cfg
+        .fail_every
+        .is_some_and(|every| n.is_multiple_of(every))
+    {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("injected fault: request {n} fails (--mock-fail-every)"),
+        );
+    }
     let req = parse_request(&body, &s.cfg.served_model_name, 16);
     let Ok(permit) = s.queue.clone().acquire_owned().await else {
         return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
@@ -628,6 +649,7 @@ async fn respond(
     ttft: Duration,
 ) -> Response {
     let s = guard.0.clone();
+    let tokens = if s.cfg.empty_output { 0 } else { tokens };
     let id = format!("mock-{:x}", fastrand::u64(..));
     let per_token = Duration::from_secs_f64(1.0 / s.cfg.tokens_per_sec);
     let usage = json!({"prompt_tokens": req.prompt_tokens, "completion_tokens": tokens,

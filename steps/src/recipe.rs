@@ -92,6 +92,8 @@ pub struct Benchmark {
     pub random_range_ratio: f64,
     pub num_prompts_mult: u32,
     pub num_warmup_mult: u32,
+    /// A point with a larger share of failed requests is invalid (srt-graph's; default 5).
+    pub max_failed_percent: f64,
     /// Every key of the section as written, for the types that read more than sa-bench's knobs.
     pub options: Vec<(String, Node)>,
     pub pos: Pos,
@@ -193,6 +195,8 @@ pub struct Recipe {
     pub notes: Vec<String>,
     pub root_pos: Pos,
     pub resources_pos: Pos,
+    /// The variant's document with overrides, sweep values and aliases applied (`recipe.lock.yaml`).
+    pub resolved: serde_json::Value,
 }
 
 impl Recipe {

@@ -57,6 +57,7 @@ impl BenchmarkType for SaBench {
                 result_dir: &result_dir,
                 prefill_gpus,
                 decode_gpus,
+                max_failed_percent: b.max_failed_percent,
             };
             let prefix = if multi {
                 format!("sa-bench/isl{}-osl{}", p.isl, p.osl)

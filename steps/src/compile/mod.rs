@@ -4,6 +4,7 @@
 
 mod checks;
 mod containers;
+mod fingerprint;
 mod infra;
 mod prep;
 mod serving;
@@ -38,6 +39,7 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
     let mut c = Compiler::new(recipe, target)?;
     c.venv();
     c.node_prep();
+    c.fingerprints();
     c.dynamo_infra();
     c.workers()?;
     let endpoint = c.serving();

@@ -177,6 +177,7 @@ fn smoke_benchmark(recipe: Option<&Benchmark>) -> Benchmark {
         random_range_ratio: recipe.map_or(0.8, |b| b.random_range_ratio),
         num_prompts_mult: 1,
         num_warmup_mult: 0,
+        max_failed_percent: recipe.map_or(5.0, |b| b.max_failed_percent),
         options: Vec::new(),
         pos: recipe.map_or(crate::yaml::Pos { line: 1, col: 1 }, |b| b.pos),
     }

@@ -1,5 +1,6 @@
 //! One file per step kind: its name, default policy and how its command line is built.
 
+pub mod fingerprint;
 pub mod mock_model;
 pub mod mount_source;
 pub mod pip_install;
@@ -57,6 +58,7 @@ pub const ALL: &[&Kind] = &[
     &shell::SPEC,
     &mock_model::SPEC,
     &start_container::SPEC,
+    &fingerprint::SPEC,
 ];
 
 pub fn find(name: &str) -> Option<&'static Kind> {

@@ -29,6 +29,7 @@ pub struct Point<'a> {
     pub random_range_ratio: f64,
     pub req_rate: Option<f64>,
     pub result_dir: &'a str,
+    pub max_failed_percent: f64,
     pub prefill_gpus: u32,
     pub decode_gpus: u32,
 }
@@ -46,16 +47,19 @@ fn rate_text(r: Option<f64>) -> String {
     )
 }
 
-/// sa-bench's result file name, so existing analysis scripts find the files.
+/// sa-bench's result file name (srt-slurm's `bench.sh`), so its rollup and analysis scripts find the
+/// files: `results_concurrency_C_gpus_T_ctx_P_gen_D.json` when disaggregated, else
+/// `results_concurrency_C_gpus_T.json`.
 pub fn result_filename(p: &Point<'_>, concurrency: u32) -> String {
-    format!(
-        "isl_{}_osl_{}_concurrency_{concurrency}_req_rate_{}_ctx{}_gen{}.json",
-        p.isl,
-        p.osl,
-        rate_text(p.req_rate),
-        p.prefill_gpus,
-        p.decode_gpus
-    )
+    let total = p.prefill_gpus + p.decode_gpus;
+    if p.prefill_gpus > 0 && p.decode_gpus > 0 {
+        format!(
+            "results_concurrency_{concurrency}_gpus_{total}_ctx_{}_gen_{}.json",
+            p.prefill_gpus, p.decode_gpus
+        )
+    } else {
+        format!("results_concurrency_{concurrency}_gpus_{total}.json")
+    }
 }
 
 fn base_argv(srt_graph: &str, p: &Point<'_>) -> Vec<String> {
@@ -127,6 +131,8 @@ pub fn measure(
         p.result_dir.into(),
         "--result-filename".into(),
         result_filename(p, concurrency),
+        "--max-failed-percent".into(),
+        p.max_failed_percent.to_string(),
     ]);
     s.command = Some(argv);
     s.summary = format!(

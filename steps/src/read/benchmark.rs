@@ -15,6 +15,7 @@ const BENCHMARK: Keys = Keys {
         "random_range_ratio",
         "num_prompts_mult",
         "num_warmup_mult",
+        "max_failed_percent",
         "sweep",
     ],
     ignored: &[
@@ -96,7 +97,9 @@ pub(super) fn read(r: &mut Reader, node: Option<&Node>) -> Option<Benchmark> {
         None => base.into_iter().collect(),
     };
     let random_range_ratio = read_ratio(r, node);
+    let max_failed_percent = read_number(r, node, "max_failed_percent", 0.0..=100.0).unwrap_or(5.0);
     Some(Benchmark {
+        max_failed_percent,
         kind,
         points,
         random_range_ratio,
@@ -247,6 +250,39 @@ fn read_ratio(r: &mut Reader, node: &Node) -> f64 {
                 None,
             );
             0.8
+        }
+    }
+}
+
+/// A number (integer or not) within `range`, or a located error.
+fn read_number(
+    r: &mut Reader,
+    node: &Node,
+    key: &str,
+    range: std::ops::RangeInclusive<f64>,
+) -> Option<f64> {
+    let n = node.get(key)?;
+    let value = match &n.value {
+        Value::Null => return None,
+        Value::Float(x) => Some(*x),
+        Value::Int(i) => Some(*i as f64),
+        _ => None,
+    };
+    match value {
+        Some(x) if range.contains(&x) => Some(x),
+        _ => {
+            r.error(
+                n.pos,
+                &join("benchmark", key),
+                format!(
+                    "expected a number from {} to {}, found {}",
+                    range.start(),
+                    range.end(),
+                    n.describe()
+                ),
+                None,
+            );
+            None
         }
     }
 }

@@ -106,6 +106,7 @@ pub fn read(doc: &Node, cluster: &ClusterConfig, r: &mut Reader) -> Option<Recip
         ));
     }
     Some(Recipe {
+        resolved: doc.to_json(),
         file: r.file.clone(),
         name: name?,
         backend: backend.name(),

@@ -1,0 +1,380 @@
+//! `srt-graph report`: one self-contained HTML page (inline SVG and CSS, no script, no fetch) for one or
+//! more run directories — the Pareto chart, latency percentiles and throughput against concurrency, each
+//! run's step timeline, its failures with their log tails, and its metadata — and each chart as its own
+//! SVG file beside the page.
+
+use crate::charts::{self, Series};
+use crate::job::Job;
+use crate::points::Point;
+use crate::ResultsError;
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// What the report shows of one run directory.
+pub struct Run {
+    pub dir: PathBuf,
+    pub label: String,
+    pub job: Option<Job>,
+    pub points: Vec<Point>,
+    pub summary: Option<Value>,
+    pub plan: Value,
+    pub bars: Vec<charts::Bar>,
+    pub fingerprints: Vec<Value>,
+    /// Result files that exist but could not be read.
+    pub unreadable: Vec<String>,
+}
+
+impl Run {
+    pub fn read(dir: &Path) -> Result<Run, ResultsError> {
+        let plan_path = dir.join("plan.json");
+        if !plan_path.is_file() {
+            return Err(ResultsError::NotARun(dir.to_path_buf()));
+        }
+        let plan = crate::read_json(&plan_path)?;
+        let (points, unreadable) = crate::points::read(dir);
+        let job = Job::read(dir).ok();
+        let name = dir.file_name().map_or_else(
+            || dir.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let mut fingerprints: Vec<Value> = std::fs::read_dir(dir.join("fingerprints"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|f| crate::read_json(&f.path()).ok())
+            .collect();
+        fingerprints.sort_by(|a, b| a["node"].as_str().cmp(&b["node"].as_str()));
+        Ok(Run {
+            label: name,
+            bars: crate::read_json(&dir.join("trace.json"))
+                .map(|t| charts::bars(&t))
+                .unwrap_or_default(),
+            summary: crate::read_json(&dir.join("summary.json")).ok(),
+            dir: dir.to_path_buf(),
+            job,
+            points,
+            plan,
+            fingerprints,
+            unreadable,
+        })
+    }
+
+    /// GPUs serving the run, for the per-GPU axis.
+    pub fn gpus(&self) -> f64 {
+        self.job.as_ref().map_or(1.0, |j| f64::from(j.total_gpus()))
+    }
+
+    pub fn status(&self) -> &str {
+        self.summary
+            .as_ref()
+            .and_then(|s| s["status"].as_str())
+            .unwrap_or("running or interrupted")
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A chart's SVG without its XML prologue, to sit inline in the page.
+fn inline(svg: &str) -> &str {
+    svg.find("<svg").map_or(svg, |i| &svg[i..])
+}
+
+const STYLE: &str = "body{font-family:sans-serif;margin:24px;color:#222;max-width:1200px}\
+h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ccc}\
+table{border-collapse:collapse;margin:8px 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}\
+th{background:#f3f3f3}td.l,th.l{text-align:left}.ok{color:#2c7a2c;font-weight:bold}.bad{color:#c62828;font-weight:bold}\
+pre{background:#f7f7f7;border:1px solid #ddd;padding:8px;font-size:12px;overflow-x:auto;white-space:pre-wrap}\
+.chart{margin:12px 0}.swatch{display:inline-block;width:12px;height:12px;margin-right:4px}";
+
+/// Columns of the per-point table: (result key, header).
+const COLUMNS: [(&str, &str); 12] = [
+    ("completed", "requests"),
+    ("failed", "failed"),
+    ("request_throughput", "req/s"),
+    ("output_throughput", "output tok/s"),
+    ("median_ttft_ms", "TTFT p50"),
+    ("p90_ttft_ms", "TTFT p90"),
+    ("p99_ttft_ms", "TTFT p99"),
+    ("median_tpot_ms", "TPOT p50"),
+    ("p90_tpot_ms", "TPOT p90"),
+    ("p99_tpot_ms", "TPOT p99"),
+    ("median_itl_ms", "ITL p50"),
+    ("p99_itl_ms", "ITL p99"),
+];
+
+fn number(v: f64) -> String {
+    if !v.is_finite() {
+        "–".into()
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// The charts of `runs`: (file stem, SVG).
+pub fn charts(runs: &[Run]) -> Result<Vec<(String, String)>, String> {
+    let series: Vec<Series> = runs
+        .iter()
+        .map(|r| Series {
+            label: r.label.clone(),
+            points: &r.points,
+            gpus: r.gpus(),
+        })
+        .collect();
+    let mut out = Vec::new();
+    if runs.iter().any(|r| !r.points.is_empty()) {
+        out.push(("pareto".to_string(), charts::pareto(&series)?));
+        out.push((
+            "ttft".into(),
+            charts::latency(&series, "ttft", "Time to first token")?,
+        ));
+        out.push((
+            "tpot".into(),
+            charts::latency(&series, "tpot", "Time per output token")?,
+        ));
+        out.push((
+            "itl".into(),
+            charts::latency(&series, "itl", "Inter-token latency")?,
+        ));
+        out.push(("throughput".into(), charts::throughput(&series)?));
+    }
+    for (i, r) in runs.iter().enumerate() {
+        if !r.bars.is_empty() {
+            let stem = if runs.len() == 1 {
+                "timeline".to_string()
+            } else {
+                format!("timeline-{}", i + 1)
+            };
+            out.push((stem, charts::timeline(&r.bars)?));
+        }
+    }
+    Ok(out)
+}
+
+fn metadata(html: &mut String, i: usize, r: &Run) {
+    let c = charts::colour(i);
+    let _ = write!(
+        html,
+        "<h2><span class=swatch style=\"background:rgb({},{},{})\"></span>{}</h2><table>",
+        c.0,
+        c.1,
+        c.2,
+        esc(&r.label)
+    );
+    let status = r.status();
+    let class = if status == "succeeded" { "ok" } else { "bad" };
+    let mut row = |k: &str, v: String| {
+        let _ = write!(html, "<tr><th class=l>{k}</th><td class=l>{v}</td></tr>");
+    };
+    row("run directory", esc(&r.dir.display().to_string()));
+    row(
+        "status",
+        format!("<span class={class} data-status>{}</span>", esc(status)),
+    );
+    row("recipe", esc(r.plan["recipe"].as_str().unwrap_or("?")));
+    if let Some(j) = &r.job {
+        let g = &j.srt_graph;
+        row("variant", esc(g.variant.as_deref().unwrap_or("–")));
+        row(
+            "backend / frontend",
+            esc(&format!("{} / {}", j.backend_type, j.frontend_type)),
+        );
+        row("GPUs", j.total_gpus().to_string());
+        row(
+            "plan",
+            esc(&format!("{} steps, hash {}", g.plan_steps, g.plan_hash)),
+        );
+        row("srt-graph", esc(&g.version));
+        row(
+            "executor",
+            esc(&format!(
+                "{}{}",
+                g.executor,
+                if g.mock_workers { ", mock workers" } else { "" }
+            )),
+        );
+        if let Some(img) = &g.container_image {
+            row(
+                "container",
+                esc(&format!(
+                    "{img} {}",
+                    g.container_image_digest.as_deref().unwrap_or("")
+                )),
+            );
+        }
+    }
+    let nodes: Vec<&str> = r.plan["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    row("nodes", esc(&nodes.join(", ")));
+    for f in &r.fingerprints {
+        let py = &f["python"];
+        let what = match py["version"].as_str() {
+            Some(v) => format!(
+                "Python {v}, {} packages; {}; GPUs: {}",
+                py["packages"].as_array().map_or(0, Vec::len),
+                f["os"].as_str().unwrap_or("?"),
+                f["gpus"].as_array().map_or_else(
+                    || "none".to_string(),
+                    |g| g
+                        .iter()
+                        .filter_map(|x| x["name"].as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            ),
+            None => py["error"].as_str().unwrap_or("?").to_string(),
+        };
+        row(
+            &format!("environment {}", esc(f["node"].as_str().unwrap_or("?"))),
+            esc(&what),
+        );
+    }
+    if let Some(s) = &r.summary {
+        row(
+            "makespan",
+            format!("{:.1} s", s["makespan_secs"].as_f64().unwrap_or(0.0)),
+        );
+    }
+    html.push_str("</table>");
+}
+
+fn points_table(html: &mut String, runs: &[Run]) {
+    html.push_str("<h2>Results per concurrency</h2><table id=points><tr><th class=l>run</th><th class=l>point</th><th>concurrency</th><th>tok/s/user</th><th>out tok/s/GPU</th>");
+    for (_, h) in COLUMNS {
+        let _ = write!(html, "<th>{h}</th>");
+    }
+    html.push_str("</tr>");
+    for (i, r) in runs.iter().enumerate() {
+        for p in &r.points {
+            let _ = write!(
+                html,
+                "<tr data-run={i} data-c={}><td class=l>{}</td><td class=l>{}</td><td>{}</td><td data-key=tokens_per_user>{}</td><td data-key=tokens_per_gpu>{}</td>",
+                p.concurrency,
+                esc(&r.label),
+                esc(p.group.trim_start_matches("sa-bench_")),
+                p.concurrency,
+                number(p.tokens_per_user()),
+                number(p.get("output_throughput") / r.gpus()),
+            );
+            for (k, _) in COLUMNS {
+                let _ = write!(html, "<td data-key={k}>{}</td>", number(p.get(k)));
+            }
+            html.push_str("</tr>");
+        }
+    }
+    html.push_str("</table>");
+}
+
+fn failures(html: &mut String, r: &Run) {
+    let failed: Vec<&str> = r
+        .summary
+        .as_ref()
+        .and_then(|s| s["failures"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let retried: Vec<&charts::Bar> = r.bars.iter().filter(|b| b.failed()).collect();
+    if failed.is_empty() && retried.is_empty() && r.unreadable.is_empty() {
+        return;
+    }
+    let _ = write!(html, "<h3>Failures in {}</h3>", esc(&r.label));
+    if !retried.is_empty() {
+        html.push_str("<table><tr><th class=l>step</th><th class=l>node</th><th>try</th><th class=l>outcome</th></tr>");
+        for b in retried {
+            let _ = write!(
+                html,
+                "<tr><td class=l>{}</td><td class=l>{}</td><td>{}</td><td class=l>{}</td></tr>",
+                esc(&b.step),
+                esc(&b.node),
+                b.attempt,
+                esc(&b.outcome)
+            );
+        }
+        html.push_str("</table>");
+    }
+    for f in failed {
+        let _ = write!(html, "<pre class=failure>{}</pre>", esc(f));
+    }
+    for u in &r.unreadable {
+        let _ = write!(
+            html,
+            "<pre class=failure>unreadable result: {}</pre>",
+            esc(u)
+        );
+    }
+}
+
+/// The page for `runs` with its charts (`charts(runs)`, inline).
+pub fn html(runs: &[Run], charts: &[(String, String)]) -> String {
+    let title = if runs.len() == 1 {
+        format!("srt-graph report: {}", runs[0].label)
+    } else {
+        format!("srt-graph report: {} runs", runs.len())
+    };
+    let mut html = format!(
+        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{}</title><style>{STYLE}</style></head><body><h1>{}</h1>",
+        esc(&title),
+        esc(&title)
+    );
+    for (i, r) in runs.iter().enumerate() {
+        metadata(&mut html, i, r);
+    }
+    if runs.iter().all(|r| r.points.is_empty()) {
+        html.push_str("<p>No sa-bench results in these run directories.</p>");
+    } else {
+        points_table(&mut html, runs);
+    }
+    for (stem, svg) in charts {
+        let _ = write!(
+            html,
+            "<div class=chart id=\"chart-{stem}\">{}</div>",
+            inline(svg)
+        );
+    }
+    html.push_str("<h2>Failures</h2>");
+    let before = html.len();
+    for r in runs {
+        failures(&mut html, r);
+    }
+    if html.len() == before {
+        html.push_str("<p class=ok>None: every step that ran succeeded on its first try.</p>");
+    }
+    html.push_str("</body></html>\n");
+    html
+}
+
+/// Writes `out` (the page) and `<stem>-charts/<chart>.svg` beside it; returns the SVG paths.
+pub fn write(runs: &[Run], out: &Path) -> Result<Vec<PathBuf>, ResultsError> {
+    let charts = charts(runs).map_err(|message| ResultsError::Parse {
+        path: out.to_path_buf(),
+        message: format!("drawing a chart: {message}"),
+    })?;
+    crate::write(out, html(runs, &charts).as_bytes())?;
+    let stem = out
+        .file_stem()
+        .map_or_else(|| "report".into(), |s| s.to_string_lossy().into_owned());
+    let dir = out.with_file_name(format!("{stem}-charts"));
+    std::fs::create_dir_all(&dir).map_err(|source| ResultsError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let mut written = Vec::new();
+    for (name, svg) in &charts {
+        let p = dir.join(format!("{name}.svg"));
+        crate::write(&p, svg.as_bytes())?;
+        written.push(p);
+    }
+    Ok(written)
+}
