@@ -87,7 +87,7 @@ fi
 rm -f "$envlog"
 echo "== cargo test"
 # The property test over recipe parsing + compilation: 10,000 mutated recipes (~15 s) per CI run.
-export PROPTEST_CASES=${PROPTEST_CASES:-10000}
+export PROPTEST_CASES=${PROPTEST_CASES:-5000}
 set +e
 cargo test --workspace --no-fail-fast "${target_args[@]}" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
@@ -99,7 +99,7 @@ awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i == "passed;") p += $(i
 # cargo-fuzz over recipe parsing + validation + compilation, bounded in time (stable toolchain: no
 # sanitizer). Seeds: fuzz/corpus/recipe (checked in) and the shared recipe corpus when present; new inputs
 # go to a scratch directory, not into the checked-in corpus.
-echo "== cargo fuzz: recipe target, ${FUZZ_SECONDS:=40} s"
+echo "== cargo fuzz: recipe target, ${FUZZ_SECONDS:=25} s"
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --quiet
 scratch=$(mktemp -d)
 seeds=(corpus/recipe)

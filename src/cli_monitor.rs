@@ -1,10 +1,67 @@
 //! `srt-graph monitor`: the live terminal UI (ratatui) over one or more run directories, and its plain-text
 //! form (`--once`). Both draw the same `Snapshot`s, re-read from the run directories every second.
 
-use srt_graph_results::snapshot::{Snapshot, StepState, StepView};
+use crate::error::{CliError, CliResult};
+use clap::Args;
+use srt_graph_results::snapshot::{self, Snapshot, StepState, StepView};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
+
+#[derive(Args)]
+pub struct MonitorArgs {
+    /// Run directories (default: the 4 newest under ./runs).
+    pub run_dirs: Vec<PathBuf>,
+    /// Print the state once as plain text and exit (for scripts).
+    #[arg(long)]
+    pub once: bool,
+    /// Lines of the selected step's log to show.
+    #[arg(long, default_value_t = 12)]
+    pub log_lines: usize,
+}
+
+fn newest_runs() -> Vec<PathBuf> {
+    let mut dirs: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir("runs")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|d| d.path().join("plan.json").is_file())
+        .filter_map(|d| Some((d.metadata().ok()?.modified().ok()?, d.path())))
+        .collect();
+    dirs.sort();
+    dirs.into_iter().rev().take(4).map(|(_, p)| p).collect()
+}
+
+/// Each run's snapshot now (an unreadable run is reported in its place).
+pub fn snapshots(dirs: &[PathBuf]) -> Vec<Result<snapshot::Snapshot, String>> {
+    dirs.iter()
+        .map(|d| {
+            let alive = crate::session::live_orchestrator(d).is_some();
+            snapshot::read(d, alive).map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+pub fn monitor(args: &MonitorArgs) -> CliResult {
+    let dirs = if args.run_dirs.is_empty() {
+        newest_runs()
+    } else {
+        args.run_dirs.clone()
+    };
+    if dirs.is_empty() {
+        return Err(CliError::Invalid(
+            "no run directories given and none under ./runs".into(),
+        ));
+    }
+    if args.once {
+        print!(
+            "{}",
+            crate::cli_monitor::plain(&snapshots(&dirs), args.log_lines)
+        );
+        return Ok(());
+    }
+    run_tui(&dirs, args.log_lines).map_err(|e| CliError::Failed(format!("terminal: {e}")))
+}
 
 fn secs(s: Option<f64>) -> String {
     s.map_or_else(String::new, |s| format!("{s:.1} s"))
@@ -232,7 +289,7 @@ pub fn run_tui(dirs: &[PathBuf], log_lines: usize) -> std::io::Result<()> {
     let mut terminal = ratatui::init();
     let result = (|| -> std::io::Result<()> {
         loop {
-            let snaps = crate::cli_results::snapshots(&ui.dirs);
+            let snaps = snapshots(&ui.dirs);
             if ui.step == usize::MAX {
                 ui.step = 0;
             }

@@ -50,7 +50,7 @@ enum Command {
     /// What differs between two runs: recipe, environment, results per concurrency.
     Diff(cli_results::DiffArgs),
     /// A live terminal view of runs (`--once`: plain text).
-    Monitor(cli_results::MonitorArgs),
+    Monitor(cli_monitor::MonitorArgs),
     /// Stop everything a run started, using its journal (also when the orchestrator is gone).
     Down(cli_run::DownArgs),
     /// Block while a run's processes are up (a submitted `--keep-up` job's last step).
@@ -105,7 +105,7 @@ fn main() -> ExitCode {
         Command::Down(args) => cli_run::down(&args),
         Command::Report(args) => cli_results::report(&args),
         Command::Diff(args) => cli_results::diff(&args),
-        Command::Monitor(args) => cli_results::monitor(&args),
+        Command::Monitor(args) => cli_monitor::monitor(&args),
         Command::Hold(args) => cli_run::hold(&args),
         Command::MockWorker(args) => cli_tools::mock_worker(&args),
         Command::Bench(args) => cli_tools::bench(&args),

@@ -520,7 +520,7 @@ fn finish(dag: &Dag, run_dir: &Path, report: &RunReport) -> CliResult {
         eprintln!("bring them down with: srt-graph down {}", run_dir.display());
     }
     print_bench_results(run_dir);
-    if let Some(report) = crate::cli_results::after_run(run_dir) {
+    if let Some(report) = after_run(run_dir) {
         eprintln!("report: {}", report.display());
     }
     eprintln!("run directory: {}", run_dir.display());
@@ -528,6 +528,30 @@ fn finish(dag: &Dag, run_dir: &Path, report: &RunReport) -> CliResult {
         RunStatus::Succeeded => Ok(()),
         RunStatus::Failed => Err(CliError::StepFailed),
         RunStatus::Interrupted => Err(CliError::Interrupted),
+    }
+}
+
+/// What a run leaves for people at its end: srt-slurm's rollup and the HTML report. A failure here is a
+/// warning: the run's own outcome stands.
+fn after_run(run_dir: &Path) -> Option<PathBuf> {
+    match srt_graph_results::rollup::write(run_dir) {
+        Ok(true) => eprintln!(
+            "rollup: {} and {}",
+            run_dir.join(srt_graph_results::rollup::JSON_FILE).display(),
+            run_dir.join(srt_graph_results::rollup::CSV_FILE).display()
+        ),
+        Ok(false) => {}
+        Err(e) => eprintln!("warning: cannot write the rollup: {e}"),
+    }
+    let out = run_dir.join("report.html");
+    match srt_graph_results::report::Run::read(run_dir)
+        .and_then(|r| srt_graph_results::report::write(&[r], &out))
+    {
+        Ok(_) => Some(out),
+        Err(e) => {
+            eprintln!("warning: cannot write the report: {e}");
+            None
+        }
     }
 }
 

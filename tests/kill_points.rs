@@ -4,7 +4,7 @@
 //! with its process group unchanged, that nothing that was gone was skipped (every benchmark result is
 //! complete), and that no process of the run remains.
 //!
-//! `KILL_POINTS` (default 6) sets how many points; `KILL_SEED` shifts them. On demand:
+//! `KILL_POINTS` (default 4) sets how many points; `KILL_SEED` shifts them. On demand:
 //! `KILL_POINTS=50 cargo test --release --test kill_points -- --nocapture`. Figures go to
 //! `target/kill-points.txt`.
 
@@ -97,7 +97,7 @@ fn kill_the_orchestrator_anywhere_then_resume() {
     let points: usize = std::env::var("KILL_POINTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(6);
+        .unwrap_or(4);
     let seed: usize = std::env::var("KILL_SEED")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -48,6 +48,22 @@ pub fn openai_counts(v: &Value, want: Counts) -> Option<Counts> {
     Some(if listed { want } else { Counts::default() })
 }
 
+/// Whether `GET {url}/v1/models` lists `model` (by `id`).
+async fn lists_model(client: &reqwest::Client, url: &str, model: &str) -> bool {
+    let got = client
+        .get(format!("{}/v1/models", url.trim_end_matches('/')))
+        .send()
+        .await;
+    let Ok(r) = got else { return false };
+    let Ok(v) = r.json::<Value>().await else {
+        return false;
+    };
+    v.get("data").and_then(Value::as_array).is_some_and(|d| {
+        d.iter()
+            .any(|m| m.get("id").and_then(Value::as_str) == Some(model))
+    })
+}
+
 /// Pause before the next poll of a readiness gate: 4 % of the time already waited (at least 50 ms, at
 /// most `max`). What a poll can miss is at most the last pause, so time lost to polling stays under ~4 %
 /// of the wait however long it is, and a slow start is not hammered.
@@ -106,6 +122,24 @@ pub async fn wait_healthy(w: &WaitHealthy) -> Result<(), String> {
                 "openai" => openai_counts(v, want),
                 _ => sglang_counts(v),
             });
+            // A Dynamo frontend counts a worker before it has loaded the model's card: until then it
+            // answers requests for the model with 404 (a race seen on corpus recipes). Ready is also
+            // listed in `/v1/models`.
+            let counts = match counts {
+                Some(c) if w.mode == "dynamo" && c.prefill >= w.prefill && c.decode >= w.decode => {
+                    if lists_model(&client, url, &w.model).await {
+                        Some(c)
+                    } else {
+                        report.push(format!(
+                            "{url}: workers registered, model `{}` not listed in /v1/models yet",
+                            w.model
+                        ));
+                        all_ready = false;
+                        continue;
+                    }
+                }
+                other => other,
+            };
             match counts {
                 Some(c) if c.prefill >= w.prefill && c.decode >= w.decode => {
                     report.push(format!(

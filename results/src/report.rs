@@ -318,10 +318,9 @@ fn failures(html: &mut String, r: &Run) {
 
 /// The page for `runs` with its charts (`charts(runs)`, inline).
 pub fn html(runs: &[Run], charts: &[(String, String)]) -> String {
-    let title = if runs.len() == 1 {
-        format!("srt-graph report: {}", runs[0].label)
-    } else {
-        format!("srt-graph report: {} runs", runs.len())
+    let title = match runs {
+        [one] => format!("srt-graph report: {}", one.label),
+        _ => format!("srt-graph report: {} runs", runs.len()),
     };
     let mut html = format!(
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{}</title><style>{STYLE}</style></head><body><h1>{}</h1>",

@@ -119,12 +119,15 @@ up() {
   # in enroot's own config, keyed by the node list srun gives every step (a one-node step: its node). SLURMD_NODENAME would
   # not do: pyxis lists containers with the environment the step was launched with, before slurmstepd adds it.
   local conf=/usr/local/etc/enroot/enroot.conf
-  sed -i '/^ENROOT_\(DATA\|RUNTIME\|CACHE\)_PATH /d; /srt-graph test cluster/d' "$conf"
+  sed -i '/^ENROOT_\(DATA\|RUNTIME\|CACHE\)_PATH /d; /^ENROOT_ROOTFS_WRITABLE /d; /srt-graph test cluster/d' "$conf"
   {
     echo "# srt-graph test cluster: one enroot per Slurm node"
     echo "ENROOT_DATA_PATH $ENV_DIR/enroot/\${SLURM_STEP_NODELIST:-host}/data"
     echo "ENROOT_RUNTIME_PATH $ENV_DIR/enroot/\${SLURM_STEP_NODELIST:-host}/run"
     echo "ENROOT_CACHE_PATH $ENV_DIR/enroot/\${SLURM_STEP_NODELIST:-host}/cache"
+    # The peer cluster (benches/peer) runs srtctl, whose nginx and scripts write into the image's own
+    # directories, as GPU clusters' enroot configurations allow.
+    if [ "${SLURM_NETNS:-0}" = 1 ]; then echo "ENROOT_ROOTFS_WRITABLE yes"; fi
   } >>"$conf"
   echo "required $CACHE/pyxis/spank_pyxis.so runtime_path=$ENV_DIR/pyxis-run" >"$ENV_DIR/plugstack.conf"
   {

@@ -7,9 +7,42 @@
 #   tests/env/slurm.sh down   stop every daemon this script started (by the pids it recorded)
 #
 # State lives in $SLURM_ENV (default /tmp/srt-graph-slurm). Only root can run it (munge, slurmd).
+#
+# SLURM_NETNS=1 (benches/peer): each node in a network namespace of its own (srtg-nK, 10.78.0.K on the
+# bridge srtg-br0, slurmctld on 10.78.0.254), as separate machines are: srtctl binds every worker and
+# router to 0.0.0.0 on the same ports on every node, which one shared network stack cannot hold. The
+# namespaces have no route out. The suite does not use it.
 set -euo pipefail
 ENV_DIR=${SLURM_ENV:-/tmp/srt-graph-slurm}
 NODES=${SLURM_NODES:-4}
+NETNS=${SLURM_NETNS:-0}
+
+node_addr() { if [ "$NETNS" = 1 ]; then echo "10.78.0.$1"; else echo "127.0.1.$1"; fi; }
+ctld_addr() { if [ "$NETNS" = 1 ]; then echo "10.78.0.254"; else echo "127.0.0.1"; fi; }
+
+netns_up() {
+  ip link show srtg-br0 >/dev/null 2>&1 || ip link add srtg-br0 type bridge
+  ip addr replace 10.78.0.254/24 dev srtg-br0
+  ip link set srtg-br0 up
+  for k in $(seq 1 "$NODES"); do
+    ip netns list | grep -qw "srtg-n$k" && continue
+    ip netns add "srtg-n$k"
+    ip link add "srtg-v$k" type veth peer name eth0 netns "srtg-n$k"
+    ip link set "srtg-v$k" master srtg-br0 up
+    ip -n "srtg-n$k" addr add "10.78.0.$k/24" dev eth0
+    ip -n "srtg-n$k" link set eth0 up
+    ip -n "srtg-n$k" link set lo up
+  done
+  # Node names resolve, as a cluster's DNS makes them (srtctl connects to `node1:4222`); removed by down.
+  sed -i '/# srt-graph netns cluster$/d' /etc/hosts
+  for k in $(seq 1 "$NODES"); do echo "10.78.0.$k node$k # srt-graph netns cluster" >>/etc/hosts; done
+}
+
+netns_down() {
+  for k in $(seq 1 "$NODES"); do ip netns del "srtg-n$k" 2>/dev/null || true; done
+  ip link del srtg-br0 2>/dev/null || true
+  sed -i '/# srt-graph netns cluster$/d' /etc/hosts
+}
 
 need_root() {
   if [ "$(id -u)" != 0 ]; then
@@ -31,7 +64,7 @@ write_config() {
   mkdir -p "$ENV_DIR"/{spool,state,log}
   {
     echo "ClusterName=srtgraph"
-    echo "SlurmctldHost=$host(127.0.0.1)"
+    echo "SlurmctldHost=$host($(ctld_addr))"
     echo "SlurmctldPort=16817"
     echo "SlurmctldPidFile=$ENV_DIR/slurmctld.pid"
     echo "SlurmctldLogFile=$ENV_DIR/log/slurmctld.log"
@@ -53,7 +86,7 @@ write_config() {
     echo "InactiveLimit=0"
     echo "MinJobAge=600"
     for k in $(seq 1 "$NODES"); do
-      echo "NodeName=node$k NodeHostname=$host NodeAddr=127.0.1.$k Port=$((17000 + k)) CPUs=$cpus RealMemory=1000 State=UNKNOWN"
+      echo "NodeName=node$k NodeHostname=$host NodeAddr=$(node_addr "$k") Port=$((17000 + k)) CPUs=$cpus RealMemory=1000 State=UNKNOWN"
     done
     echo "PartitionName=debug Nodes=node[1-$NODES] Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES"
     # pyxis, when tests/env/containers.sh could build it (srun then takes --container-image …).
@@ -96,10 +129,16 @@ up() {
   write_config
   export SLURM_CONF=$ENV_DIR/slurm.conf
   start_munge
+  if [ "$NETNS" = 1 ]; then netns_up; fi
   slurmctld -f "$SLURM_CONF" -i
   for k in $(seq 1 "$NODES"); do
     mkdir -p "$ENV_DIR/spool/slurmd-node$k"
-    slurmd -f "$SLURM_CONF" -N "node$k"
+    if [ "$NETNS" = 1 ]; then
+      # nsenter, not `ip netns exec`: that remounts /sys, and slurmd needs the cgroup file system.
+      nsenter --net="/run/netns/srtg-n$k" slurmd -f "$SLURM_CONF" -N "node$k"
+    else
+      slurmd -f "$SLURM_CONF" -N "node$k"
+    fi
   done
   for _ in $(seq 100); do
     scontrol ping >/dev/null 2>&1 && break
@@ -137,6 +176,7 @@ down() {
   for f in "$ENV_DIR"/slurmd-node*.pid; do stop_pidfile "$f"; done
   stop_pidfile "$ENV_DIR/slurmctld.pid"
   stop_pidfile "$ENV_DIR/munged.pid"
+  if [ "$NETNS" = 1 ]; then netns_down; fi
   echo "slurm: down"
 }
 
