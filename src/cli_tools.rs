@@ -300,13 +300,7 @@ pub fn node_op(op: &NodeOp) -> CliResult {
 
 /// What a run's first step in a container checks: the programs its steps call by name are there.
 fn image_check(programs: &[String]) -> CliResult {
-    let os = std::fs::read_to_string("/etc/os-release")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-                .map(|v| v.trim_matches('"').to_string())
-        })
+    let os = srt_graph_node_tools::fingerprint::os_release()
         .unwrap_or_else(|| "an image without /etc/os-release".into());
     println!("container image: {os}");
     let path = std::env::var("PATH").unwrap_or_default();

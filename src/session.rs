@@ -555,33 +555,16 @@ fn after_run(run_dir: &Path) -> Option<PathBuf> {
     }
 }
 
-/// The sa-bench result files of the run, one line per concurrency point.
+/// The sa-bench result files of the run (`results_*.json`; an invalid point is not one), one line per
+/// concurrency point.
 fn print_bench_results(run_dir: &Path) {
-    let mut rows: Vec<(u64, String)> = Vec::new();
-    let Ok(dirs) = std::fs::read_dir(run_dir) else {
-        return;
-    };
-    for d in dirs
-        .flatten()
-        .filter(|d| d.file_name().to_string_lossy().starts_with("sa-bench_"))
-    {
-        for f in std::fs::read_dir(d.path()).into_iter().flatten().flatten() {
-            let Ok(bytes) = std::fs::read(f.path()) else {
-                continue;
-            };
-            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-                continue;
-            };
-            let n = |k: &str| {
-                v.get(k)
-                    .and_then(serde_json::Value::as_f64)
-                    .unwrap_or(f64::NAN)
-            };
-            let c = v
-                .get("max_concurrency")
-                .and_then(serde_json::Value::as_u64)
-                .unwrap_or(0);
-            rows.push((
+    let mut rows: Vec<(u64, String)> = srt_graph_results::points::read(run_dir)
+        .0
+        .iter()
+        .map(|p| {
+            let n = |k: &str| p.get(k);
+            let c = p.concurrency;
+            (
                 c,
                 format!(
                     "{c:>11} {:>8} {:>9.1} {:>11.1} {:>9.1} {:>9.1} {:>9.2} {:>9.2}  {}",
@@ -592,14 +575,11 @@ fn print_bench_results(run_dir: &Path) {
                     n("p99_ttft_ms"),
                     n("mean_tpot_ms"),
                     n("mean_itl_ms"),
-                    f.path()
-                        .strip_prefix(run_dir)
-                        .unwrap_or(&f.path())
-                        .display()
+                    p.file.strip_prefix(run_dir).unwrap_or(&p.file).display()
                 ),
-            ));
-        }
-    }
+            )
+        })
+        .collect();
     if rows.is_empty() {
         return;
     }

@@ -73,37 +73,36 @@ pub fn default_run_dir(base: &Path, recipe: &str) -> PathBuf {
     base.join(format!("{safe}-{}", utc_stamp()))
 }
 
-/// `20261125T183955Z`
-pub fn utc_stamp() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
-}
-
-/// The current UTC time as ISO 8601 with microseconds (`2026-11-26T19:21:36.123456Z`), as Python's
-/// `datetime.now(timezone.utc).isoformat()` with `Z`.
-pub fn utc_iso8601() -> String {
+/// Now in UTC: (year, month, day, hour, minute, second, microsecond).
+fn utc_now() -> (i64, u32, u32, u64, u64, u64, u32) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let secs = now.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z",
+    (
+        y,
+        m,
+        d,
         rem / 3600,
         (rem / 60) % 60,
         rem % 60,
-        now.subsec_micros()
+        now.subsec_micros(),
     )
+}
+
+/// `20261125T183955Z`
+pub fn utc_stamp() -> String {
+    let (y, m, d, h, mi, s, _) = utc_now();
+    format!("{y:04}{m:02}{d:02}T{h:02}{mi:02}{s:02}Z")
+}
+
+/// The current UTC time as ISO 8601 with microseconds (`2026-11-26T19:21:36.123456Z`), as Python's
+/// `datetime.now(timezone.utc).isoformat()` with `Z`.
+pub fn utc_iso8601() -> String {
+    let (y, m, d, h, mi, s, us) = utc_now();
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{us:06}Z")
 }
 
 /// Days since 1970-01-01 → (year, month, day), Howard Hinnant's algorithm.

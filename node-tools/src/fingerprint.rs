@@ -59,15 +59,15 @@ fn gpus() -> Value {
     }
 }
 
-fn os_release() -> Value {
+/// This system's `PRETTY_NAME` from `/etc/os-release`.
+pub fn os_release() -> Option<String> {
     std::fs::read_to_string("/etc/os-release")
         .ok()
         .and_then(|t| {
             t.lines()
                 .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-                .map(|v| json!(v.trim_matches('"')))
+                .map(|v| v.trim_matches('"').to_string())
         })
-        .unwrap_or(Value::Null)
 }
 
 /// Collects the fingerprint; `node` is the plan's node name, `container` the image the step runs in.

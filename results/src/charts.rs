@@ -147,59 +147,64 @@ pub fn pareto(series: &[Series]) -> ChartResult {
     Ok(svg)
 }
 
-/// `metric` (ttft, tpot, itl) p50/p90/p99 against concurrency; solid, dashed-looking (thinner) and dotted
-/// by percentile, one colour per run.
-pub fn latency(series: &[Series], metric: &str, title: &str) -> ChartResult {
-    let keys = [
-        ("median", "p50", 3u32),
-        ("p90", "p90", 2),
-        ("p99", "p99", 1),
-    ];
-    let value = |p: &Point, k: &str| p.get(&format!("{k}_{metric}_ms"));
-    let all_y = series
+/// One line of a chart against concurrency: legend label, colour, stroke width, marker radius, points.
+struct Line {
+    label: String,
+    colour: RGBColor,
+    width: u32,
+    marker: i32,
+    points: Vec<(f64, f64)>,
+}
+
+/// Every concurrency the runs measured (the x axis of the charts against concurrency).
+fn concurrencies<'a>(series: &'a [Series]) -> impl Iterator<Item = f64> + 'a {
+    series
         .iter()
-        .flat_map(|s| s.points.iter())
-        .flat_map(|p| keys.iter().map(move |(k, _, _)| value(p, k)));
-    let conc = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.concurrency as f64));
+        .flat_map(|s| s.points.iter().map(|p| p.concurrency as f64))
+}
+
+/// A chart of `lines` against concurrency, legend upper left.
+fn against_concurrency(
+    title: &str,
+    y_desc: &str,
+    height: u32,
+    x: impl Iterator<Item = f64>,
+    lines: &[Line],
+) -> ChartResult {
+    let y = lines.iter().flat_map(|l| l.points.iter().map(|p| p.1));
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (860, 420)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (860, height)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 20))
             .margin(14)
             .x_label_area_size(44)
             .y_label_area_size(70)
-            .build_cartesian_2d(range(conc, true), range(all_y, true))
+            .build_cartesian_2d(range(x, true), range(y, true))
             .map_err(err)?;
         chart
             .configure_mesh()
             .x_desc("concurrency")
-            .y_desc(format!("{} (ms)", metric.to_uppercase()))
+            .y_desc(y_desc)
             .draw()
             .map_err(err)?;
-        for (i, s) in series.iter().enumerate() {
-            let c = colour(i);
-            for (k, name, width) in keys {
-                let pts: Vec<(f64, f64)> = s
-                    .points
-                    .iter()
-                    .map(|p| (p.concurrency as f64, value(p, k)))
-                    .filter(|(_, y)| y.is_finite())
-                    .collect();
-                chart
-                    .draw_series(LineSeries::new(pts.clone(), c.stroke_width(width)))
-                    .map_err(err)?
-                    .label(format!("{} {name}", s.label))
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(width))
-                    });
-                chart
-                    .draw_series(pts.iter().map(|&xy| Circle::new(xy, 3, c.filled())))
-                    .map_err(err)?;
-            }
+        for l in lines {
+            let (c, width) = (l.colour, l.width);
+            chart
+                .draw_series(LineSeries::new(l.points.clone(), c.stroke_width(width)))
+                .map_err(err)?
+                .label(l.label.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(width))
+                });
+            chart
+                .draw_series(
+                    l.points
+                        .iter()
+                        .map(|&xy| Circle::new(xy, l.marker, c.filled())),
+                )
+                .map_err(err)?;
         }
         chart
             .configure_series_labels()
@@ -213,59 +218,59 @@ pub fn latency(series: &[Series], metric: &str, title: &str) -> ChartResult {
     Ok(svg)
 }
 
+/// `metric` (ttft, tpot, itl) p50/p90/p99 against concurrency; thicker to thinner by percentile, one colour
+/// per run.
+pub fn latency(series: &[Series], metric: &str, title: &str) -> ChartResult {
+    let keys = [
+        ("median", "p50", 3u32),
+        ("p90", "p90", 2),
+        ("p99", "p99", 1),
+    ];
+    let mut lines = Vec::new();
+    for (i, s) in series.iter().enumerate() {
+        for (k, name, width) in keys {
+            lines.push(Line {
+                label: format!("{} {name}", s.label),
+                colour: colour(i),
+                width,
+                marker: 3,
+                points: s
+                    .points
+                    .iter()
+                    .map(|p| (p.concurrency as f64, p.get(&format!("{k}_{metric}_ms"))))
+                    .filter(|(_, y)| y.is_finite())
+                    .collect(),
+            });
+        }
+    }
+    let y_desc = format!("{} (ms)", metric.to_uppercase());
+    against_concurrency(title, &y_desc, 420, concurrencies(series), &lines)
+}
+
 /// Request throughput against concurrency.
 pub fn throughput(series: &[Series]) -> ChartResult {
-    let all_y = series
+    let lines: Vec<Line> = series
         .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.get("request_throughput")));
-    let conc = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.concurrency as f64));
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (860, 380)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption("Request throughput", ("sans-serif", 20))
-            .margin(14)
-            .x_label_area_size(44)
-            .y_label_area_size(70)
-            .build_cartesian_2d(range(conc, true), range(all_y, true))
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("concurrency")
-            .y_desc("requests/s")
-            .draw()
-            .map_err(err)?;
-        for (i, s) in series.iter().enumerate() {
-            let c = colour(i);
-            let pts: Vec<(f64, f64)> = s
+        .enumerate()
+        .map(|(i, s)| Line {
+            label: s.label.clone(),
+            colour: colour(i),
+            width: 2,
+            marker: 4,
+            points: s
                 .points
                 .iter()
                 .map(|p| (p.concurrency as f64, p.get("request_throughput")))
-                .collect();
-            chart
-                .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
-                .map_err(err)?
-                .label(s.label.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
-                });
-            chart
-                .draw_series(pts.iter().map(|&xy| Circle::new(xy, 4, c.filled())))
-                .map_err(err)?;
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
-        root.present().map_err(err)?;
-    }
-    Ok(svg)
+                .collect(),
+        })
+        .collect();
+    against_concurrency(
+        "Request throughput",
+        "requests/s",
+        380,
+        concurrencies(series),
+        &lines,
+    )
 }
 
 /// One bar of the timeline: a step attempt on a node's lane.

@@ -71,16 +71,6 @@ fn short(hash: &str) -> &str {
     &h[..h.len().min(12)]
 }
 
-fn fingerprints(dir: &Path) -> BTreeMap<String, Value> {
-    std::fs::read_dir(dir.join("fingerprints"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|f| crate::read_json(&f.path()).ok())
-        .map(|v| (v["node"].as_str().unwrap_or("?").to_string(), v))
-        .collect()
-}
-
 fn packages(f: &Value) -> BTreeMap<String, String> {
     f["python"]["packages"]
         .as_array()
@@ -133,7 +123,7 @@ fn environment(out: &mut String, a: &Path, b: &Path) {
             }
         }
     }
-    let (fa, fb) = (fingerprints(a), fingerprints(b));
+    let (fa, fb) = (crate::fingerprints(a), crate::fingerprints(b));
     let nodes: std::collections::BTreeSet<&String> = fa.keys().chain(fb.keys()).collect();
     for node in nodes {
         let (Some(x), Some(y)) = (fa.get(node), fb.get(node)) else {

@@ -88,10 +88,12 @@ impl Job {
 /// `sha256:<hex>` of bytes.
 pub fn bytes_digest(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    let hex: String = Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    named(&Sha256::digest(bytes))
+}
+
+/// `sha256:<hex>`.
+fn named(digest: &[u8]) -> String {
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
 }
 
@@ -101,6 +103,5 @@ pub fn file_digest(path: &Path) -> std::io::Result<String> {
     let mut f = std::fs::File::open(path)?;
     let mut h = Sha256::new();
     std::io::copy(&mut f, &mut h)?;
-    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!("sha256:{hex}"))
+    Ok(named(&h.finalize()))
 }

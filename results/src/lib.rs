@@ -40,6 +40,17 @@ pub(crate) fn read_json(path: &Path) -> Result<serde_json::Value, ResultsError> 
     })
 }
 
+/// Every `fingerprints/<node>.json` of a run, by node (unreadable files are left out).
+pub fn fingerprints(run_dir: &Path) -> std::collections::BTreeMap<String, serde_json::Value> {
+    std::fs::read_dir(run_dir.join("fingerprints"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|f| read_json(&f.path()).ok())
+        .map(|v| (v["node"].as_str().unwrap_or("?").to_string(), v))
+        .collect()
+}
+
 pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<(), ResultsError> {
     srt_graph_engine::rundir::write_atomic(path, bytes).map_err(|source| ResultsError::Io {
         path: path.to_path_buf(),

@@ -38,13 +38,7 @@ impl Run {
             || dir.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        let mut fingerprints: Vec<Value> = std::fs::read_dir(dir.join("fingerprints"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|f| crate::read_json(&f.path()).ok())
-            .collect();
-        fingerprints.sort_by(|a, b| a["node"].as_str().cmp(&b["node"].as_str()));
+        let fingerprints = crate::fingerprints(dir).into_values().collect();
         Ok(Run {
             label: name,
             bars: crate::read_json(&dir.join("trace.json"))
