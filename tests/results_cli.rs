@@ -378,7 +378,10 @@ fn bench_against_mock(
     // bench counts a refused connection as a failed request: start it only once the mock listens.
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.73.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(20), "mock never listened");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "mock never listened"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let out = bin()
