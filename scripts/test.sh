@@ -29,6 +29,9 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Each stage says when it started (the suite has a time budget: 25 minutes from a fresh machine).
+stage() { printf '== [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
+
 log=$(mktemp)
 cleanup() {
     rm -f "$log" "$log.summary" "$log.fuzz"
@@ -62,9 +65,9 @@ else
     echo "== not root: the ssh, Slurm and container tests are SKIPPED (sshd, slurmd, munged and enroot need root)"
 fi
 
-echo "== cargo fmt --check"
+stage "cargo fmt --check"
 cargo fmt --all -- --check
-echo "== cargo clippy"
+stage "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 # The suite runs as static (musl) binaries: the `srt-graph` the tests start is then also the node binary
@@ -78,14 +81,14 @@ else
     echo "== the x86_64-unknown-linux-musl target could not be installed: the container tests will be SKIPPED"
     export SRT_GRAPH_NO_STATIC="rustup could not install the x86_64-unknown-linux-musl target"
 fi
-echo "== cargo test --no-run ${target_args[*]}"
+stage "cargo test --no-run ${target_args[*]}"
 cargo test --workspace --no-run "${target_args[@]}" --quiet
 if [ -n "${envs:-}" ]; then
     wait "$envs" || true
     cat "$envlog"
 fi
 rm -f "$envlog"
-echo "== cargo test"
+stage "cargo test"
 # The property test over recipe parsing + compilation: 10,000 mutated recipes (~15 s) per CI run.
 export PROPTEST_CASES=${PROPTEST_CASES:-5000}
 set +e
@@ -99,7 +102,7 @@ awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i == "passed;") p += $(i
 # cargo-fuzz over recipe parsing + validation + compilation, bounded in time (stable toolchain: no
 # sanitizer). Seeds: fuzz/corpus/recipe (checked in) and the shared recipe corpus when present; new inputs
 # go to a scratch directory, not into the checked-in corpus.
-echo "== cargo fuzz: recipe target, ${FUZZ_SECONDS:=25} s"
+stage "cargo fuzz: recipe target, ${FUZZ_SECONDS:=25} s"
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --quiet
 scratch=$(mktemp -d)
 seeds=(corpus/recipe)
@@ -117,6 +120,9 @@ else
     tail -40 "$log.fuzz"
     echo "fuzz: FAILED (a crash or an error above; the input is under fuzz/artifacts/recipe/)"
 fi
+# Where the time went: each test binary's wall time, slowest first.
+awk '/Running / { name = $2 } /^test result:/ { t = $NF; sub(/s$/, "", t); if (t + 0 >= 5) printf "%7.1f s  %s\n", t, name }' "$log" | sort -rn
+stage "done"
 cat "$log.summary"
 rm -f "$log.summary" "$log.fuzz"
 if [ "$status" != 0 ]; then exit "$status"; fi
