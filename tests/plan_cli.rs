@@ -573,7 +573,7 @@ fn dynamo_pins_get_their_own_venv_and_git_pins_fall_back_only_in_simulation() {
 }
 
 #[test]
-fn container_mounts_follow_srtctl_and_nginx_gets_its_own_container() {
+fn container_mounts_follow_srtctl_and_nginx_shares_or_gets_its_own_container() {
     let dir = tempfile::tempdir().expect("tmp");
     let d = dir.path().display().to_string();
     std::fs::write(
@@ -640,9 +640,50 @@ fn container_mounts_follow_srtctl_and_nginx_gets_its_own_container() {
         .as_array()
         .expect("deps")
         .contains(&"container/node0".into()));
+    // nginx in an image of its own: a named container, created up front beside the workers' and
+    // checked for nginx, not unpacked on the critical path after the routers.
     let nginx = step("nginx");
     assert_eq!(nginx["container"]["image"], "/images/nginx.sqsh");
-    assert!(nginx["container"].get("name").is_none());
+    let name = worker["container"]["name"].as_str().expect("worker's name");
+    assert_eq!(nginx["container"]["name"], format!("{name}-nginx"));
+    assert!(nginx["depends_on"]
+        .as_array()
+        .expect("deps")
+        .contains(&"container/node0/nginx".into()));
+    let own = step("container/node0/nginx");
+    assert_eq!(own["container"], nginx["container"]);
+    assert!(own["depends_on"].as_array().is_none_or(|d| d.is_empty()));
+    assert_eq!(own["command"][3], "nginx", "{own}");
+    // nginx in the workers' image joins their container on its node.
+    std::fs::write(
+        dir.path().join("same.yaml"),
+        std::fs::read_to_string(dir.path().join("r.yaml"))
+            .expect("read")
+            .replace("nginx_container: web", "nginx_container: worker"),
+    )
+    .expect("write");
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["plan", "same.yaml", "--cluster-config", "srtslurm.yaml"])
+        .args(["--executor", "slurm", "--json"])
+        .output()
+        .expect("plan");
+    let same: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let steps = same["steps"].as_array().expect("steps");
+    let find = |id: &str| steps.iter().find(|s| s["id"] == id).expect(id);
+    assert_eq!(find("nginx")["container"], find("agg-0")["container"]);
+    assert!(find("nginx")["depends_on"]
+        .as_array()
+        .expect("deps")
+        .contains(&"container/node0".into()));
+    assert!(
+        find("container/node0")["command"]
+            .as_array()
+            .expect("argv")
+            .contains(&"nginx".into()),
+        "the image is checked for nginx too"
+    );
+    assert!(!steps.iter().any(|s| s["id"] == "container/node0/nginx"));
     // A comma would split pyxis's mount list: refused where it is written.
     std::fs::write(
         dir.path().join("bad.yaml"),

@@ -9,13 +9,62 @@ use srt_graph_engine::{Container, Step};
 use std::collections::BTreeMap;
 
 pub(super) fn place(steps: &mut Vec<Step>, container: &Container, ctx: &Ctx) {
+    let nginx = ctx.target.nginx_container.as_ref();
+    let is_nginx = |s: &Step| s.kind == crate::kinds::start_nginx::KIND;
+    // nginx in the workers' image runs in their container: attaching to it takes half a second, a
+    // container of its own would unpack the image again on the critical path (16 s for 280 MB here).
+    if nginx.is_some_and(|n| n.image == container.image) {
+        for s in steps.iter_mut().filter(|s| is_nginx(s)) {
+            s.container = Some(container.clone());
+        }
+    }
+    let mut created = creators(steps, container, ctx, |s| {
+        s.container.is_some() || crate::kinds::find(&s.kind).is_some_and(|k| k.in_worker_container)
+    });
+    // nginx in another image: a named container of its own, created up front beside the workers'.
+    if let Some(n) = nginx.filter(|n| n.image != container.image) {
+        for s in steps.iter_mut().filter(|s| is_nginx(s)) {
+            s.container = Some(n.clone());
+        }
+        let mut own = creators(steps, n, ctx, |s| {
+            is_nginx(s) && s.container.as_ref().is_some_and(|c| c.name == n.name)
+        });
+        created.append(&mut own);
+    }
+    // Nothing else starts before the containers are up and their images checked: a wrong image stops
+    // the run before any service.
+    let gates: Vec<String> = created.iter().map(|s| s.id.clone()).collect();
+    for s in steps
+        .iter_mut()
+        .filter(|s| s.container.is_none() && s.depends_on.is_empty())
+    {
+        s.depends_on.clone_from(&gates);
+    }
+    steps.splice(0..0, created);
+}
+
+/// Puts the steps `member` selects into `container`, and returns one `start_container` step per node
+/// they run on, which each of them then waits for; it checks the image for the programs they call.
+fn creators(
+    steps: &mut [Step],
+    container: &Container,
+    ctx: &Ctx,
+    member: impl Fn(&Step) -> bool,
+) -> Vec<Step> {
     let host_tool = &ctx.target.srt_graph;
     let inside = &ctx.target.container_tool;
+    let shared = ctx.target.container.as_ref().map(|c| &c.name) == Some(&container.name);
+    let id = |node: usize| {
+        let name = &ctx.nodes.names[node];
+        if shared {
+            start_container::id(name)
+        } else {
+            start_container::nginx_id(name)
+        }
+    };
     // Programs the steps of each node call by bare name: the image must have them.
     let mut needs: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-    for s in steps.iter_mut().filter(|s| {
-        s.container.is_some() || crate::kinds::find(&s.kind).is_some_and(|k| k.in_worker_container)
-    }) {
+    for s in steps.iter_mut().filter(|s| member(s)) {
         s.container = Some(container.clone());
         if let Some(first) = s.command.as_mut().and_then(|a| a.first_mut()) {
             if first == host_tool {
@@ -36,39 +85,18 @@ pub(super) fn place(steps: &mut Vec<Step>, container: &Container, ctx: &Ctx) {
                     list.push(p.clone());
                 }
             }
-        }
-    }
-    let mut created = Vec::new();
-    for (&node, programs) in &needs {
-        let name = &ctx.nodes.names[node];
-        let mut step = start_container::step(node, name, inside, programs);
-        step.container = Some(container.clone());
-        created.push(step);
-    }
-    for s in steps.iter_mut().filter(|s| s.container.is_some()) {
-        for n in s.nodes() {
-            let id = start_container::id(&ctx.nodes.names[n]);
-            if !s.depends_on.contains(&id) {
-                s.depends_on.insert(0, id);
+            let gate = id(n);
+            if !s.depends_on.contains(&gate) {
+                s.depends_on.insert(0, gate);
             }
         }
     }
-    // Nothing else starts before the containers are up and their images checked: a wrong image stops
-    // the run before any service.
-    let gates: Vec<String> = created.iter().map(|s| s.id.clone()).collect();
-    for s in steps
-        .iter_mut()
-        .filter(|s| s.container.is_none() && s.depends_on.is_empty())
-    {
-        s.depends_on.clone_from(&gates);
-    }
-    steps.splice(0..0, created);
-    if let Some(n) = &ctx.target.nginx_container {
-        for s in steps
-            .iter_mut()
-            .filter(|s| s.kind == crate::kinds::start_nginx::KIND)
-        {
-            s.container = Some(n.clone());
-        }
-    }
+    needs
+        .iter()
+        .map(|(&node, programs)| {
+            let mut step = start_container::step(id(node), node, inside, programs);
+            step.container = Some(container.clone());
+            step
+        })
+        .collect()
 }

@@ -184,10 +184,14 @@ pub fn worker_container(recipe: &Recipe, paths: &ContainerPaths) -> Option<Conta
 }
 
 /// nginx's container (`frontend.nginx_container`): the same mounts (its config is in the run directory),
-/// unnamed (nothing is installed into it).
+/// and a name of its own, so that it is created up front, off the critical path, and a resumed run
+/// finds it.
 pub fn nginx_container(recipe: &Recipe, paths: &ContainerPaths) -> Option<Container> {
     let image = recipe.frontend.nginx_container.clone()?;
-    container_for(image, recipe, paths).map(|c| Container { name: None, ..c })
+    container_for(image, recipe, paths).map(|c| Container {
+        name: c.name.map(|n| format!("{n}-nginx")),
+        ..c
+    })
 }
 
 fn container_for(image: String, recipe: &Recipe, paths: &ContainerPaths) -> Option<Container> {

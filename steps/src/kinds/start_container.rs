@@ -28,9 +28,14 @@ pub fn id(node_name: &str) -> String {
     format!("container/{node_name}")
 }
 
+/// nginx's own container, when `frontend.nginx_container` is another image than the workers'.
+pub fn nginx_id(node_name: &str) -> String {
+    format!("container/{node_name}/nginx")
+}
+
 /// `tool node-op image-check PROGRAM…` in the container (the container itself is set by the compiler).
-pub fn step(node: usize, node_name: &str, tool: &str, needs: &[String]) -> Step {
-    let mut s = SPEC.step(id(node_name), node, Lifetime::Task);
+pub fn step(id: String, node: usize, tool: &str, needs: &[String]) -> Step {
+    let mut s = SPEC.step(id, node, Lifetime::Task);
     let mut argv = vec![tool.to_string(), "node-op".into(), "image-check".into()];
     argv.extend(needs.iter().cloned());
     s.command = Some(argv);
