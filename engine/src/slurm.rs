@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const OP_LIMIT: Duration = Duration::from_secs(30);
+/// Removing a container deletes its unpacked image: tens of GB for a real serving image.
+const REMOVE_LIMIT: Duration = Duration::from_secs(600);
 /// A step that has not started its command after this long is reported as failed to start.
 const START_LIMIT: Duration = Duration::from_secs(300);
 
@@ -364,21 +366,45 @@ impl GroupSignaller for SlurmTransport {
             .collect();
         named.sort_unstable();
         named.dedup();
+        // All nodes at once: each removal deletes an unpacked image, seconds to minutes of disk work.
+        let outcomes: Vec<(String, String, Result<String, String>)> = std::thread::scope(|scope| {
+            let running: Vec<_> = named
+                .iter()
+                .map(|&(node, name)| {
+                    scope.spawn(move || {
+                        // pyxis names its enroot containers `pyxis_<name>`.
+                        let enroot_name = format!("{PYXIS_PREFIX}{name}");
+                        let argv = [
+                            "enroot".to_string(),
+                            "remove".into(),
+                            "-f".into(),
+                            enroot_name.clone(),
+                        ];
+                        let node_name = self
+                            .node(node)
+                            .map_or_else(|_| node.to_string(), |n| n.name.clone());
+                        let outcome = self.node(node).map_err(|e| e.to_string()).and_then(|n| {
+                            let mut cmd = std::process::Command::new("srun");
+                            cmd.arg("--quiet").args(self.srun_args(n)).args(argv);
+                            run_captured(&mut cmd, REMOVE_LIMIT)
+                        });
+                        (node_name, enroot_name, outcome)
+                    })
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        (String::new(), String::new(), Err("panicked".to_string()))
+                    })
+                })
+                .collect()
+        });
         let mut removed = Vec::new();
         let mut errors = Vec::new();
-        for (node, name) in named {
-            // pyxis names its enroot containers `pyxis_<name>`.
-            let enroot_name = format!("{PYXIS_PREFIX}{name}");
-            let argv = [
-                "enroot".to_string(),
-                "remove".into(),
-                "-f".into(),
-                enroot_name.clone(),
-            ];
-            let node_name = self
-                .node(node)
-                .map_or_else(|_| node.to_string(), |n| n.name.clone());
-            match self.run_on(node, &argv) {
+        for (node_name, enroot_name, outcome) in outcomes {
+            match outcome {
                 Ok(_) => removed.push((node_name, enroot_name)),
                 Err(e) if e.contains("No such") || e.contains("does not exist") => {}
                 Err(e) => errors.push(format!("{node_name}: {enroot_name}: {e}")),
