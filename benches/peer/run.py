@@ -221,8 +221,10 @@ def orchestrator_kill(t, a):
         job = out.stdout.strip().split(";")[0]
         before = len(t.results())
         t.job = job
+        # Until every result is written, as for srtctl (the job then still tears down).
+        done = wait(lambda: len(t.results()) >= EXPECTED_RESULTS or job_state(job) == "ENDED", a.timeout)
+        took = time.monotonic() - t1 if done and len(t.results()) >= EXPECTED_RESULTS else None
         wait(lambda: job_state(job) == "ENDED", a.timeout)
-        took = time.monotonic() - t1 if len(t.results()) >= EXPECTED_RESULTS else None
         how = f"srt-graph resume in a new allocation ({before} of {EXPECTED_RESULTS} points kept)"
     return {"left_10s_after_kill": len(left), "left_sample": left[:4], "to_results_s": took, "how": how,
             "kill_to_old_job_end_s": t1 - tk}
