@@ -105,17 +105,21 @@ rm -f "$envlog"
 stage "cargo test"
 # The property test over recipe parsing + compilation: 5,000 mutated recipes per CI run.
 export PROPTEST_CASES=${PROPTEST_CASES:-5000}
-# Two lanes. The tests that drive the ssh hosts and the Slurm cluster (and the one fault test that cuts an
-# ssh connection: it would cut the other ssh tests' connections too) spend most of their time waiting on
-# sshd, slurmd and pyxis, so they run in a lane of their own beside the rest: on 2 cores the test phase
-# keeps the CPU about a third busy. Each lane runs its binaries one after another, as cargo test does, from
-# the package's directory. SRT_GRAPH_ONE_LANE=1 runs everything in one lane.
+# Two lanes, then one binary alone. The tests that drive the ssh hosts and the Slurm cluster (and the one
+# fault test that cuts an ssh connection: it would cut the other ssh tests' connections too) spend most of
+# their time waiting on sshd, slurmd and pyxis, so they run in a lane of their own beside the rest: on 2
+# cores the test phase keeps the CPU about a third busy. The Dynamo tests (Python frontends and mockers,
+# the heaviest deployments) then run alone: beside the other lane a frontend once answered 503 for a
+# minute. Each lane runs its binaries one after another, as cargo test does, from the package's
+# directory. SRT_GRAPH_ONE_LANE=1 runs everything in one lane.
 cluster_lane='^tests/(remote_cli|containers_cli|faults)[.]rs$'
+alone='^tests/dynamo_cli[.]rs$'
 awk -F'\t' -v re="$cluster_lane" '$3 ~ re' "$log.binaries" >"$log.cluster-list"
-awk -F'\t' -v re="$cluster_lane" '$3 !~ re' "$log.binaries" >"$log.local-list"
+awk -F'\t' -v re="$alone" '$3 ~ re' "$log.binaries" >"$log.alone-list"
+awk -F'\t' -v a="$cluster_lane" -v b="$alone" '$3 !~ a && $3 !~ b' "$log.binaries" >"$log.local-list"
 set +e
 if [ -n "${SRT_GRAPH_ONE_LANE:-}" ]; then
-    cat "$log.local-list" "$log.cluster-list" >"$log.all-list"
+    cat "$log.local-list" "$log.cluster-list" "$log.alone-list" >"$log.all-list"
     bash scripts/test-lane.sh "$log.all-list" 2>&1 | tee "$log"
     status=${PIPESTATUS[0]}
 else
@@ -131,6 +135,10 @@ else
     echo "== the cluster lane (ran beside the tests above)"
     cat "$log.cluster"
     cat "$log.cluster" >>"$log"
+    stage "alone: $(cut -f3 "$log.alone-list" | tr '\n' ' ')"
+    bash scripts/test-lane.sh "$log.alone-list" 2>&1 | tee -a "$log"
+    alone_status=${PIPESTATUS[0]}
+    ((status)) || status=$alone_status
 fi
 cargo test --workspace --doc --no-fail-fast "${target_args[@]}" 2>&1 | tee -a "$log"
 doc_status=${PIPESTATUS[0]}
