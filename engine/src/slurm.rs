@@ -344,13 +344,25 @@ pub enum AddressSource {
 
 impl NodeShell for SlurmTransport {
     fn run_on(&self, node: usize, argv: &[String]) -> Result<String, String> {
-        let n = self.node(node).map_err(|e| e.to_string())?;
-        let mut cmd = std::process::Command::new("srun");
-        cmd.arg("--quiet").args(self.srun_args(n)).args(argv);
-        run_captured(&mut cmd, OP_LIMIT)
+        self.run_on_within(node, argv, OP_LIMIT)
     }
     fn node_tool(&self) -> &str {
         &self.opts.node_tool
+    }
+}
+
+impl SlurmTransport {
+    /// One command on one node through srun, its output captured, given `limit` to finish.
+    fn run_on_within(
+        &self,
+        node: usize,
+        argv: &[String],
+        limit: Duration,
+    ) -> Result<String, String> {
+        let n = self.node(node).map_err(|e| e.to_string())?;
+        let mut cmd = std::process::Command::new("srun");
+        cmd.arg("--quiet").args(self.srun_args(n)).args(argv);
+        run_captured(&mut cmd, limit)
     }
 }
 
@@ -383,11 +395,7 @@ impl GroupSignaller for SlurmTransport {
                         let node_name = self
                             .node(node)
                             .map_or_else(|_| node.to_string(), |n| n.name.clone());
-                        let outcome = self.node(node).map_err(|e| e.to_string()).and_then(|n| {
-                            let mut cmd = std::process::Command::new("srun");
-                            cmd.arg("--quiet").args(self.srun_args(n)).args(argv);
-                            run_captured(&mut cmd, REMOVE_LIMIT)
-                        });
+                        let outcome = self.run_on_within(node, &argv, REMOVE_LIMIT);
                         (node_name, enroot_name, outcome)
                     })
                 })

@@ -13,23 +13,21 @@ pub(super) fn place(steps: &mut Vec<Step>, container: &Container, ctx: &Ctx) {
     let is_nginx = |s: &Step| s.kind == crate::kinds::start_nginx::KIND;
     // nginx in the workers' image runs in their container: attaching to it takes half a second, a
     // container of its own would unpack the image again on the critical path (16 s for 280 MB here).
-    if nginx.is_some_and(|n| n.image == container.image) {
-        for s in steps.iter_mut().filter(|s| is_nginx(s)) {
-            s.container = Some(container.clone());
-        }
-    }
-    let mut created = creators(steps, container, ctx, |s| {
-        s.container.is_some() || crate::kinds::find(&s.kind).is_some_and(|k| k.in_worker_container)
+    let shares = nginx.is_some_and(|n| n.image == container.image);
+    let mut created = creators(steps, container, ctx, start_container::id, |s| {
+        s.container.is_some()
+            || crate::kinds::find(&s.kind).is_some_and(|k| k.in_worker_container)
+            || (shares && is_nginx(s))
     });
     // nginx in another image: a named container of its own, created up front beside the workers'.
-    if let Some(n) = nginx.filter(|n| n.image != container.image) {
-        for s in steps.iter_mut().filter(|s| is_nginx(s)) {
-            s.container = Some(n.clone());
-        }
-        let mut own = creators(steps, n, ctx, |s| {
-            is_nginx(s) && s.container.as_ref().is_some_and(|c| c.name == n.name)
-        });
-        created.append(&mut own);
+    if let Some(n) = nginx.filter(|_| !shares) {
+        created.append(&mut creators(
+            steps,
+            n,
+            ctx,
+            start_container::nginx_id,
+            is_nginx,
+        ));
     }
     // Nothing else starts before the containers are up and their images checked: a wrong image stops
     // the run before any service.
@@ -49,19 +47,12 @@ fn creators(
     steps: &mut [Step],
     container: &Container,
     ctx: &Ctx,
+    creator_id: fn(&str) -> String,
     member: impl Fn(&Step) -> bool,
 ) -> Vec<Step> {
     let host_tool = &ctx.target.srt_graph;
     let inside = &ctx.target.container_tool;
-    let shared = ctx.target.container.as_ref().map(|c| &c.name) == Some(&container.name);
-    let id = |node: usize| {
-        let name = &ctx.nodes.names[node];
-        if shared {
-            start_container::id(name)
-        } else {
-            start_container::nginx_id(name)
-        }
-    };
+    let id = |node: usize| creator_id(&ctx.nodes.names[node]);
     // Programs the steps of each node call by bare name: the image must have them.
     let mut needs: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     for s in steps.iter_mut().filter(|s| member(s)) {
