@@ -330,7 +330,7 @@ fn a_sample_of_corpus_recipes_deploys_and_serves_with_mock_workers_and_smoke() {
     for (k, (era, recipe, frontend_kind)) in sample.iter().enumerate() {
         let dir = tempfile::tempdir().expect("tmp");
         let run_dir = dir.path().join("run");
-        let first = format!("127.0.{}.1", 50 + k);
+        let first = common::loopback::first(10 + k);
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_srt-graph"))
             .current_dir(dir.path())
             .arg("run")

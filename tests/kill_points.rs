@@ -105,7 +105,7 @@ fn kill_the_orchestrator_anywhere_then_resume() {
 
     // A reference run tells how many events a whole run writes.
     let reference = tempfile::tempdir().expect("tmp");
-    let (ref_dir, _) = run(reference.path(), "127.0.60.1", None);
+    let (ref_dir, _) = run(reference.path(), &common::loopback::first(0), None);
     let total = journal_of(&ref_dir).len();
     assert!(results_complete(&ref_dir));
     assert!(survivors(&ref_dir).is_empty());
@@ -118,7 +118,7 @@ fn kill_the_orchestrator_anywhere_then_resume() {
         // Spread the kill points over the whole run, shifted by the seed.
         let at = 1 + (k * total + seed * 7) / points.max(1) % total.max(1);
         let dir = tempfile::tempdir().expect("tmp");
-        let first = format!("127.0.{}.1", 61 + k % 150);
+        let first = common::loopback::first(1 + k % 149);
         let (run_dir, ended) = run(dir.path(), &first, Some(at));
         let _cleanup = Cleanup(run_dir.clone());
         if ended {

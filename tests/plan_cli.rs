@@ -3,6 +3,10 @@
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 
+#[path = "common/loopback.rs"]
+#[allow(dead_code)] // `first` is for the binaries that run deployments
+mod loopback;
+
 fn bin() -> Command {
     let mut c = Command::cargo_bin("srt-graph").expect("binary");
     c.env_remove("SRTSLURM_CONFIG");
@@ -701,4 +705,46 @@ fn container_mounts_follow_srtctl_and_nginx_shares_or_gets_its_own_container() {
         err.contains("bad.yaml:5:3") && err.contains("cannot hold `,`"),
         "{err}"
     );
+}
+
+/// Every loopback address written in a test binary is in the block it owns (tests/common/loopback.rs),
+/// so binaries running side by side never race for one address and port.
+#[test]
+fn test_binaries_keep_to_their_loopback_blocks() {
+    let mut stray = Vec::new();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("tests"))
+        .expect("tests/")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .collect();
+    files.sort();
+    assert!(files.len() > 5, "{files:?}");
+    for file in files {
+        let binary = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        let own = loopback::block(binary);
+        let text = std::fs::read_to_string(&file).expect("read");
+        for (n, line) in text.lines().enumerate() {
+            for (at, _) in line.match_indices("127.0.") {
+                let digits: String = line[at + 6..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                let Ok(octet) = digits.parse::<u8>() else {
+                    continue;
+                };
+                if !own.contains(&octet) {
+                    stray.push(format!(
+                        "{}:{}: 127.0.{octet}. is outside {binary}'s block {own:?}",
+                        file.display(),
+                        n + 1
+                    ));
+                }
+            }
+        }
+    }
+    assert!(stray.is_empty(), "{}", stray.join("\n"));
 }

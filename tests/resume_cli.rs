@@ -58,7 +58,7 @@ fn run_and_kill(dir: &Path, first: &str) -> PathBuf {
 #[test]
 fn resume_after_the_orchestrator_died_keeps_adopts_and_finishes() {
     let dir = tempfile::tempdir().expect("tmp");
-    let run_dir = run_and_kill(dir.path(), "127.0.51.1");
+    let run_dir = run_and_kill(dir.path(), "127.0.81.1");
     let _cleanup = Cleanup(run_dir.clone());
     // A torn last line, as a crash mid-write leaves it.
     std::fs::OpenOptions::new()
@@ -139,7 +139,7 @@ fn resume_after_the_orchestrator_died_keeps_adopts_and_finishes() {
 fn a_dead_worker_restarts_with_everything_that_depends_on_it_and_a_changed_recipe_reruns_what_changed(
 ) {
     let dir = tempfile::tempdir().expect("tmp");
-    let run_dir = run_and_kill(dir.path(), "127.0.52.1");
+    let run_dir = run_and_kill(dir.path(), "127.0.82.1");
     let _cleanup = Cleanup(run_dir.clone());
 
     // A live second orchestrator is refused.

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod loopback;
 pub mod slurm;
 
 use srt_graph_engine::journal::{self, Event};
