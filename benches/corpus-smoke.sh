@@ -5,9 +5,12 @@
 #
 #   bash benches/corpus-smoke.sh [N]        # N: every N-th recipe (default 1: all)
 #   SWEEP_FILES=list bash benches/corpus-smoke.sh   # only the recipes listed (one path per line)
+#   SWEEP_JOBS=2 bash benches/corpus-smoke.sh       # two recipes at a time
+#   SWEEP_OUT=table.tsv …                           # keep the table (recipe, outcome, reason, seconds)
+#                                                   # and the failed runs (table.tsv.d/)
 #
-# Needs what `scripts/test.sh` installs (nginx, nats-server, etcd, python3-venv); runs one recipe at a
-# time on 127.0.60.x–127.0.99.x, each in its own temporary run directory, and leaves nothing running.
+# Needs what `scripts/test.sh` installs (nginx, nats-server, etcd, python3-venv); runs SWEEP_JOBS recipes
+# (default 1) at a time on 127.0.60.x–127.0.99.x, each in its own temporary run directory, and leaves nothing running.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 every=${1:-1}
@@ -20,12 +23,13 @@ trap 'rm -rf "$work"' EXIT
 # SWEEP_OUT keeps the per-recipe table (written as the sweep goes, so a cut-short sweep still counts).
 results=${SWEEP_OUT:-$work/results.tsv}
 : > "$results"
-i=0
-k=0
-while IFS= read -r f; do
-    i=$((i + 1))
-    (( (i - 1) % every == 0 )) || continue
-    k=$((k + 1))
+parallel=${SWEEP_JOBS:-1}
+(( parallel >= 1 && parallel <= 8 )) || { echo "SWEEP_JOBS must be 1..8"; exit 1; }
+# One recipe: run it, classify the outcome, append one line to the table (one short append per recipe,
+# so parallel recipes do not interleave).
+sweep_one() {
+    local k=$1 f=$2 era run first log target first_variant status outcome reason step detail started
+    started=$SECONDS
     era=$(echo "$f" | sed -E "s|$corpus/([^/]+)/.*|\1|")
     run=$work/run-$k
     first="127.0.$((60 + k % 40)).1"
@@ -57,13 +61,30 @@ while IFS= read -r f; do
             | head -1 | sed -E 's/^[^:]*:\[[0-9:.]+\] //; s/\x1b\[[0-9;]*m//g' | cut -c1-100)
         reason="${step:-?}: ${detail:-exit $status}"
     fi
-    printf '%s\t%s\t%s\n' "$f" "$outcome" "$reason" >> "$results"
-    printf '%4d %-24s %s\n' "$k" "$outcome" "${f#$corpus/}"
+    printf '%s\t%s\t%s\t%s\n' "$f" "$outcome" "$reason" "$((SECONDS - started))" >> "$results"
+    printf '%4d %-24s %4ds %s\n' "$k" "$outcome" "$((SECONDS - started))" "${f#$corpus/}"
+    # A served run is done with; a failed one stays for reading when the table is kept.
+    if [ "$outcome" != served ] && [ -n "${SWEEP_OUT:-}" ]; then
+        mkdir -p "$SWEEP_OUT.d" && mv "$run" "$log" "$SWEEP_OUT.d/" 2>/dev/null
+    fi
+    rm -rf "$run" "$log"
+}
+
+i=0
+k=0
+while IFS= read -r f; do
+    i=$((i + 1))
+    (( (i - 1) % every == 0 )) || continue
+    k=$((k + 1))
+    # SWEEP_JOBS recipes at a time, each on its own addresses (k mod 40 cannot meet while so few run).
+    while (( $(jobs -rp | wc -l) >= parallel )); do wait -n; done
+    sweep_one "$k" "$f" &
 done < <(if [ -n "${SWEEP_FILES:-}" ]; then cat "$SWEEP_FILES"; else find "$corpus" -name '*.yaml' ! -name 'srtslurm*' | sort; fi)
+wait
 
 total=$(wc -l < "$results")
 echo
-echo "== $total recipes (every ${every}th of the corpus), run with --mock-workers --smoke"
+echo "== $total recipes (every ${every}th of the corpus), run with --mock-workers --smoke, $parallel at a time: $((SECONDS / 60)) min"
 cut -f2 "$results" | sort | uniq -c | sort -rn
 echo
 echo "== reasons, grouped"
