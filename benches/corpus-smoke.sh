@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every recipe of the shared corpus (seed-era, current, backends), run as a new user would on a machine
 # without GPUs: `srt-graph run RECIPE --mock-workers --smoke` (a file of several variants: its first). Reports how many plan, deploy, become
-# healthy and serve, and groups the reasons for the rest. Not part of CI (441 recipes × ~15 s).
+# healthy and serve, and groups the reasons for the rest. Not part of CI (441 recipes: about 2 h with SWEEP_JOBS=2 on 2 cores).
 #
 #   bash benches/corpus-smoke.sh [N]        # N: every N-th recipe (default 1: all)
 #   SWEEP_FILES=list bash benches/corpus-smoke.sh   # only the recipes listed (one path per line)
