@@ -28,11 +28,11 @@ parallel=${SWEEP_JOBS:-1}
 # One recipe: run it, classify the outcome, append one line to the table (one short append per recipe,
 # so parallel recipes do not interleave).
 sweep_one() {
-    local k=$1 f=$2 era run first log target first_variant status outcome reason step detail started
+    local k=$1 f=$2 octet=$3 era run first log target first_variant status outcome reason step detail started
     started=$SECONDS
     era=$(echo "$f" | sed -E "s|$corpus/([^/]+)/.*|\1|")
     run=$work/run-$k
-    first="127.0.$((60 + k % 40)).1"
+    first="127.0.$octet.1"
     log=$work/out-$k.txt
     # A file of several variants (a sweep, overrides) runs its first one: one point of the file's shape.
     target=$f
@@ -70,15 +70,28 @@ sweep_one() {
     rm -rf "$run" "$log"
 }
 
+# SWEEP_JOBS slots; slot s owns the /24s 60+s, 60+s+SWEEP_JOBS, … below 100 and takes them in turn, so two
+# recipes running at once never share an address however long either takes.
+declare -a slot_pid slot_uses
+per_slot=$((40 / parallel))
 i=0
 k=0
 while IFS= read -r f; do
     i=$((i + 1))
     (( (i - 1) % every == 0 )) || continue
     k=$((k + 1))
-    # SWEEP_JOBS recipes at a time, each on its own addresses (k mod 40 cannot meet while so few run).
-    while (( $(jobs -rp | wc -l) >= parallel )); do wait -n; done
-    sweep_one "$k" "$f" &
+    while :; do
+        free=
+        for ((s = 0; s < parallel; s++)); do
+            if [ -z "${slot_pid[s]:-}" ] || ! kill -0 "${slot_pid[s]}" 2>/dev/null; then free=$s; break; fi
+        done
+        [ -n "$free" ] && break
+        wait -n
+    done
+    uses=${slot_uses[free]:-0}
+    slot_uses[free]=$((uses + 1))
+    sweep_one "$k" "$f" "$((60 + free + parallel * (uses % per_slot)))" &
+    slot_pid[free]=$!
 done < <(if [ -n "${SWEEP_FILES:-}" ]; then cat "$SWEEP_FILES"; else find "$corpus" -name '*.yaml' ! -name 'srtslurm*' | sort; fi)
 wait
 

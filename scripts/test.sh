@@ -110,8 +110,9 @@ export PROPTEST_CASES=${PROPTEST_CASES:-5000}
 # their time waiting on sshd, slurmd and pyxis, so they run in a lane of their own beside the rest: on 2
 # cores the test phase keeps the CPU about a third busy. The Dynamo tests (Python frontends and mockers,
 # the heaviest deployments) then run alone: beside the other lane a frontend once answered 503 for a
-# minute (likely a `faults` run on the same address, before tests/common/loopback.rs). Each lane runs its binaries one after another, as cargo test does, from the package's
-# directory. SRT_GRAPH_ONE_LANE=1 runs everything in one lane.
+# minute (likely a `faults` run on the same address, before tests/common/loopback.rs). Each lane runs
+# its binaries one after another, as cargo test does, from the package's directory. SRT_GRAPH_ONE_LANE=1
+# runs everything in one lane.
 cluster_lane='^tests/(remote_cli|containers_cli|faults)[.]rs$'
 alone='^tests/dynamo_cli[.]rs$'
 awk -F'\t' -v re="$cluster_lane" '$3 ~ re' "$log.binaries" >"$log.cluster-list"

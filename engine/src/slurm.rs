@@ -184,6 +184,19 @@ impl SlurmTransport {
         }
     }
 
+    /// One command on one node through srun, its output captured, given `limit` to finish.
+    fn run_on_within(
+        &self,
+        node: usize,
+        argv: &[String],
+        limit: Duration,
+    ) -> Result<String, String> {
+        let n = self.node(node).map_err(|e| e.to_string())?;
+        let mut cmd = std::process::Command::new("srun");
+        cmd.arg("--quiet").args(self.srun_args(n)).args(argv);
+        run_captured(&mut cmd, limit)
+    }
+
     pub fn pyxis(&self) -> bool {
         self.pyxis
     }
@@ -348,21 +361,6 @@ impl NodeShell for SlurmTransport {
     }
     fn node_tool(&self) -> &str {
         &self.opts.node_tool
-    }
-}
-
-impl SlurmTransport {
-    /// One command on one node through srun, its output captured, given `limit` to finish.
-    fn run_on_within(
-        &self,
-        node: usize,
-        argv: &[String],
-        limit: Duration,
-    ) -> Result<String, String> {
-        let n = self.node(node).map_err(|e| e.to_string())?;
-        let mut cmd = std::process::Command::new("srun");
-        cmd.arg("--quiet").args(self.srun_args(n)).args(argv);
-        run_captured(&mut cmd, limit)
     }
 }
 

@@ -47,6 +47,11 @@ pub fn block(binary: &str) -> Range<u8> {
         .map_or(0..0, |(_, r)| r.clone())
 }
 
+/// How many /24s this binary owns.
+pub fn count() -> usize {
+    block(env!("CARGO_CRATE_NAME")).len()
+}
+
 /// Node 0's address for this binary's `i`-th block (node k is `.1 + k`).
 pub fn first(i: usize) -> String {
     let own = block(env!("CARGO_CRATE_NAME"));
