@@ -105,6 +105,10 @@ rm -f "$envlog"
 stage "cargo test"
 # The property test over recipe parsing + compilation: 5,000 mutated recipes per CI run.
 export PROPTEST_CASES=${PROPTEST_CASES:-5000}
+# Simulated runs that test plumbing (routing, faults, resume, containers) keep the mock workers' fixed
+# timing: seconds per run, not the minutes a paced DeepSeek-R1 would take. tests/perf_model_cli.rs (and
+# the golden plans) ask for `--timing model` themselves and test the performance model end to end.
+export SRT_GRAPH_TIMING=fixed
 # Two lanes, then one binary alone. The tests that drive the ssh hosts and the Slurm cluster (and the one
 # fault test that cuts an ssh connection: it would cut the other ssh tests' connections too) spend most of
 # their time waiting on sshd, slurmd and pyxis, so they run in a lane of their own beside the rest: on 2
@@ -113,7 +117,7 @@ export PROPTEST_CASES=${PROPTEST_CASES:-5000}
 # minute (likely a `faults` run on the same address, before tests/common/loopback.rs). Each lane runs
 # its binaries one after another, as cargo test does, from the package's directory. SRT_GRAPH_ONE_LANE=1
 # runs everything in one lane.
-cluster_lane='^tests/(remote_cli|containers_cli|faults)[.]rs$'
+cluster_lane='^tests/(remote_cli|containers_cli|faults|srtctl_cli)[.]rs$'
 alone='^tests/dynamo_cli[.]rs$'
 awk -F'\t' -v re="$cluster_lane" '$3 ~ re' "$log.binaries" >"$log.cluster-list"
 awk -F'\t' -v re="$alone" '$3 ~ re' "$log.binaries" >"$log.alone-list"

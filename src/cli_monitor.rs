@@ -18,14 +18,18 @@ pub struct MonitorArgs {
     /// Lines of the selected step's log to show.
     #[arg(long, default_value_t = 12)]
     pub log_lines: usize,
+    /// Only the runs with this tag (`--tags` of run, submit, apply); repeat for any of several.
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
 }
 
-fn newest_runs() -> Vec<PathBuf> {
+fn newest_runs(tags: &[String]) -> Vec<PathBuf> {
     let mut dirs: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir("runs")
         .into_iter()
         .flatten()
         .flatten()
         .filter(|d| d.path().join("plan.json").is_file())
+        .filter(|d| srt_graph_results::job::tagged(&d.path(), tags))
         .filter_map(|d| Some((d.metadata().ok()?.modified().ok()?, d.path())))
         .collect();
     dirs.sort();
@@ -43,15 +47,21 @@ pub fn snapshots(dirs: &[PathBuf]) -> Vec<Result<snapshot::Snapshot, String>> {
 }
 
 pub fn monitor(args: &MonitorArgs) -> CliResult {
-    let dirs = if args.run_dirs.is_empty() {
-        newest_runs()
+    let dirs: Vec<PathBuf> = if args.run_dirs.is_empty() {
+        newest_runs(&args.tags)
     } else {
-        args.run_dirs.clone()
+        let tagged = |d: &&PathBuf| srt_graph_results::job::tagged(d, &args.tags);
+        args.run_dirs.iter().filter(tagged).cloned().collect()
     };
     if dirs.is_empty() {
-        return Err(CliError::Invalid(
-            "no run directories given and none under ./runs".into(),
-        ));
+        let which = if args.tags.is_empty() {
+            String::new()
+        } else {
+            format!(" with the tag {}", args.tags.join(" or "))
+        };
+        return Err(CliError::Invalid(format!(
+            "no run directories{which} given and none under ./runs"
+        )));
     }
     if args.once {
         print!(
@@ -87,8 +97,43 @@ fn headline(s: &Snapshot) -> Vec<String> {
             s.count(StepState::Pending) + s.count(StepState::Interrupted),
         ),
     ];
+    if let Some((label, speed)) = &s.simulated {
+        lines.push(format!(
+            "SIMULATED (no inference engine runs): {label}; clock ×{speed}{}",
+            if speed.parse::<f64>().is_ok_and(|x| x != 1.0) {
+                " (live rates are wall-clock; results are written in model time)"
+            } else {
+                ""
+            }
+        ));
+    }
     if let Some((h, e)) = s.workers {
         lines.push(format!("workers: {h}/{e} healthy"));
+    }
+    for (worker, g) in s.metrics.iter().take(8) {
+        let v = |k: &str| g.get(k).copied();
+        let mut parts = Vec::new();
+        if let Some(r) = v("sglang:num_running_reqs") {
+            parts.push(format!("running {r:.0}"));
+        }
+        if let Some(q) = v("sglang:num_queue_reqs") {
+            parts.push(format!("queued {q:.0}"));
+        }
+        if let Some(u) = v("sglang:token_usage") {
+            parts.push(format!("KV {:.0} %", u * 100.0));
+        }
+        if let Some(t) = v("sglang:gen_throughput") {
+            parts.push(format!("{t:.0} tok/s"));
+        }
+        if !parts.is_empty() {
+            lines.push(format!("  {worker}: {}", parts.join(", ")));
+        }
+    }
+    if s.metrics.len() > 8 {
+        lines.push(format!(
+            "  … {} more worker(s) in the scrape",
+            s.metrics.len() - 8
+        ));
     }
     if let Some((step, line)) = &s.benchmark {
         lines.push(format!("benchmark: {step}: {line}"));

@@ -55,7 +55,13 @@ pub fn load(args: &RecipeArgs) -> Result<Vec<Loaded>, CliError> {
             &cluster,
         ),
     };
-    Ok(loaded?)
+    let mut loaded = loaded?;
+    if let Some(script) = &args.setup_script {
+        for v in &mut loaded {
+            v.recipe.setup_script = Some(script.clone());
+        }
+    }
+    Ok(loaded)
 }
 
 /// Loads a recipe that must name exactly one variant (what `run` and `submit` take); `verb` says what
@@ -81,6 +87,7 @@ pub fn run(args: &PlanArgs) -> CliResult {
         let mock = crate::options::mock_workers(&args.recipe, &v.recipe);
         let target = Target {
             smoke: args.recipe.smoke,
+            sim_speed: args.recipe.sim_speed,
             ..crate::options::target(
                 &v.recipe,
                 mock,
@@ -89,6 +96,7 @@ pub fn run(args: &PlanArgs) -> CliResult {
                 "$SRT_GRAPH_CACHE",
             )
         };
+        let target = crate::options::with_timing(target, args.recipe.timing);
         // `plan` shows, never runs: the whole graph is the redacted one.
         let plan = compile(&v.recipe, &target)?.redacted();
         let dag = Dag::new(plan).map_err(|e| CliError::Invalid(e.to_string()))?;

@@ -20,24 +20,41 @@ pub struct ReportArgs {
     /// The HTML file (default: RUN_DIR/report.html for one run, ./report.html for several).
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Only the runs with this tag (`--tags` of run, submit, apply); repeat for any of several.
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
 }
 
 pub fn report(args: &ReportArgs) -> CliResult {
-    let runs = args
+    let dirs: Vec<PathBuf> = args
         .run_dirs
         .iter()
-        .map(|d| report::Run::read(d))
+        .filter(|d| srt_graph_results::job::tagged(d, &args.tags))
+        .cloned()
+        .collect();
+    if dirs.is_empty() {
+        return Err(CliError::Invalid(format!(
+            "none of the {} run(s) has the tag {}",
+            args.run_dirs.len(),
+            args.tags.join(" or ")
+        )));
+    }
+    let runs = dirs
+        .iter()
+        .map(|d| {
+            report::Run::read(d).map(|mut r| {
+                r.predicted = crate::cli_predict::predicted_points(&r);
+                r
+            })
+        })
         .collect::<Result<Vec<_>, _>>()
         .map_err(failed)?;
-    let out = args
-        .output
-        .clone()
-        .unwrap_or_else(|| match &args.run_dirs[..] {
-            [one] => one.join("report.html"),
-            _ => PathBuf::from("report.html"),
-        });
+    let out = args.output.clone().unwrap_or_else(|| match &dirs[..] {
+        [one] => one.join("report.html"),
+        _ => PathBuf::from("report.html"),
+    });
     // Runs made before srt-graph wrote rollups get theirs now; existing ones are refreshed.
-    for d in &args.run_dirs {
+    for d in &dirs {
         rollup::write(d).map_err(failed)?;
     }
     let svgs = report::write(&runs, &out).map_err(failed)?;

@@ -329,8 +329,14 @@ pub fn status(args: &StatusArgs) -> CliResult {
         _ => None,
     });
     if args.json {
+        let tags = srt_graph_results::job::Job::read(&args.run_dir)
+            .map(|j| j.tags)
+            .unwrap_or_default();
         let v = json!({
+            "format": 1,
             "recipe": prev.plan.recipe,
+            "run_dir": args.run_dir,
+            "tags": tags,
             "orchestrator": orchestrator.as_ref().map(|(pid, host)| json!({"pid": pid, "host": host})),
             "finished": finished,
             "remaining": remaining,

@@ -28,6 +28,9 @@ pub struct RunArgs {
     /// recipe's copy in the run directory).
     #[arg(long, hide = true)]
     pub recipe_dir: Option<PathBuf>,
+    /// Labels for this run, comma-separated (stored in `job.json`; `monitor --tag`, `report --tag`).
+    #[arg(long, value_name = "A,B", value_parser = crate::options::tags, default_value = "", hide_default_value = true)]
+    pub tags: crate::options::Tags,
     /// Continue the run in this directory instead (same as `srt-graph resume RUN_DIR`).
     #[arg(long, value_name = "RUN_DIR", conflicts_with = "run_dir")]
     pub resume: Option<PathBuf>,
@@ -117,6 +120,9 @@ fn run_meta(args: &RunArgs, placement: Placement, recipe: &srt_graph_steps::Reci
         recipe_dir,
         mock_workers: crate::options::mock_workers(&args.recipe, recipe),
         smoke: args.recipe.smoke,
+        sim_speed: args.recipe.sim_speed,
+        timing: args.recipe.timing,
+        tags: args.tags.0.clone(),
         placement,
     }
 }

@@ -6,7 +6,7 @@ use crate::cli_plan::load_cluster;
 use crate::error::{CliError, CliResult};
 use crate::options::RecipeArgs;
 use clap::Args;
-use srt_graph_engine::rundir::{default_run_dir, write_atomic};
+use srt_graph_engine::rundir::{unused_run_dir, write_atomic};
 use std::path::{Path, PathBuf};
 
 #[derive(Args)]
@@ -20,6 +20,15 @@ pub struct SubmitArgs {
     /// Print the sbatch script and stop (nothing is written or submitted).
     #[arg(long)]
     pub dry_run: bool,
+    /// Labels for the job, comma-separated (stored in `job.json`; `monitor --tag`, `report --tag`).
+    #[arg(long, value_name = "A,B", value_parser = crate::options::tags, default_value = "", hide_default_value = true)]
+    pub tags: crate::options::Tags,
+    /// One JSON line per submission on stdout (srtctl's keys, plus `run_dir`); prose goes to stderr.
+    #[arg(long)]
+    pub json: bool,
+    /// Where default run directories go (`runs/<recipe-name>-<UTC timestamp>`).
+    #[arg(skip = PathBuf::from("runs"))]
+    pub runs_root: PathBuf,
     /// Extra arguments for `srt-graph run` inside the job (e.g. `--keep-going`), after `--`.
     #[arg(last = true)]
     pub run_args: Vec<String>,
@@ -122,6 +131,19 @@ fn script(
     if mock {
         argv.push("--mock-workers".into());
     }
+    if !args.tags.0.is_empty() {
+        argv.extend(["--tags".into(), args.tags.0.join(",")]);
+    }
+    // How the job simulates is decided here, as for `run`.
+    if args.recipe.smoke {
+        argv.push("--smoke".into());
+    }
+    if args.recipe.sim_speed != 1.0 {
+        argv.extend(["--sim-speed".into(), args.recipe.sim_speed.to_string()]);
+    }
+    if args.recipe.timing == crate::options::Timing::Fixed {
+        argv.extend(["--timing".into(), "fixed".into()]);
+    }
     if let Some(d) = recipe_dir {
         argv.extend(["--recipe-dir".into(), d.display().to_string()]);
     }
@@ -147,14 +169,70 @@ fn script(
     Ok(s)
 }
 
+/// A job `sbatch` accepted: what `submit` prints and `apply --json` reports.
+pub struct Submission {
+    pub job_id: String,
+    pub job_name: String,
+    pub run_dir: PathBuf,
+    pub config_path: PathBuf,
+    pub tags: Vec<String>,
+}
+
+impl Submission {
+    /// srtctl's `--json` line (`status`, `slurm_job_id`, `job_name`, `output_dir`, `metadata_path`,
+    /// `config_path`, `tags`), plus srt-graph's `run_dir`.
+    pub fn json_line(&self) -> String {
+        let tags = (!self.tags.is_empty()).then_some(&self.tags);
+        serde_json::json!({
+            "status": "submitted",
+            "slurm_job_id": self.job_id,
+            "job_name": self.job_name,
+            "output_dir": self.run_dir,
+            "metadata_path": self.run_dir.join(srt_graph_results::job::FILE),
+            "config_path": self.config_path,
+            "tags": tags,
+            "run_dir": self.run_dir,
+        })
+        .to_string()
+    }
+}
+
 pub fn submit(args: &SubmitArgs) -> CliResult {
     let loaded = crate::cli_plan::load_one(&args.recipe, "submit")?;
+    match submit_loaded(args, &loaded)? {
+        None => Ok(()),
+        Some(s) if args.json => {
+            crate::cli_plan::emit(&format!("{}\n", s.json_line()));
+            Ok(())
+        }
+        Some(s) => {
+            crate::cli_plan::emit(&format!("{}\n", s.job_id));
+            let d = s.run_dir.display();
+            eprintln!(
+                "submitted job {}; run directory {d}\n  follow: tail -f {d}/slurm-{}.out\n  status: srt-graph status {d}",
+                s.job_id, s.job_id
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Writes the run directory and submits `loaded` (one variant of `args.recipe`); `None` for
+/// `--dry-run`, which prints the script instead.
+pub fn submit_loaded(
+    args: &SubmitArgs,
+    loaded: &srt_graph_steps::Loaded,
+) -> Result<Option<Submission>, CliError> {
     let cluster = load_cluster(&args.recipe)?;
     let recipe = &loaded.recipe;
-    let run_dir = args
-        .run_dir
-        .clone()
-        .unwrap_or_else(|| default_run_dir(Path::new("runs"), &recipe.name));
+    let run_dir = args.run_dir.clone().unwrap_or_else(|| {
+        // A variant's name joins the recipe's, so that an override file's jobs tell apart.
+        let name = match loaded.variant.as_str() {
+            "" => recipe.name.clone(),
+            v => format!("{}-{v}", recipe.name),
+        };
+        unused_run_dir(&args.runs_root, &name)
+    });
     let absolute = if run_dir.is_absolute() {
         run_dir.clone()
     } else {
@@ -173,7 +251,7 @@ pub fn submit(args: &SubmitArgs) -> CliResult {
         .map_err(|e| CliError::Invalid(format!("{e}\nnothing was submitted")))?;
     if args.dry_run {
         print!("{text}");
-        return Ok(());
+        return Ok(None);
     }
     if absolute.join("journal.jsonl").exists() {
         return Err(CliError::Failed(format!(
@@ -200,24 +278,39 @@ pub fn submit(args: &SubmitArgs) -> CliResult {
             absolute.display()
         )));
     }
+    let job = sbatch(&absolute)?;
+    let _ = std::fs::write(absolute.join("job_id"), format!("{job}\n"));
+    // `job.json` exists from submission on (srtctl writes its metadata then); the job rewrites it
+    // with the nodes it got.
+    let variant = (!loaded.variant.is_empty()).then(|| loaded.variant.clone());
+    crate::session::write_submitted_job(
+        recipe,
+        variant,
+        crate::options::mock_workers(&args.recipe, recipe),
+        &args.tags.0,
+        &job,
+        &absolute,
+    )?;
+    Ok(Some(Submission {
+        job_id: job,
+        job_name: recipe.name.clone(),
+        config_path: absolute.join("recipe.yaml"),
+        run_dir: absolute,
+        tags: args.tags.0.clone(),
+    }))
+}
+
+/// `sbatch --parsable` of the run directory's script; the job id.
+fn sbatch(run_dir: &Path) -> Result<String, CliError> {
     let out = std::process::Command::new("sbatch")
         .arg("--parsable")
-        .arg(absolute.join("sbatch.sh"))
-        .current_dir(&absolute)
+        .arg(run_dir.join("sbatch.sh"))
+        .current_dir(run_dir)
         .output();
     match out {
         Ok(o) if o.status.success() => {
             let stdout = String::from_utf8_lossy(&o.stdout);
-            let job = stdout.trim().split(';').next().unwrap_or("").to_string();
-            let _ = std::fs::write(absolute.join("job_id"), format!("{job}\n"));
-            println!("{job}");
-            eprintln!(
-                "submitted job {job}; run directory {}\n  follow: tail -f {}/slurm-{job}.out\n  status: srt-graph status {}",
-                absolute.display(),
-                absolute.display(),
-                absolute.display()
-            );
-            Ok(())
+            Ok(stdout.trim().split(';').next().unwrap_or("").to_string())
         }
         Ok(o) => Err(CliError::Failed(format!(
             "sbatch refused the job: {}",

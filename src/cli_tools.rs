@@ -148,6 +148,15 @@ pub struct BenchArgs {
     /// A point with a larger share of failed requests (in percent) is invalid and fails the command.
     #[arg(long, default_value_t = 5.0, value_parser = percent)]
     pub max_failed_percent: f64,
+    /// The endpoint is simulated: what times it (written into every result as `simulated.timing`).
+    #[arg(long, env = "SRT_SIMULATED")]
+    pub simulated: Option<String>,
+    /// The simulated clock runs N times faster; results are multiplied back into model time.
+    #[arg(long, env = "SRT_SIM_SPEED", default_value_t = 1.0)]
+    pub sim_speed: f64,
+    /// A simulated run's timing files: a role that fell back to the fixed timing is named in the label.
+    #[arg(long, env = "SRT_PERF_DIR")]
+    pub perf_dir: Option<std::path::PathBuf>,
 }
 
 fn percent(v: &str) -> Result<f64, String> {
@@ -205,11 +214,34 @@ pub fn bench(a: &BenchArgs) -> CliResult {
         request_timeout: a.request_timeout,
         progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         max_failed_fraction: a.max_failed_percent / 100.0,
+        simulated: simulated_label(a),
+        sim_speed: a.sim_speed,
     };
     runtime()?
         .block_on(srt_graph_node_tools::loadgen::run(&cfg))
         .map(|_| ())
         .map_err(CliError::Failed)
+}
+
+/// The result label of a simulated run, naming any role whose table fell back to the fixed timing.
+fn simulated_label(a: &BenchArgs) -> Option<String> {
+    use srt_graph_node_tools::perf_table::{path_for, read, RoleTiming};
+    let label = a.simulated.clone()?;
+    let Some(dir) = &a.perf_dir else {
+        return Some(label);
+    };
+    let fallbacks: Vec<String> = ["agg", "prefill", "decode"]
+        .iter()
+        .filter_map(|role| match read(&path_for(dir, role)) {
+            Ok(RoleTiming::Fallback { fallback }) => Some(format!("{role}: {fallback}")),
+            _ => None,
+        })
+        .collect();
+    Some(if fallbacks.is_empty() {
+        label
+    } else {
+        format!("fixed timing (fallback: {})", fallbacks.join("; "))
+    })
 }
 
 #[derive(clap::Subcommand)]
@@ -237,6 +269,9 @@ pub enum NodeOp {
         python: String,
         #[arg(long)]
         container: Option<String>,
+        /// The model directory as the workers see it (its Hugging Face revision is recorded).
+        #[arg(long)]
+        model: Option<std::path::PathBuf>,
         #[arg(long)]
         out: std::path::PathBuf,
     },
@@ -279,10 +314,11 @@ pub fn node_op(op: &NodeOp) -> CliResult {
             node,
             python,
             container,
+            model,
             out,
         } => {
             use srt_graph_node_tools::fingerprint;
-            let f = fingerprint::collect(node, python, container.as_deref());
+            let f = fingerprint::collect(node, python, container.as_deref(), model.as_deref());
             fingerprint::write(out, &f).map_err(CliError::Failed)?;
             println!("fingerprint of {node} → {}", out.display());
         }
@@ -362,4 +398,107 @@ pub fn mock_model(a: &MockModelArgs) -> CliResult {
         a.dir.display()
     );
     Ok(())
+}
+
+#[derive(Args)]
+pub struct ScrapeMetricsArgs {
+    /// The raw capture (srtctl's `raw_prometheus.jsonl` shape), appended to.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+    /// This node's host samples, appended to.
+    #[arg(long)]
+    pub host_out: std::path::PathBuf,
+    /// Time between sweeps (0.5 s at least).
+    #[arg(long, default_value = "1s", value_parser = interval)]
+    pub interval: std::time::Duration,
+    /// `ROLE=WORKER=URL` of a `/metrics` endpoint (WORKER empty for a frontend); repeat.
+    #[arg(long = "target", value_name = "ROLE=WORKER=URL", value_parser = srt_graph_node_tools::scrape::Target::parse)]
+    pub targets: Vec<srt_graph_node_tools::scrape::Target>,
+}
+
+fn interval(s: &str) -> Result<std::time::Duration, String> {
+    srt_graph_engine::policy::parse_duration(s)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| format!("`{s}` is not a duration (e.g. 1s, 500ms)"))
+}
+
+pub fn scrape_metrics(a: &ScrapeMetricsArgs) -> CliResult {
+    let interval = a.interval.max(std::time::Duration::from_millis(500));
+    runtime()?
+        .block_on(srt_graph_node_tools::scrape::run(
+            &a.out,
+            &a.host_out,
+            interval,
+            &a.targets,
+        ))
+        .map(|_| ())
+        .map_err(CliError::Failed)
+}
+
+#[derive(Args)]
+pub struct CheckIdentityArgs {
+    /// A worker node's fingerprint (`fingerprints/<node>.json`); repeat.
+    #[arg(long = "fingerprint", value_name = "FILE")]
+    pub fingerprints: Vec<std::path::PathBuf>,
+    #[arg(long)]
+    pub model_repo: Option<String>,
+    #[arg(long)]
+    pub model_revision: Option<String>,
+    #[arg(long)]
+    pub image: Option<String>,
+    /// `NAME=VERSION` (vllm, sglang, tensorrt_llm, dynamo); repeat.
+    #[arg(long = "framework", value_name = "NAME=VERSION")]
+    pub frameworks: Vec<String>,
+}
+
+pub fn check_identity(a: &CheckIdentityArgs) -> CliResult {
+    use srt_graph_node_tools::identity::{check, Declared};
+    let mut fingerprints = Vec::new();
+    for f in &a.fingerprints {
+        let text = std::fs::read_to_string(f).map_err(|e| {
+            CliError::Failed(format!(
+                "{}: {e} (the node's fingerprint step writes it)",
+                f.display()
+            ))
+        })?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| CliError::Failed(format!("{}: {e}", f.display())))?;
+        let node = v["node"].as_str().unwrap_or("?").to_string();
+        fingerprints.push((node, v));
+    }
+    let declared = Declared {
+        model_repo: a.model_repo.clone(),
+        model_revision: a.model_revision.clone(),
+        image: a.image.clone(),
+        frameworks: a
+            .frameworks
+            .iter()
+            .filter_map(|f| {
+                f.split_once('=')
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+            })
+            .collect(),
+    };
+    let outcomes = check(&declared, &fingerprints);
+    for o in &outcomes {
+        println!(
+            "{} identity.{}: {}",
+            if o.ok { '✓' } else { '✗' },
+            o.field,
+            o.message
+        );
+    }
+    let bad: Vec<String> = outcomes
+        .iter()
+        .filter(|o| !o.ok)
+        .map(|o| format!("identity.{}: {}", o.field, o.message))
+        .collect();
+    if bad.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Failed(format!(
+            "what ran is not what the recipe's identity declares:\n  {}",
+            bad.join("\n  ")
+        )))
+    }
 }

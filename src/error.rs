@@ -29,6 +29,8 @@ pub enum CliError {
     StepFailed,
     /// Interrupted by a signal; everything was torn down (exit 130).
     Interrupted,
+    /// An error of one of srtctl's verbs, which exit 1 whatever went wrong (as srtctl does).
+    Srtctl(Box<CliError>),
 }
 
 impl CliError {
@@ -38,6 +40,15 @@ impl CliError {
             CliError::Recipe(RecipeError::Invalid(_)) | CliError::Invalid(_) => exit::INVALID,
             CliError::StepFailed => exit::STEP_FAILED,
             CliError::Interrupted => exit::INTERRUPTED,
+            CliError::Srtctl(_) => exit::ERROR,
+        }
+    }
+
+    /// This error as srtctl's verbs report it (exit 1).
+    pub fn srtctl(self) -> CliError {
+        match self {
+            e @ CliError::Srtctl(_) => e,
+            e => CliError::Srtctl(Box::new(e)),
         }
     }
 
@@ -54,6 +65,7 @@ impl CliError {
                 eprintln!("{} error(s); nothing was started", diags.len());
             }
             CliError::StepFailed | CliError::Interrupted => {}
+            CliError::Srtctl(inner) => inner.report(),
             other => eprintln!("error: {other}"),
         }
     }
@@ -66,6 +78,7 @@ impl fmt::Display for CliError {
             CliError::Invalid(m) | CliError::Failed(m) => f.write_str(m),
             CliError::StepFailed => f.write_str("a step failed"),
             CliError::Interrupted => f.write_str("interrupted"),
+            CliError::Srtctl(inner) => write!(f, "{inner}"),
         }
     }
 }

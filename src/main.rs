@@ -1,8 +1,10 @@
 //! `srt-graph`: compile srt-slurm recipes into a DAG of steps and run it across nodes.
 
+mod cli_docs;
 mod cli_monitor;
 mod cli_place;
 mod cli_plan;
+mod cli_predict;
 mod cli_results;
 mod cli_resume;
 mod cli_run;
@@ -12,14 +14,23 @@ mod error;
 mod node_binary;
 mod options;
 mod session;
+mod srtctl;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+/// `srt-graph --version`: the package version and the commit it was built from (build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("SRT_GRAPH_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "srt-graph",
-    version,
+    version = VERSION,
     about = "Compile srt-slurm LLM-serving benchmark recipes into a DAG of steps and run it across nodes",
     after_help = "Exit codes: 0 success; 1 other error (I/O, environment); 2 invalid recipe or cluster config \
                   (nothing was started); 3 a step failed or a service died (all torn down); 130 interrupted \
@@ -37,6 +48,8 @@ struct Cli {
 enum Command {
     /// Print the graph a recipe compiles to (text by default).
     Plan(cli_plan::PlanArgs),
+    /// Predict the benchmark's figures per concurrency from the performance model; runs nothing.
+    Predict(cli_predict::PredictArgs),
     /// Run a recipe's plan (default: the embedded local demo).
     Run(cli_run::RunArgs),
     /// Submit a recipe as a Slurm batch job that runs it with `--executor slurm`.
@@ -51,6 +64,20 @@ enum Command {
     Diff(cli_results::DiffArgs),
     /// A live terminal view of runs (`--once`: plain text).
     Monitor(cli_monitor::MonitorArgs),
+    /// srtctl's `apply`: submit every variant of a file or directory, one job each (`--mock`: run here).
+    Apply(srtctl::apply::ApplyArgs),
+    /// srtctl's `dry-run`: each job's script, container mounts, environment and srun options.
+    DryRun(srtctl::dry_run::DryRunArgs),
+    /// srtctl's `preflight`: model paths, containers and setup scripts, ✓/✗ per variant.
+    Preflight(srtctl::preflight::PreflightArgs),
+    /// srtctl's `resolve-override`: write an override file's (or sweep's) variants as plain recipes.
+    ResolveOverride(srtctl::resolve_override::ResolveOverrideArgs),
+    /// srtctl's `check`: this node's environment against a run's fingerprints (exit 1 on a difference).
+    Check(srtctl::check::CheckArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(cli_docs::CompletionsArgs),
+    /// Print the man page (roff) of srt-graph and its commands.
+    Man(cli_docs::ManArgs),
     /// Stop everything a run started, using its journal (also when the orchestrator is gone).
     Down(cli_run::DownArgs),
     /// Block while a run's processes are up (a submitted `--keep-up` job's last step).
@@ -66,6 +93,15 @@ enum Command {
     WaitReady(cli_tools::WaitReadyArgs),
     /// Make an SGLang checkout visible where workers expect it (`/ext-sglang-src`).
     MountSource(cli_tools::MountSourceArgs),
+    /// Compute roles' latency tables with the performance model (a simulated run's step).
+    #[command(hide = true)]
+    PerfTable(cli_predict::PerfTableArgs),
+    /// Read the deployment's `/metrics` endpoints every interval into the run directory (a run's step).
+    #[command(hide = true)]
+    ScrapeMetrics(cli_tools::ScrapeMetricsArgs),
+    /// Check the recipe's `identity:` against the workers' fingerprints (a run's step).
+    #[command(hide = true)]
+    CheckIdentity(cli_tools::CheckIdentityArgs),
     /// Write a weightless model directory (tokenizer, config) for Dynamo's mocker.
     MockModel(cli_tools::MockModelArgs),
     /// What the ssh and Slurm executors run on a node to signal and probe processes there.
@@ -89,6 +125,8 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Plan(args) => cli_plan::run(&args),
+        Command::Predict(args) => cli_predict::run(&args),
+        Command::PerfTable(args) => cli_predict::perf_table(&args),
         Command::Run(args) => match args.resume.clone() {
             Some(run_dir) => cli_resume::resume(&cli_resume::ResumeArgs {
                 run_dir,
@@ -100,6 +138,13 @@ fn main() -> ExitCode {
             None => cli_run::run(&args),
         },
         Command::Submit(args) => cli_submit::submit(&args),
+        Command::Apply(args) => srtctl::apply::apply(&args),
+        Command::DryRun(args) => srtctl::dry_run::dry_run(&args),
+        Command::Preflight(args) => srtctl::preflight::preflight(&args),
+        Command::ResolveOverride(args) => srtctl::resolve_override::resolve_override(&args),
+        Command::Check(args) => srtctl::check::check(&args),
+        Command::Completions(args) => cli_docs::completions::<Cli>(&args),
+        Command::Man(args) => cli_docs::man::<Cli>(&args),
         Command::Resume(args) => cli_resume::resume(&args),
         Command::Status(args) => cli_resume::status(&args),
         Command::Down(args) => cli_run::down(&args),
@@ -113,6 +158,8 @@ fn main() -> ExitCode {
         Command::WaitReady(args) => cli_tools::wait_ready(&args),
         Command::MountSource(args) => cli_tools::mount_source(&args),
         Command::MockModel(args) => cli_tools::mock_model(&args),
+        Command::ScrapeMetrics(args) => cli_tools::scrape_metrics(&args),
+        Command::CheckIdentity(args) => cli_tools::check_identity(&args),
         Command::NodeOp(op) => cli_tools::node_op(&op),
     };
     ExitCode::from(match result {

@@ -28,6 +28,90 @@ pub struct RecipeArgs {
     /// Deploy for real, then run only a short first benchmark point (a few requests).
     #[arg(long)]
     pub smoke: bool,
+    /// Simulated runs: the simulated clock runs N times faster than the wall clock (results are
+    /// written in model time, marked simulated).
+    #[arg(long, value_name = "N", default_value_t = 1.0, value_parser = sim_speed)]
+    pub sim_speed: f64,
+    /// Simulated runs: `model` paces mock workers by the performance model (aiconfigurator) where one
+    /// applies; `fixed` keeps the fixed timing (20 ms to the first token, 500 tokens/s), for plumbing.
+    #[arg(long, value_enum, env = "SRT_GRAPH_TIMING", default_value_t = Timing::Model)]
+    pub timing: Timing,
+    /// Run this setup script (a file in srt-slurm's `configs/`) instead of the recipe's `setup_script`.
+    #[arg(long, value_name = "NAME", value_parser = setup_script_name)]
+    pub setup_script: Option<String>,
+}
+
+impl RecipeArgs {
+    /// No recipe named (the embedded default), every option at its default.
+    pub fn bare() -> RecipeArgs {
+        RecipeArgs {
+            recipe: None,
+            variant: None,
+            cluster_config: None,
+            mock_workers: false,
+            smoke: false,
+            sim_speed: 1.0,
+            timing: Timing::Model,
+            setup_script: None,
+        }
+    }
+}
+
+/// A setup script is named, as srtctl takes it: a file name inside `configs/`, not a path.
+pub fn setup_script_name(v: &str) -> Result<String, String> {
+    if v.is_empty() || v.contains('/') || v.starts_with('.') || v.chars().any(char::is_control) {
+        Err(format!(
+            "`{}` is not a setup script name: name a file in srt-slurm's configs/ (e.g. install-extras.sh)",
+            v.escape_debug()
+        ))
+    } else {
+        Ok(v.to_string())
+    }
+}
+
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    serde::Serialize,
+    serde::Deserialize,
+    Default,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Timing {
+    #[default]
+    Model,
+    Fixed,
+}
+
+/// `--tags a,b`: srtctl's comma-separated labels, trimmed, empty ones dropped.
+#[derive(Clone, Debug, Default)]
+pub struct Tags(pub Vec<String>);
+
+pub fn tags(v: &str) -> Result<Tags, String> {
+    let tags: Vec<String> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(String::from)
+        .collect();
+    match tags.iter().find(|t| t.chars().any(char::is_control)) {
+        Some(t) => Err(format!(
+            "tag `{}` holds a control character",
+            t.escape_debug()
+        )),
+        None => Ok(Tags(tags)),
+    }
+}
+
+fn sim_speed(v: &str) -> Result<f64, String> {
+    v.parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && (1.0..=10_000.0).contains(x))
+        .ok_or_else(|| format!("`{v}` is not a speed between 1 and 10000"))
 }
 
 /// Splits `file.yaml:selector` unless the whole string names an existing file.
@@ -74,6 +158,12 @@ pub fn target(
         .as_ref()
         .and_then(|_| srt_graph_steps::nginx_container(recipe, &paths));
     let venv_name = srt_graph_steps::frontends::dynamo::venv_name(recipe, mock_workers);
+    // The performance model's own venv (one per image in a container, as the run's venv).
+    let aic_venv = srt_graph_perf_model::aiconfigurator::venv_dir(Path::new(cache));
+    let perf_venv = match &container {
+        Some(c) => format!("{}-{}", aic_venv.display(), image_tag(&c.image)),
+        None => aic_venv.display().to_string(),
+    };
     Target {
         run_dir: run_dir.to_string(),
         mock_workers,
@@ -91,6 +181,8 @@ pub fn target(
         container,
         nginx_container,
         // Mock Dynamo workers use the recipe's model directory when this machine has it.
+        perf_venv: Some(perf_venv),
+        perf_cache: format!("{cache}/perf-tables"),
         local_model_dir: recipe
             .model_path
             .as_deref()
@@ -98,6 +190,14 @@ pub fn target(
             .map(str::to_string),
         ..Target::default()
     }
+}
+
+/// `--timing fixed`, and `--smoke` (a plumbing check of seconds), keep the stand-ins' fixed timing.
+pub fn with_timing(mut target: Target, timing: Timing) -> Target {
+    if timing == Timing::Fixed || target.smoke {
+        target.perf_venv = None;
+    }
+    target
 }
 
 /// Stands for the directory of the static node binary until a run knows it (`session::node_binary`).

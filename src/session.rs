@@ -59,8 +59,21 @@ pub struct RunMeta {
     /// `--smoke`: only a short first benchmark point.
     #[serde(default)]
     pub smoke: bool,
+    /// `--sim-speed`: the simulated clock's speed-up.
+    #[serde(default = "one")]
+    pub sim_speed: f64,
+    /// `--timing`: the performance model or the fixed timing.
+    #[serde(default)]
+    pub timing: crate::options::Timing,
+    /// `--tags`: labels for people and CI, stored in `job.json`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     #[serde(flatten)]
     pub placement: Placement,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 pub fn write_meta(run_dir: &Path, meta: &RunMeta) -> std::io::Result<()> {
@@ -102,6 +115,7 @@ pub fn compile_for_run(
         bind_all: placed.bind_all,
         srt_graph: me,
         smoke: meta.smoke,
+        sim_speed: meta.sim_speed,
         ..target(
             recipe,
             meta.mock_workers,
@@ -110,7 +124,7 @@ pub fn compile_for_run(
             &cache_dir().display().to_string(),
         )
     };
-    let mut target = target;
+    let mut target = crate::options::with_timing(target, meta.timing);
     if let Some(c) = &mut target.container {
         // Containers run the node tools from a static binary (any image, any C library or none).
         let bin = crate::node_binary::static_node_binary().map_err(|e| {
@@ -144,6 +158,41 @@ pub fn compile_for_run(
     check_containers(placed, &dag).map_err(CliError::Failed)?;
     write_records(recipe, meta, &dag, run_dir)?;
     Ok(dag)
+}
+
+/// `job.json` and `recipe.lock.yaml` at submission, before the job has nodes: the plan compiled as
+/// `plan --executor slurm` shows it. The job's run rewrites both with what it got.
+pub fn write_submitted_job(
+    recipe: &srt_graph_steps::Recipe,
+    variant: Option<String>,
+    mock_workers: bool,
+    tags: &[String],
+    job_id: &str,
+    run_dir: &Path,
+) -> CliResult {
+    let target = crate::options::target(
+        recipe,
+        mock_workers,
+        Executor::Slurm,
+        &run_dir.display().to_string(),
+        &cache_dir().display().to_string(),
+    );
+    let dag = Dag::new(compile(recipe, &target)?).map_err(|e| CliError::Invalid(e.to_string()))?;
+    let meta = RunMeta {
+        variant,
+        recipe_dir: None,
+        mock_workers,
+        smoke: false,
+        sim_speed: 1.0,
+        timing: crate::options::Timing::Model,
+        tags: tags.to_vec(),
+        placement: Placement {
+            executor: Executor::Slurm,
+            slurm_job: Some(job_id.to_string()),
+            ..Placement::default()
+        },
+    };
+    write_records(recipe, &meta, &dag, run_dir)
 }
 
 /// What the run is, for people and srt-slurm's tools: `job.json` (srtctl's metadata shape) and
@@ -202,8 +251,10 @@ fn write_records(
             isl: b.points.first().map(|p| p.isl),
             osl: b.points.first().map(|p| p.osl),
         }),
+        tags: meta.tags.clone(),
         srt_graph: job::SrtGraphInfo {
             version: env!("CARGO_PKG_VERSION").into(),
+            commit: Some(env!("SRT_GRAPH_COMMIT").into()),
             recipe_file: Some(recipe.file.clone()),
             variant: meta.variant.clone(),
             executor: format!("{:?}", meta.placement.executor).to_lowercase(),
@@ -545,6 +596,10 @@ fn after_run(run_dir: &Path) -> Option<PathBuf> {
     }
     let out = run_dir.join("report.html");
     match srt_graph_results::report::Run::read(run_dir)
+        .map(|mut r| {
+            r.predicted = crate::cli_predict::predicted_points(&r);
+            r
+        })
         .and_then(|r| srt_graph_results::report::write(&[r], &out))
     {
         Ok(_) => Some(out),

@@ -367,3 +367,60 @@ fn a_sample_of_corpus_recipes_deploys_and_serves_with_mock_workers_and_smoke() {
         assert_no_survivors(&run_dir);
     }
 }
+
+/// Dynamo mode paced by the performance model: Dynamo's own `dynamo.mocker` reads the role's latency
+/// table (as a mocker-format NPZ, `--planner-profile-data`) and runs its scheduler at a 2× clock behind
+/// the real Dynamo frontend; the client's TPOT lands within 10 % of `predict`.
+#[test]
+fn dynamo_mocker_paced_by_the_performance_model_matches_predict() {
+    let recipe = r#"name: qwen3-8b-dynamo
+model: {path: "mock/Qwen3-8B", container: none, precision: bf16}
+resources: {gpu_type: h100, gpus_per_node: 1, agg_nodes: 1, agg_workers: 1}
+frontend: {type: dynamo}
+dynamo: {version: "1.6.1"}
+backend:
+  type: sglang
+  sglang_config:
+    aggregated: {served-model-name: Qwen/Qwen3-8B, tp-size: 1, max-running-requests: 64}
+health_check: {max_attempts: 240, interval_seconds: 1}
+benchmark: {type: sa-bench, isl: 1024, osl: 128, concurrencies: "8", req_rate: inf}
+"#;
+    let dir = tempfile::tempdir().expect("tmp");
+    let first = common::loopback::first(9);
+    let (mut c, run_dir) = common::mock_run(
+        dir.path(),
+        recipe,
+        &[
+            "--grace",
+            "3s",
+            "--first-address",
+            &first,
+            "--sim-speed",
+            "2",
+        ],
+    );
+    let out = c.env("SRT_GRAPH_TIMING", "model").output().expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_no_survivors(&run_dir);
+    assert!(out.status.success(), "{err}");
+    let log = std::fs::read_to_string(run_dir.join("logs/agg-0.log")).unwrap_or_default();
+    assert!(log.contains("Using mocker-format NPZ file"), "{log}");
+    let predicted = std::process::Command::new(env!("CARGO_BIN_EXE_srt-graph"))
+        .current_dir(dir.path())
+        .args(["predict", "recipe.yaml", "--json"])
+        .output()
+        .expect("predict");
+    let p: serde_json::Value = serde_json::from_slice(&predicted.stdout).expect("json");
+    let want = p["variants"][0]["points"][0]["mean_tpot_ms"]
+        .as_f64()
+        .expect("tpot");
+    let r = &results(&run_dir)[0];
+    assert!(r["simulated"]["timing"]
+        .as_str()
+        .is_some_and(|t| t.contains("aiconfigurator 0.12.0")));
+    let got = r["mean_tpot_ms"].as_f64().expect("tpot");
+    assert!(
+        (got - want).abs() / want <= 0.10,
+        "simulated TPOT {got:.2} ms vs predicted {want:.2} ms"
+    );
+}

@@ -204,6 +204,20 @@ fn rollup_report_and_diff_of_two_runs() {
         let mut ours = rollup.clone();
         theirs["timestamp"] = Value::Null;
         ours["timestamp"] = Value::Null;
+        // Ours is theirs plus the simulated marks (mock workers ran): present, then set aside.
+        assert_eq!(ours["config"]["simulated"], Value::Bool(true));
+        if let Some(config) = ours["config"].as_object_mut() {
+            config.remove("simulated");
+        }
+        for run in ours["runs"].as_array_mut().into_iter().flatten() {
+            let mark = run.as_object_mut().and_then(|r| r.remove("simulated"));
+            assert!(
+                mark.as_ref().is_some_and(|m| m["note"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("SIMULATED"))),
+                "every simulated point is marked: {mark:?}"
+            );
+        }
         assert_eq!(ours, theirs);
         assert_eq!(
             std::fs::read_to_string(run_a.join("benchmark-rollup.csv")).expect("csv"),

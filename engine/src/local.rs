@@ -40,6 +40,17 @@ impl Transport for LocalTransport {
         if let Some(dir) = &req.cwd {
             cmd.current_dir(dir);
         }
+        // SIGPIPE ignored, as the remote wrapper does: a service whose log pipe is cut (the orchestrator
+        // died) then sees EPIPE on a write instead of dying, keeps serving, and `resume` can adopt it.
+        // SAFETY: the closure runs between fork and exec and only calls signal(2), which is
+        // async-signal-safe; it touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn)
+                    .map(drop)
+                    .map_err(std::io::Error::from)
+            });
+        }
         let mut child = cmd.spawn().map_err(|source| TransportError::Spawn {
             program: program.clone(),
             source,
@@ -237,4 +248,42 @@ pub fn pid_file_group(pid_file: &str) -> Option<i32> {
         .ok()?
         .as_raw();
     (!live_group_members(pgid).is_empty()).then_some(pgid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::Exit;
+
+    /// A cut log pipe must not kill a service: its SIGPIPE is ignored (bit 13 of /proc's SigIgn mask),
+    /// whatever the orchestrator's own disposition was.
+    #[tokio::test]
+    async fn a_step_starts_with_sigpipe_ignored() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let log = dir.path().join("step.log");
+        let req = SpawnRequest {
+            step: "probe".into(),
+            node: 0,
+            argv: vec![
+                "sh".into(),
+                "-c".into(),
+                "grep SigIgn /proc/self/status".into(),
+            ],
+            env: Default::default(),
+            cwd: None,
+            log: log.clone(),
+            container: None,
+            mpi: None,
+            redact: Default::default(),
+        };
+        let mut p = LocalTransport.spawn(&req).await.expect("spawn");
+        assert_eq!(p.wait().await.expect("wait"), Exit::Code(0));
+        let text = std::fs::read_to_string(&log).expect("log");
+        let mask = text
+            .split("SigIgn:")
+            .nth(1)
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .expect("a SigIgn line");
+        assert_ne!(mask & (1 << (Signal::SIGPIPE as u64 - 1)), 0, "{text}");
+    }
 }

@@ -73,6 +73,19 @@ pub fn default_run_dir(base: &Path, recipe: &str) -> PathBuf {
     base.join(format!("{safe}-{}", utc_stamp()))
 }
 
+/// `default_run_dir`, with `-2`, `-3`, … appended while that directory exists: several jobs of one
+/// recipe submitted in the same second (an override file's variants) each get their own.
+pub fn unused_run_dir(base: &Path, recipe: &str) -> PathBuf {
+    let first = default_run_dir(base, recipe);
+    let mut dir = first.clone();
+    let mut n = 2;
+    while dir.exists() {
+        dir = PathBuf::from(format!("{}-{n}", first.display()));
+        n += 1;
+    }
+    dir
+}
+
 /// Now in UTC: (year, month, day, hour, minute, second, microsecond).
 fn utc_now() -> (i64, u32, u32, u64, u64, u64, u32) {
     let now = std::time::SystemTime::now()

@@ -70,8 +70,80 @@ pub fn os_release() -> Option<String> {
         })
 }
 
-/// Collects the fingerprint; `node` is the plan's node name, `container` the image the step runs in.
-pub fn collect(node: &str, python_path: &str, container: Option<&str>) -> Value {
+/// What a model directory says of its Hugging Face origin (srtctl's places): the commit in
+/// `refs/main` or a download's `.metadata`, the repository in `download_metadata.json`.
+pub fn model_identity(dir: &Path) -> Value {
+    if !dir.is_dir() {
+        return json!({"path": dir, "error": "not a directory on this node"});
+    }
+    let read = |p: &Path| std::fs::read_to_string(p).ok();
+    let is_commit = |s: &str| s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let mut revision = [dir.join(".huggingface/refs/main"), dir.join("refs/main")]
+        .iter()
+        .find_map(|p| read(p))
+        .map(|s| s.trim().to_string());
+    if revision.is_none() {
+        let downloads = dir.join(".cache/huggingface/download");
+        let mut metas: Vec<_> = std::fs::read_dir(&downloads)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "metadata"))
+            .collect();
+        metas.sort();
+        revision = metas.iter().find_map(|p| {
+            let first = read(p)?.lines().next()?.trim().to_string();
+            is_commit(&first).then_some(first)
+        });
+    }
+    let meta: Option<Value> = read(&dir.join(".huggingface/download_metadata.json"))
+        .and_then(|t| serde_json::from_str(&t).ok());
+    if let Some(c) = meta.as_ref().and_then(|m| m["commit_hash"].as_str()) {
+        revision = Some(c.to_string());
+    }
+    json!({
+        "path": dir,
+        "hf_revision": revision,
+        "hf_repo": meta.as_ref().and_then(|m| m["repo_id"].as_str()),
+    })
+}
+
+/// The inference frameworks among `packages` (`name==version`), by srtctl's names.
+pub fn frameworks(packages: &Value) -> Value {
+    const NAMES: [(&str, &str); 4] = [
+        ("vllm", "vllm"),
+        ("sglang", "sglang"),
+        ("tensorrt_llm", "tensorrt-llm"),
+        ("dynamo", "ai-dynamo"),
+    ];
+    let mut out = serde_json::Map::new();
+    for p in packages
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        if let Some((name, version)) = p.split_once("==") {
+            let norm = name.to_lowercase().replace('_', "-");
+            if let Some((key, _)) = NAMES.iter().find(|(_, pkg)| *pkg == norm) {
+                out.insert((*key).into(), json!(version));
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// Collects the fingerprint; `node` is the plan's node name, `container` the image the step runs in,
+/// `model` the model directory as the workers see it.
+pub fn collect(
+    node: &str,
+    python_path: &str,
+    container: Option<&str>,
+    model: Option<&Path>,
+) -> Value {
+    let python_info = python(python_path);
+    let frameworks = frameworks(&python_info["packages"]);
     let uname = nix::sys::utsname::uname().ok();
     let field = |f: fn(&nix::sys::utsname::UtsName) -> &std::ffi::OsStr| {
         uname.as_ref().map(|u| f(u).to_string_lossy().into_owned())
@@ -87,7 +159,9 @@ pub fn collect(node: &str, python_path: &str, container: Option<&str>) -> Value 
             "inside": Path::new("/.dockerenv").exists() || std::env::var_os("ENROOT_ROOTFS").is_some()
                 || std::env::var_os("container").is_some(),
         })),
-        "python": python(python_path),
+        "python": python_info,
+        "frameworks": frameworks,
+        "model": model.map(model_identity),
         "gpus": gpus(),
     })
 }
@@ -108,7 +182,7 @@ mod tests {
 
     #[test]
     fn records_what_it_cannot_read_instead_of_failing() {
-        let v = collect("node0", "/nonexistent/python3", Some("img.sqsh"));
+        let v = collect("node0", "/nonexistent/python3", Some("img.sqsh"), None);
         assert_eq!(v["node"], "node0");
         assert!(v["python"]["error"]
             .as_str()
@@ -120,10 +194,10 @@ mod tests {
     #[test]
     fn lists_the_packages_of_a_real_python() {
         if Command::new("python3").arg("-V").output().is_err() {
-            eprintln!("skipped: no python3");
+            log_line!("skipped: no python3");
             return;
         }
-        let v = collect("n", "python3", None);
+        let v = collect("n", "python3", None, None);
         assert!(
             v["python"]["version"]
                 .as_str()

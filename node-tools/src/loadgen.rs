@@ -38,6 +38,10 @@ pub struct BenchConfig {
     pub progress: bool,
     /// A point with more failed requests than this share of its requests (0.05 = 5 %) is invalid.
     pub max_failed_fraction: f64,
+    /// The serving side is simulated: what timed it (written into every result), and how many times
+    /// faster than model time its clock runs. Measured times are multiplied back into model time.
+    pub simulated: Option<String>,
+    pub sim_speed: f64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -281,7 +285,13 @@ async fn run_point(
     for (prompt, input, output) in data {
         if let Some(rate) = cfg.request_rate {
             // Poisson process: exponential gaps with mean 1/rate.
-            let gap = -(1.0 - rng.f64()).ln() / rate;
+            // (A simulated clock N× faster sees the model-time rate N× faster.)
+            let speed = if cfg.simulated.is_some() {
+                cfg.sim_speed.max(1e-9)
+            } else {
+                1.0
+            };
+            let gap = -(1.0 - rng.f64()).ln() / (rate * speed);
             at += Duration::from_secs_f64(gap);
         }
         let (client, cfg, gate, bar, count, live) = (
@@ -315,7 +325,18 @@ async fn run_point(
     for t in tasks {
         outcomes.push(t.await.map_err(|e| e.to_string())?);
     }
-    let duration = t0.elapsed().as_secs_f64();
+    // A simulated clock N times faster: every time is N times longer in model time.
+    let scale = if cfg.simulated.is_some() {
+        cfg.sim_speed.max(1e-9)
+    } else {
+        1.0
+    };
+    for o in &mut outcomes {
+        o.ttft *= scale;
+        o.latency *= scale;
+        o.itl.iter_mut().for_each(|x| *x *= scale);
+    }
+    let duration = t0.elapsed().as_secs_f64() * scale;
     let cpu = cpu_seconds() - cpu0;
     if let Some(t) = ticker {
         t.abort();
@@ -351,6 +372,7 @@ async fn run_point(
         ),
         ("best_of", json!(1)),
         ("num_prompts", json!(n)),
+        ("random_range_ratio", json!(cfg.random_range_ratio)),
         ("request_rate", rate_text(cfg.request_rate)),
         ("burstiness", json!(1.0)),
         ("max_concurrency", json!(concurrency)),
@@ -417,6 +439,13 @@ async fn run_point(
     m.insert("valid".into(), json!(verdict.is_ok()));
     if let Err(why) = &verdict {
         m.insert("invalid_reason".into(), json!(why));
+    }
+    if let Some(label) = &cfg.simulated {
+        m.insert(
+            "simulated".into(),
+            json!({"timing": label, "sim_speed": cfg.sim_speed,
+                   "note": "SIMULATED: no inference engine ran; times are model time"}),
+        );
     }
     let json = Value::Object(m);
     let mut file = None;
@@ -535,6 +564,9 @@ pub fn print_point(r: &PointResult) {
         f("client_cpu_ms_per_request"),
         r.file.as_ref().map_or(String::new(), |p| format!(" → {}", p.display())),
     );
+    if let Some(label) = j.pointer("/simulated/timing").and_then(Value::as_str) {
+        println!("  SIMULATED (not measured): {label}");
+    }
 }
 
 #[cfg(test)]
@@ -583,6 +615,8 @@ mod tests {
             request_timeout: Duration::from_secs(1),
             progress: false,
             max_failed_fraction: 0.05,
+            simulated: None,
+            sim_speed: 1.0,
         };
         for (prompt, input, output) in dataset(&cfg, &TokenCounter::Words, 200) {
             assert!((80..=100).contains(&input) && (8..=10).contains(&output));

@@ -431,6 +431,96 @@ pub fn timeline(bars: &[Bar]) -> ChartResult {
     Ok(svg)
 }
 
+/// One line of a time-series chart: its label and (seconds, value) samples.
+pub struct TimeLine<'a> {
+    pub label: &'a str,
+    pub samples: &'a [(f64, f64)],
+    /// Drawn dashed (e.g. queued beside running).
+    pub dashed: bool,
+    pub colour: usize,
+}
+
+/// Values over the run, one line per worker (and per gauge), with the benchmark points shaded and
+/// named: the chart that shows a decode worker saturating at a concurrency.
+pub fn over_time(title: &str, y_desc: &str, lines: &[TimeLine], windows: &[&Bar]) -> ChartResult {
+    let end = lines
+        .iter()
+        .flat_map(|l| l.samples.iter().map(|s| s.0))
+        .chain(windows.iter().map(|w| w.end_s))
+        .fold(1.0, f64::max);
+    let y = range(
+        lines.iter().flat_map(|l| l.samples.iter().map(|s| s.1)),
+        true,
+    );
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (1100, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(14)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..end * 1.02, y.clone())
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds since the run started")
+            .y_desc(y_desc)
+            .draw()
+            .map_err(err)?;
+        for (k, w) in windows.iter().enumerate() {
+            // Alternate shades, so that back-to-back points read as separate windows.
+            let shade = if k % 2 == 0 {
+                RGBColor(0xee, 0xe6, 0xf5)
+            } else {
+                RGBColor(0xdd, 0xd0, 0xec)
+            };
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(w.start_s, y.start), (w.end_s, y.end)],
+                    shade.filled(),
+                )))
+                .map_err(err)?;
+            let name = w.step.rsplit('/').next().unwrap_or(&w.step).to_string();
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    name,
+                    (w.start_s, y.end - (y.end - y.start) * 0.04),
+                    ("sans-serif", 11),
+                )))
+                .map_err(err)?;
+        }
+        for l in lines {
+            let c = colour(l.colour);
+            let style = ShapeStyle::from(&c).stroke_width(2);
+            let points = l.samples.iter().copied();
+            let drawn = if l.dashed {
+                chart.draw_series(DashedLineSeries::new(points, 6, 4, style))
+            } else {
+                chart.draw_series(LineSeries::new(points, style))
+            }
+            .map_err(err)?;
+            drawn.label(l.label).legend(move |(x, y)| {
+                PathElement::new(
+                    vec![(x, y), (x + 18, y)],
+                    ShapeStyle::from(&c).stroke_width(2),
+                )
+            });
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            // The run's start (installs, startup) has no samples: the legend goes there.
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

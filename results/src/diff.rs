@@ -192,6 +192,16 @@ fn results(out: &mut String, a: &Path, b: &Path) {
         return;
     }
     out.push_str("results (A → B, change):\n");
+    let timing = |m: &BTreeMap<(String, u64), Point>| -> String {
+        m.values()
+            .find_map(|p| p.simulated().map(|t| format!("SIMULATED ({t})")))
+            .unwrap_or_else(|| "measured".into())
+    };
+    let (ta, tb) = (timing(&pa), timing(&pb));
+    let _ = writeln!(out, "  timing: A {ta}; B {tb}");
+    if ta != tb {
+        out.push_str("  (A and B were not timed alike: the changes below compare a simulation with something else)\n");
+    }
     let keys: std::collections::BTreeSet<&(String, u64)> = pa.keys().chain(pb.keys()).collect();
     for key in keys {
         let (group, c) = key;

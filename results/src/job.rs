@@ -32,6 +32,9 @@ pub struct BenchmarkInfo {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SrtGraphInfo {
     pub version: String,
+    /// The commit the binary was built from.
+    #[serde(default)]
+    pub commit: Option<String>,
     pub recipe_file: Option<String>,
     pub variant: Option<String>,
     pub executor: String,
@@ -55,7 +58,15 @@ pub struct Job {
     pub gpu_type: Option<String>,
     pub resources: Resources,
     pub benchmark: Option<BenchmarkInfo>,
+    /// `--tags`, as srtctl stores them (absent when none), for `monitor --tag` and `report --tag`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     pub srt_graph: SrtGraphInfo,
+}
+
+/// Whether the run in `run_dir` carries any of `wanted` (every run when `wanted` is empty).
+pub fn tagged(run_dir: &Path, wanted: &[String]) -> bool {
+    wanted.is_empty() || Job::read(run_dir).is_ok_and(|j| j.tags.iter().any(|t| wanted.contains(t)))
 }
 
 impl Job {

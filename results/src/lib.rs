@@ -5,6 +5,7 @@
 pub mod charts;
 pub mod diff;
 pub mod job;
+pub mod metrics;
 pub mod points;
 pub mod report;
 pub mod rollup;

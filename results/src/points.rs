@@ -25,6 +25,12 @@ impl Point {
     pub fn tokens_per_user(&self) -> f64 {
         1000.0 / self.get("median_tpot_ms")
     }
+    /// What timed a simulated point (`None` = measured): its result's `simulated.timing`.
+    pub fn simulated(&self) -> Option<&str> {
+        self.json
+            .pointer("/simulated/timing")
+            .and_then(Value::as_str)
+    }
     /// The label of a point in a comparison: `isl 1024 / osl 128, c=64`.
     pub fn key(&self) -> (String, u64) {
         (self.group.clone(), self.concurrency)

@@ -23,6 +23,10 @@ pub struct Run {
     pub fingerprints: Vec<Value>,
     /// Result files that exist but could not be read.
     pub unreadable: Vec<String>,
+    /// The performance model's prediction of the same points (a simulated run's), overlaid.
+    pub predicted: Vec<Point>,
+    /// The scraped `/metrics` of its workers and frontends over time.
+    pub metrics: Vec<crate::metrics::EndpointSeries>,
 }
 
 impl Run {
@@ -45,12 +49,25 @@ impl Run {
                 .map(|t| charts::bars(&t))
                 .unwrap_or_default(),
             summary: crate::read_json(&dir.join("summary.json")).ok(),
+            metrics: crate::metrics::read(dir, &plan),
             dir: dir.to_path_buf(),
             job,
             points,
             plan,
             fingerprints,
             unreadable,
+            predicted: Vec::new(),
+        })
+    }
+
+    /// What timed a simulated run (its results say), with its clock's speed-up; `None` = measured.
+    pub fn simulated(&self) -> Option<(String, f64)> {
+        self.points.iter().find_map(|p| {
+            let s = p.json.get("simulated")?;
+            Some((
+                s.get("timing")?.as_str()?.to_string(),
+                s.get("sim_speed").and_then(Value::as_f64).unwrap_or(1.0),
+            ))
         })
     }
 
@@ -114,14 +131,27 @@ fn number(v: f64) -> String {
 
 /// The charts of `runs`: (file stem, SVG).
 pub fn charts(runs: &[Run]) -> Result<Vec<(String, String)>, String> {
-    let series: Vec<Series> = runs
+    let mut series: Vec<Series> = runs
         .iter()
         .map(|r| Series {
-            label: r.label.clone(),
+            label: match r.simulated() {
+                Some(_) => format!("{} (SIMULATED)", r.label),
+                None => r.label.clone(),
+            },
             points: &r.points,
             gpus: r.gpus(),
         })
         .collect();
+    // Predictions after the runs, so each keeps its run's colour order and reads as an overlay.
+    series.extend(
+        runs.iter()
+            .filter(|r| !r.predicted.is_empty())
+            .map(|r| Series {
+                label: format!("{} (PREDICTED)", r.label),
+                points: &r.predicted,
+                gpus: r.gpus(),
+            }),
+    );
     let mut out = Vec::new();
     if runs.iter().any(|r| !r.points.is_empty()) {
         out.push(("pareto".to_string(), charts::pareto(&series)?));
@@ -148,8 +178,114 @@ pub fn charts(runs: &[Run]) -> Result<Vec<(String, String)>, String> {
             };
             out.push((stem, charts::timeline(&r.bars)?));
         }
+        let suffix = if runs.len() == 1 {
+            String::new()
+        } else {
+            format!("-{}", i + 1)
+        };
+        out.extend(metric_charts(r, &suffix)?);
     }
     Ok(out)
+}
+
+/// The workers' scraped gauges over the run, benchmark points shaded: running (solid) and queued
+/// (dashed) requests, KV-cache usage, generation throughput. Frontends are left out (their metrics are
+/// the router's or Dynamo's own names, in the raw file).
+fn metric_charts(r: &Run, suffix: &str) -> Result<Vec<(String, String)>, String> {
+    let workers: Vec<&crate::metrics::EndpointSeries> =
+        r.metrics.iter().filter(|m| m.role != "frontend").collect();
+    if workers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let windows: Vec<&charts::Bar> = r
+        .bars
+        .iter()
+        .filter(|b| b.kind == "run_benchmark")
+        .collect();
+    // Mock workers' figures say so on the chart itself.
+    let simulated =
+        r.simulated().is_some() || r.job.as_ref().is_some_and(|j| j.srt_graph.mock_workers);
+    let tag = if simulated {
+        " (SIMULATED workers)"
+    } else {
+        ""
+    };
+    let mut labels: Vec<String> = Vec::new();
+    let mut keys: Vec<(usize, &'static str, bool)> = Vec::new();
+    for (k, w) in workers.iter().enumerate() {
+        for (gauge, dashed, what) in [
+            ("sglang:num_running_reqs", false, "running"),
+            ("sglang:num_queue_reqs", true, "queued"),
+        ] {
+            if w.gauges.contains_key(gauge) {
+                labels.push(format!("{} {what}", w.label));
+                keys.push((k, gauge, dashed));
+            }
+        }
+    }
+    let mut out = vec![(
+        format!("requests{suffix}"),
+        charts::over_time(
+            &format!("Running and queued requests per worker{tag}"),
+            "requests",
+            &lines(&workers, &keys, &labels),
+            &windows,
+        )?,
+    )];
+    for (gauge, stem, title, y) in [
+        (
+            "sglang:token_usage",
+            "kv-usage",
+            "KV-cache usage per worker",
+            "fraction of the KV cache",
+        ),
+        (
+            "sglang:gen_throughput",
+            "gen-throughput",
+            "Generation throughput per worker",
+            "tokens/s",
+        ),
+    ] {
+        let keys: Vec<(usize, &'static str, bool)> = (0..workers.len())
+            .filter(|&k| workers[k].gauges.contains_key(gauge))
+            .map(|k| (k, gauge, false))
+            .collect();
+        let labels: Vec<String> = keys
+            .iter()
+            .map(|&(k, _, _)| workers[k].label.clone())
+            .collect();
+        if !keys.is_empty() {
+            out.push((
+                format!("{stem}{suffix}"),
+                charts::over_time(
+                    &format!("{title}{tag}"),
+                    y,
+                    &lines(&workers, &keys, &labels),
+                    &windows,
+                )?,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Chart lines for `keys` (worker index, gauge, dashed), labelled by `labels`.
+fn lines<'a>(
+    workers: &[&'a crate::metrics::EndpointSeries],
+    keys: &[(usize, &'static str, bool)],
+    labels: &'a [String],
+) -> Vec<charts::TimeLine<'a>> {
+    keys.iter()
+        .zip(labels)
+        .filter_map(|(&(k, gauge, dashed), label)| {
+            Some(charts::TimeLine {
+                label,
+                samples: workers[k].gauges.get(gauge)?,
+                dashed,
+                colour: k,
+            })
+        })
+        .collect()
 }
 
 fn metadata(html: &mut String, i: usize, r: &Run) {
@@ -173,6 +309,25 @@ fn metadata(html: &mut String, i: usize, r: &Run) {
         format!("<span class={class} data-status>{}</span>", esc(status)),
     );
     row("recipe", esc(r.plan["recipe"].as_str().unwrap_or("?")));
+    match r.simulated() {
+        Some((label, speed)) => row(
+            "timing",
+            format!(
+                "<span class=bad data-simulated>SIMULATED: no inference engine ran.</span> {} (simulated clock ×{}; figures in model time)",
+                esc(&label),
+                number(speed)
+            ),
+        ),
+        None if !r.points.is_empty() => row("timing", "measured".into()),
+        None => {}
+    }
+    if !r.predicted.is_empty() {
+        row(
+            "prediction",
+            "the performance model's prediction of the same points is overlaid as \"(PREDICTED)\""
+                .into(),
+        );
+    }
     if let Some(j) = &r.job {
         let g = &j.srt_graph;
         row("variant", esc(g.variant.as_deref().unwrap_or("–")));
@@ -250,10 +405,20 @@ fn points_table(html: &mut String, runs: &[Run]) {
     }
     html.push_str("</tr>");
     for (i, r) in runs.iter().enumerate() {
-        for p in &r.points {
+        let simulated = r.simulated().is_some();
+        let rows = r
+            .points
+            .iter()
+            .map(|p| (p, if simulated { " (SIMULATED)" } else { "" }, ""))
+            .chain(
+                r.predicted
+                    .iter()
+                    .map(|p| (p, " (PREDICTED)", " data-predicted")),
+            );
+        for (p, tag, attr) in rows {
             let _ = write!(
                 html,
-                "<tr data-run={i} data-c={}><td class=l>{}</td><td class=l>{}</td><td>{}</td><td data-key=tokens_per_user>{}</td><td data-key=tokens_per_gpu>{}</td>",
+                "<tr data-run={i} data-c={}{attr}><td class=l>{}{tag}</td><td class=l>{}</td><td>{}</td><td data-key=tokens_per_user>{}</td><td data-key=tokens_per_gpu>{}</td>",
                 p.concurrency,
                 esc(&r.label),
                 esc(p.group.trim_start_matches("sa-bench_")),

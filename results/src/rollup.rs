@@ -134,6 +134,8 @@ pub fn build(job: Option<&Job>, points: &[Point], timestamp: &str) -> (Value, Ve
             "completed_requests": g(p, "completed"),
             "total_input_tokens": first_of(&p.json, &["total_input_tokens", "total_input"]),
             "total_output_tokens": first_of(&p.json, &["total_output_tokens", "total_output"]),
+            // Simulated points say so (and what timed them); measured ones carry null.
+            "simulated": p.json.get("simulated").cloned().unwrap_or(Value::Null),
         }));
         let eff_total = total_w.or(total);
         let eff_decode = decode_w.or(decode);
@@ -174,6 +176,10 @@ pub fn build(job: Option<&Job>, points: &[Point], timestamp: &str) -> (Value, Ve
     );
     config.insert("isl".into(), isl);
     config.insert("osl".into(), osl);
+    config.insert(
+        "simulated".into(),
+        json!(points.iter().any(|p| p.simulated().is_some())),
+    );
     let doc = json!({
         "benchmark_type": "sa-bench",
         "timestamp": timestamp,

@@ -56,6 +56,10 @@ pub struct Snapshot {
     pub benchmark: Option<(String, String)>,
     pub elapsed_secs: f64,
     pub finished: Option<String>,
+    /// A simulated run: what times it and its clock's speed-up (the plan's benchmark steps say).
+    pub simulated: Option<(String, String)>,
+    /// Each worker's latest scraped gauges (`sglang:num_running_reqs`, …), if the run scrapes them.
+    pub metrics: Vec<(String, std::collections::BTreeMap<&'static str, f64>)>,
 }
 
 impl Snapshot {
@@ -190,7 +194,28 @@ pub fn read(dir: &Path, orchestrator_alive: bool) -> Result<Snapshot, crate::Res
             (s.id.clone(), line)
         });
     let stage = stage(&steps, finished.as_deref(), orchestrator_alive);
+    let scrape_out = plan
+        .steps
+        .iter()
+        .find(|s| s.kind == "scrape_metrics")
+        .and_then(|s| {
+            let argv = s.command.as_ref()?;
+            let i = argv.iter().position(|a| a == "--out")?;
+            argv.get(i + 1).cloned()
+        });
     Ok(Snapshot {
+        metrics: scrape_out
+            .map(|out| crate::metrics::latest(Path::new(&out)))
+            .unwrap_or_default(),
+        simulated: plan.steps.iter().find_map(|s| {
+            Some((
+                s.env.get("SRT_SIMULATED")?.clone(),
+                s.env
+                    .get("SRT_SIM_SPEED")
+                    .cloned()
+                    .unwrap_or_else(|| "1".into()),
+            ))
+        }),
         dir: dir.to_path_buf(),
         recipe: plan.recipe.clone(),
         stage,

@@ -43,6 +43,13 @@ pub struct Target {
     pub container: Option<Container>,
     /// The container nginx runs in (`frontend.nginx_container`), if any.
     pub nginx_container: Option<Container>,
+    /// The simulated clock runs this many times faster than the wall clock (`--sim-speed`).
+    pub sim_speed: f64,
+    /// The venv that holds the performance model (aiconfigurator-core), for simulated runs; `None` =
+    /// stand-ins keep the fixed timing (`--timing fixed`).
+    pub perf_venv: Option<String>,
+    /// Where computed latency tables are cached across runs.
+    pub perf_cache: String,
     /// Mock Dynamo workers: the recipe's model directory when it exists here (with a tokenizer); `None` =
     /// generate a weightless one per node.
     pub local_model_dir: Option<String>,
@@ -67,6 +74,9 @@ impl Default for Target {
             container: None,
             nginx_container: None,
             local_model_dir: None,
+            sim_speed: 1.0,
+            perf_venv: None,
+            perf_cache: "$SRT_GRAPH_CACHE/perf-tables".into(),
         }
     }
 }
@@ -181,6 +191,10 @@ pub struct Ctx<'a> {
     pub served_model: String,
     /// How the pinned Dynamo's mocker takes a role (the stand-in's flags).
     pub mocker_role_flags: start_worker::MockerRoleFlags,
+    /// The performance model of this deployment (`perf_model::derive`).
+    pub perf: srt_graph_perf_model::DeploymentModel,
+    /// The step that writes the roles' latency tables, when the run simulates with them.
+    pub perf_ready: Option<String>,
 }
 
 impl Ctx<'_> {

@@ -8,6 +8,7 @@ pub mod compile;
 pub mod diag;
 pub mod frontends;
 pub mod kinds;
+pub mod perf_model;
 pub mod read;
 pub mod recipe;
 pub mod secrets;

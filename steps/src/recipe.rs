@@ -148,6 +148,32 @@ pub struct PolicyOverride {
     pub pos: Pos,
 }
 
+/// `identity:`: what the recipe declares it runs, checked after the health gate.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Identity {
+    pub model_repo: Option<String>,
+    pub model_revision: Option<String>,
+    pub image: Option<String>,
+    pub frameworks: Vec<(String, String)>,
+}
+
+/// How the run's `/metrics` endpoints are scraped into the run directory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scrape {
+    pub interval_secs: f64,
+    /// File name in the run directory (srtctl's `raw_prometheus.jsonl`).
+    pub output: String,
+}
+
+impl Default for Scrape {
+    fn default() -> Scrape {
+        Scrape {
+            interval_secs: 1.0,
+            output: "raw_prometheus.jsonl".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Recipe {
     pub file: String,
@@ -190,6 +216,9 @@ pub struct Recipe {
     pub slurm_time_limit: String,
     pub steps: Vec<UserStep>,
     pub policies: Vec<PolicyOverride>,
+    /// The `/metrics` scrape during the run (`observability:`); `None`: turned off.
+    pub scrape: Option<Scrape>,
+    pub identity: Option<Identity>,
     /// Keys kept but not acted on.
     pub ignored: Vec<String>,
     pub notes: Vec<String>,

@@ -17,8 +17,11 @@ pub const BLOCKS: &[(&str, Range<u8>)] = &[
     ("dynamo_cli", 30..50),
     ("secrets_cli", 50..51),
     ("faults", 51..60),
+    ("perf_model_cli", 60..70),
     ("results_cli", 70..80),
     ("resume_cli", 80..90),
+    ("srtctl_cli", 90..95),
+    ("observe_cli", 95..100),
     ("kill_points", 100..250),
 ];
 

@@ -2,6 +2,7 @@
 //! under `backend:`, how a role's engine configuration is read and checked, the ports its workers listen
 //! on, and the command line of a worker process — or of its stand-in under `--mock-workers`.
 
+pub mod engine_shape;
 pub mod mocker;
 pub mod sglang;
 pub mod trtllm;
@@ -59,6 +60,17 @@ pub trait Backend: Sync {
     /// by default Dynamo's mocker (the engines Dynamo drives).
     fn stand_in(&self, _dynamo: bool) -> StandIn {
         StandIn::DynamoMocker
+    }
+    /// The backend as the performance model names it (`sglang`, `trtllm`, `vllm`); `None` = none models it.
+    fn perf_model_backend(&self) -> Option<&'static str> {
+        None
+    }
+    /// What a role's engine flags say about its shape (parallelism, MTP, batch limits).
+    fn engine_shape(&self, _spec: &RoleSpec) -> Result<engine_shape::EngineShape, String> {
+        Err(format!(
+            "no performance model reads `{}` engine flags",
+            self.name()
+        ))
     }
     /// The step of one worker process; `None` when the rank is no process of its own (a stand-in that
     /// simulates a whole multi-node worker on its leader).

@@ -153,6 +153,44 @@ impl Backend for SGLang {
         }
     }
 
+    fn perf_model_backend(&self) -> Option<&'static str> {
+        Some("sglang")
+    }
+
+    fn engine_shape(&self, spec: &RoleSpec) -> Result<super::engine_shape::EngineShape, String> {
+        use super::engine_shape::{count, fraction, switch, EngineShape};
+        let f = |names: &[&str]| {
+            let both: Vec<String> = names
+                .iter()
+                .flat_map(|n| [n.to_string(), n.replace('-', "_")])
+                .collect();
+            let refs: Vec<&str> = both.iter().map(String::as_str).collect();
+            spec.flag(&refs).cloned()
+        };
+        let tp = count(f(&["tensor-parallel-size", "tp-size", "tp"]).as_ref()).unwrap_or(1);
+        let dp = count(f(&["data-parallel-size", "dp-size", "dp"]).as_ref()).unwrap_or(1);
+        let dp_attention = switch(f(&["enable-dp-attention"]).as_ref());
+        let text = |names: &[&str]| f(names).and_then(|n| n.scalar_text());
+        Ok(EngineShape {
+            // Without DP attention, `dp` copies of a `tp` worker each schedule their own batch.
+            tp: if dp_attention { tp } else { tp * dp },
+            attention_dp: dp.max(1),
+            moe_ep: count(f(&["expert-parallel-size", "ep-size", "ep"]).as_ref()).unwrap_or(1),
+            pp: count(f(&["pipeline-parallel-size", "pp-size"]).as_ref()).unwrap_or(1),
+            nextn: text(&["speculative-algorithm"])
+                .map(|_| count(f(&["speculative-num-steps"]).as_ref()).unwrap_or(3))
+                .unwrap_or(0),
+            max_running: count(f(&["max-running-requests"]).as_ref()),
+            max_running_per_rank: false,
+            chunked_prefill: text(&["chunked-prefill-size"])
+                .and_then(|t| t.parse::<i64>().ok())
+                .map(|c| if c <= 0 { 1 << 20 } else { c as u32 }),
+            mem_fraction: fraction(f(&["mem-fraction-static"]).as_ref()),
+            quantization: text(&["quantization"]),
+            kv_cache_dtype: text(&["kv-cache-dtype"]),
+        })
+    }
+
     fn stand_in(&self, dynamo: bool) -> StandIn {
         if dynamo {
             StandIn::DynamoMocker

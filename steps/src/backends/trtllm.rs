@@ -119,6 +119,34 @@ impl Backend for TrtLlm {
         }
     }
 
+    fn perf_model_backend(&self) -> Option<&'static str> {
+        Some("trtllm")
+    }
+
+    fn engine_shape(&self, spec: &RoleSpec) -> Result<super::engine_shape::EngineShape, String> {
+        use super::engine_shape::{count, fraction, switch, EngineShape};
+        let f = |name: &str| spec.flag(&[name]);
+        let nested = |outer: &str, inner: &str| f(outer).and_then(|n| n.get(inner));
+        let tp = count(f("tensor_parallel_size")).unwrap_or(1);
+        let adp = switch(f("enable_attention_dp"));
+        Ok(EngineShape {
+            tp,
+            attention_dp: if adp { tp } else { 1 },
+            moe_ep: count(f("moe_expert_parallel_size")).unwrap_or(1),
+            pp: count(f("pipeline_parallel_size")).unwrap_or(1),
+            nextn: count(nested("speculative_config", "num_nextn_predict_layers"))
+                .or_else(|| count(nested("speculative_config", "max_draft_len")))
+                .unwrap_or(0),
+            max_running: count(f("max_batch_size")),
+            // TRT-LLM's limits are per rank under attention DP.
+            max_running_per_rank: true,
+            chunked_prefill: count(f("max_num_tokens")),
+            mem_fraction: fraction(nested("kv_cache_config", "free_gpu_memory_fraction")),
+            quantization: None,
+            kv_cache_dtype: nested("kv_cache_config", "dtype").and_then(Node::scalar_text),
+        })
+    }
+
     fn worker(&self, ctx: &Ctx<'_>, w: &WorkerProcess<'_>) -> Option<Step> {
         if ctx.stand_in == StandIn::DynamoMocker {
             return super::mocker_stand_in(ctx, w);

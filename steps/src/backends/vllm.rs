@@ -129,6 +129,35 @@ impl Backend for Vllm {
         }
     }
 
+    fn perf_model_backend(&self) -> Option<&'static str> {
+        Some("vllm")
+    }
+
+    fn engine_shape(&self, spec: &RoleSpec) -> Result<super::engine_shape::EngineShape, String> {
+        use super::engine_shape::{count, fraction, switch, EngineShape};
+        let f = |name: &str| spec.flag(&[name, &name.replace('-', "_")]);
+        let tp = count(f("tensor-parallel-size")).unwrap_or(1);
+        let dp = count(f("data-parallel-size")).unwrap_or(1);
+        Ok(EngineShape {
+            // vLLM's DP ranks each hold a `tp`-wide copy of attention.
+            tp: tp * dp,
+            attention_dp: dp,
+            moe_ep: if switch(f("enable-expert-parallel")) {
+                tp * dp
+            } else {
+                1
+            },
+            pp: count(f("pipeline-parallel-size")).unwrap_or(1),
+            nextn: 0,
+            max_running: count(f("max-num-seqs")),
+            max_running_per_rank: true,
+            chunked_prefill: count(f("max-num-batched-tokens")),
+            mem_fraction: fraction(f("gpu-memory-utilization")),
+            quantization: f("quantization").and_then(Node::scalar_text),
+            kv_cache_dtype: f("kv-cache-dtype").and_then(Node::scalar_text),
+        })
+    }
+
     fn worker(&self, ctx: &Ctx<'_>, w: &WorkerProcess<'_>) -> Option<Step> {
         if ctx.stand_in == StandIn::DynamoMocker {
             return super::mocker_stand_in(ctx, w);

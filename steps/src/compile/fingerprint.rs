@@ -8,6 +8,13 @@ impl Compiler<'_> {
     pub(super) fn fingerprints(&mut self) {
         let ctx = &self.ctx;
         let image = ctx.target.container.as_ref().map(|c| c.image.as_str());
+        // The model directory where the workers see it: mounted at /model in their container.
+        let model = ctx
+            .recipe
+            .model_path
+            .as_deref()
+            .filter(|p| p.starts_with('/'))
+            .map(|p| if image.is_some() { "/model" } else { p });
         for k in 0..ctx.recipe.worker_nodes() {
             let mut s = fingerprint::step(
                 k,
@@ -15,6 +22,7 @@ impl Compiler<'_> {
                 &ctx.target.srt_graph,
                 &ctx.worker_python,
                 image,
+                model,
                 &ctx.target.run_dir,
             );
             s.depends_on.extend(ctx.venv_ready.iter().cloned());

@@ -6,6 +6,8 @@ mod checks;
 mod containers;
 mod fingerprint;
 mod infra;
+mod observe;
+mod perf;
 mod prep;
 mod serving;
 mod user;
@@ -41,8 +43,12 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
     c.node_prep();
     c.fingerprints();
     c.dynamo_infra();
+    c.perf_model();
     c.workers()?;
     let endpoint = c.serving();
+    c.scrape();
+    c.identity();
+    c.label_benchmarks();
     c.finish(endpoint)
 }
 
@@ -122,6 +128,8 @@ impl<'a> Compiler<'a> {
                 infra_ready: Vec::new(),
                 infra_env: BTreeMap::new(),
                 served_model: backend.served_model_name(recipe),
+                perf: crate::perf_model::derive(recipe, &backend.served_model_name(recipe)),
+                perf_ready: None,
                 mocker_role_flags: crate::kinds::start_worker::MockerRoleFlags::for_release(
                     &frontends::dynamo::packages(recipe, target.mock_workers).0,
                 ),

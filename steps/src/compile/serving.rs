@@ -9,7 +9,7 @@ use crate::kinds::{start_nginx, wait_healthy};
 use crate::recipe::{BenchPoint, Benchmark, Role};
 
 /// The health gate's step id: the benchmark starts after it.
-const GATE: &str = "wait-healthy";
+pub(super) const GATE: &str = "wait-healthy";
 
 impl Compiler<'_> {
     pub(super) fn serving(&mut self) -> Option<String> {

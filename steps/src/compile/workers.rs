@@ -111,6 +111,7 @@ impl Compiler<'_> {
             if self.ctx.stand_in == StandIn::DynamoMocker {
                 s.depends_on.extend(self.ctx.packages_ready.iter().cloned());
             }
+            self.pace_worker(crate::perf_model::role_name(spec.role), &mut s);
             s.depends_on.extend(self.prep.get(&node).cloned());
             s.depends_on.extend(self.ctx.infra_ready.iter().cloned());
             self.workers.push(id);

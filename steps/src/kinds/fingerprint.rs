@@ -27,6 +27,7 @@ pub fn step(
     srt_graph: &str,
     python: &str,
     image: Option<&str>,
+    model: Option<&str>,
     run_dir: &str,
 ) -> Step {
     let mut s = SPEC.step(format!("fingerprint/{node_name}"), node, Lifetime::Task);
@@ -43,6 +44,9 @@ pub fn step(
     ];
     if let Some(image) = image {
         argv.extend(["--container".into(), image.into()]);
+    }
+    if let Some(model) = model {
+        argv.extend(["--model".into(), model.into()]);
     }
     s.command = Some(argv);
     s.summary = format!("record {node_name}'s environment (Python packages, container, GPUs)");

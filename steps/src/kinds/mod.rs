@@ -1,10 +1,13 @@
 //! One file per step kind: its name, default policy and how its command line is built.
 
+pub mod check_identity;
 pub mod fingerprint;
 pub mod mock_model;
 pub mod mount_source;
+pub mod perf_table;
 pub mod pip_install;
 pub mod run_benchmark;
+pub mod scrape_metrics;
 pub mod setup_script;
 pub mod shell;
 pub mod start_container;
@@ -58,7 +61,10 @@ pub const ALL: &[&Kind] = &[
     &shell::SPEC,
     &mock_model::SPEC,
     &start_container::SPEC,
+    &perf_table::SPEC,
     &fingerprint::SPEC,
+    &scrape_metrics::SPEC,
+    &check_identity::SPEC,
 ];
 
 pub fn find(name: &str) -> Option<&'static Kind> {

@@ -56,7 +56,12 @@ pub fn packages(id: String, node: usize, python: &str, packages: &[String], summ
 
 /// `python3 -m venv DIR`: idempotent, so a cached venv is reused as is.
 pub fn venv(node: usize, node_name: &str, dir: &str) -> Step {
-    let mut s = SPEC.step(format!("venv/{node_name}"), node, Lifetime::Task);
+    venv_with_id(format!("venv/{node_name}"), node, dir)
+}
+
+/// The same, under an id of the caller's choosing (a second venv on the node).
+pub fn venv_with_id(id: String, node: usize, dir: &str) -> Step {
+    let mut s = SPEC.step(id, node, Lifetime::Task);
     s.command = Some(locked(
         dir,
         vec!["python3".into(), "-m".into(), "venv".into(), dir.into()],

@@ -5,8 +5,10 @@
 mod backend;
 mod benchmark;
 mod frontend;
+mod identity;
 mod ignored;
 mod model;
+mod observability;
 mod platform;
 mod resources;
 mod roles;
@@ -43,13 +45,13 @@ const TOP: Keys = Keys {
         "mock_workers",
         "secret_env",
         "run_dir_access",
+        "observability",
+        "identity",
     ],
     ignored: &[
         "profiling",
         "output",
-        "observability",
         "telemetry",
-        "identity",
         "reporting",
         "enable_config_dump",
     ],
@@ -140,6 +142,8 @@ pub fn read(doc: &Node, cluster: &ClusterConfig, r: &mut Reader) -> Option<Recip
         slurm_time_limit: platform.slurm_time_limit,
         steps,
         policies,
+        scrape: observability::read(doc, r),
+        identity: identity::read(doc, r),
         ignored: std::mem::take(&mut r.ignored)
             .iter()
             .map(|k| ignored::with_reason(k))

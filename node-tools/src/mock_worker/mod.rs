@@ -7,8 +7,16 @@
 //!
 //! Token model (documented approximation, shared with `srt-graph bench`): one whitespace-separated word of
 //! a prompt is one token; each generated token is one word.
+//!
+//! Timing: with `--mock-perf-table` (a role's latency table from `srt-graph perf-table`), the worker's
+//! `engine` runs the shared batch scheduler against the performance model; without one, each request
+//! takes a fixed time to its first token and a fixed rate after it. `--mock-sim-speed N` runs either
+//! clock N times faster.
 
-use axum::body::{Body, Bytes};
+mod api;
+mod engine;
+mod metrics;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -17,7 +25,6 @@ use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -59,6 +66,10 @@ pub struct MockConfig {
     pub fail_every: Option<u64>,
     /// Generate no tokens at all (a worker that "succeeds" with empty output).
     pub empty_output: bool,
+    /// The role's timing file (`srt-graph perf-table`); `None` = the fixed timing.
+    pub perf_table: Option<std::path::PathBuf>,
+    /// The simulated clock runs this many times faster than the wall clock.
+    pub sim_speed: f64,
 }
 
 impl Default for MockConfig {
@@ -81,6 +92,8 @@ impl Default for MockConfig {
             bootstrap_timeout: 30.0,
             fail_every: None,
             empty_output: false,
+            perf_table: None,
+            sim_speed: 1.0,
         }
     }
 }
@@ -129,6 +142,10 @@ struct MockArgs {
     mock_fail_every: Option<u64>,
     #[arg(long, env = "SRT_MOCK_EMPTY_OUTPUT", value_parser = clap::builder::FalseyValueParser::new())]
     mock_empty_output: bool,
+    #[arg(long, env = "SRT_MOCK_PERF_TABLE")]
+    mock_perf_table: Option<std::path::PathBuf>,
+    #[arg(long, env = "SRT_SIM_SPEED", default_value_t = 1.0, value_parser = positive)]
+    mock_sim_speed: f64,
 }
 
 fn parse_mode(v: &str) -> Result<Mode, String> {
@@ -235,6 +252,8 @@ pub fn parse_args(args: &[String]) -> Result<MockConfig, String> {
         bootstrap_timeout: a.mock_bootstrap_timeout,
         fail_every: a.mock_fail_every,
         empty_output: a.mock_empty_output,
+        perf_table: a.mock_perf_table,
+        sim_speed: a.mock_sim_speed,
     })
 }
 
@@ -254,6 +273,9 @@ struct Shared {
     rooms: Mutex<HashMap<u64, watch::Sender<Option<Room>>>>,
     http: reqwest::Client,
     crashed: AtomicBool,
+    /// The performance model's engine, when the role has a latency table.
+    engine: Option<engine::Engine>,
+    metrics: metrics::Metrics,
 }
 
 type AppState = Arc<Shared>;
@@ -261,13 +283,16 @@ type AppState = Arc<Shared>;
 pub async fn serve(cfg: MockConfig) -> std::io::Result<()> {
     crate::sys::raise_nofile_limit();
     if cfg.slow_start > 0.0 {
-        eprintln!(
+        log_line!(
             "mock-worker: slow start, opening the port in {:.1}s",
             cfg.slow_start
         );
         tokio::time::sleep(Duration::from_secs_f64(cfg.slow_start)).await;
     }
+    let engine = start_engine(&cfg)?;
     let state = Arc::new(Shared {
+        engine,
+        metrics: metrics::Metrics::new(&cfg.served_model_name, cfg.sim_speed),
         started: Instant::now(),
         requests: AtomicU64::new(0),
         active: AtomicUsize::new(0),
@@ -289,10 +314,11 @@ pub async fn serve(cfg: MockConfig) -> std::io::Result<()> {
         .route("/model_info", get(model_info))
         .route("/v1/models", get(models))
         .route("/get_load", get(load))
+        .route("/metrics", get(prometheus))
         .route("/flush_cache", post(flush_cache).get(flush_cache))
-        .route("/generate", post(generate))
-        .route("/v1/completions", post(completions))
-        .route("/v1/chat/completions", post(chat))
+        .route("/generate", post(api::generate))
+        .route("/v1/completions", post(api::completions))
+        .route("/v1/chat/completions", post(api::chat))
         .with_state(state.clone());
     // Streams are many small writes: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms per token.
     let listener = tokio::net::TcpListener::bind((cfg.host.as_str(), cfg.port))
@@ -305,28 +331,59 @@ pub async fn serve(cfg: MockConfig) -> std::io::Result<()> {
         Mode::Decode => "decode",
         Mode::Regular => "regular",
     };
-    eprintln!(
-        "mock-worker: {mode} worker for `{}` on http://{}:{} (load {:.1}s, ttft {:.3}s, {:.0} tok/s)",
-        cfg.served_model_name, cfg.host, cfg.port, cfg.load_time, cfg.ttft, cfg.tokens_per_sec
-    );
+    match &state.engine {
+        Some(e) => log_line!(
+            "mock-worker: {mode} worker for `{}` on http://{}:{} (load {:.1}s), SIMULATED: paced by {} {} ({}, {}), simulated clock ×{}",
+            cfg.served_model_name, cfg.host, cfg.port, cfg.load_time, e.table.engine.name, e.table.engine.version,
+            e.table.input.system, e.table.input, cfg.sim_speed
+        ),
+        None => log_line!(
+            "mock-worker: {mode} worker for `{}` on http://{}:{} (load {:.1}s), SIMULATED with the fixed timing: ttft {:.3}s, {:.0} tok/s, simulated clock ×{}",
+            cfg.served_model_name, cfg.host, cfg.port, cfg.load_time, cfg.ttft, cfg.tokens_per_sec, cfg.sim_speed
+        ),
+    }
     if cfg.mode == Mode::Prefill {
         let boot = Router::new()
             .route("/kv/{room}", get(bootstrap_fetch))
             .with_state(state.clone());
         let boot_listener =
             tokio::net::TcpListener::bind((cfg.host.as_str(), cfg.bootstrap_port)).await?;
-        eprintln!(
+        log_line!(
             "mock-worker: bootstrap server on {}:{}",
-            cfg.host, cfg.bootstrap_port
+            cfg.host,
+            cfg.bootstrap_port
         );
         tokio::spawn(async move {
             if let Err(e) = axum::serve(boot_listener, boot).await {
-                eprintln!("mock-worker: bootstrap server failed: {e}");
+                log_line!("mock-worker: bootstrap server failed: {e}");
                 std::process::exit(1);
             }
         });
     }
     axum::serve(listener, app).await
+}
+
+/// The performance model's engine for this role, or `None` (the fixed timing) with the reason printed.
+fn start_engine(cfg: &MockConfig) -> std::io::Result<Option<engine::Engine>> {
+    use crate::perf_table::RoleTiming;
+    use srt_graph_perf_model::scheduler::Phase;
+    let Some(path) = &cfg.perf_table else {
+        return Ok(None);
+    };
+    match crate::perf_table::read(path).map_err(std::io::Error::other)? {
+        RoleTiming::Table(t) => {
+            let phase = match cfg.mode {
+                Mode::Prefill => Phase::PrefillOnly,
+                Mode::Decode => Phase::DecodeOnly,
+                Mode::Regular => Phase::Aggregated,
+            };
+            Ok(Some(engine::Engine::start(*t, phase, cfg.sim_speed)))
+        }
+        RoleTiming::Fallback { fallback } => {
+            log_line!("mock-worker: no performance model for this role ({fallback}); using the fixed timing");
+            Ok(None)
+        }
+    }
 }
 
 fn loaded(s: &Shared) -> bool {
@@ -386,6 +443,16 @@ async fn load(State(s): State<AppState>) -> Json<Value> {
     Json(json!({"load": s.active.load(Ordering::Relaxed), "queue": 0}))
 }
 
+async fn prometheus(State(s): State<AppState>) -> Response {
+    let ranks = s.engine.as_ref().map_or(&[][..], |e| &e.states[..]);
+    let text = s.metrics.render(ranks, s.active.load(Ordering::Relaxed));
+    (
+        [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}
+
 async fn flush_cache() -> StatusCode {
     StatusCode::OK
 }
@@ -427,301 +494,6 @@ async fn bootstrap_fetch(State(s): State<AppState>, Path(room): Path<u64>) -> Re
                 .into_response()
         }
     }
-}
-
-/// What the three generation endpoints have in common once their bodies are read.
-struct GenRequest {
-    prompt_tokens: usize,
-    max_tokens: usize,
-    stream: bool,
-    include_usage: bool,
-    bootstrap: Option<(String, u16, u64)>,
-    model: String,
-}
-
-fn count_tokens(v: &Value) -> usize {
-    match v {
-        Value::String(s) => s.split_whitespace().count().max(1),
-        Value::Array(items) if items.iter().all(Value::is_number) => items.len(),
-        Value::Array(items) => items.iter().map(count_tokens).sum(),
-        _ => 1,
-    }
-}
-
-fn parse_request(body: &Value, default_model: &str, default_max: usize) -> GenRequest {
-    let u = |v: &Value| v.as_u64().map(|x| x as usize);
-    let max_tokens = body
-        .get("max_tokens")
-        .and_then(u)
-        .or_else(|| body.get("max_completion_tokens").and_then(u))
-        .or_else(|| body.pointer("/sampling_params/max_new_tokens").and_then(u))
-        .unwrap_or(default_max)
-        .clamp(1, 1_000_000);
-    let prompt_tokens = if let Some(msgs) = body.get("messages").and_then(Value::as_array) {
-        msgs.iter()
-            .map(|m| m.get("content").map_or(1, count_tokens))
-            .sum()
-    } else if let Some(p) = body.get("prompt") {
-        count_tokens(p)
-    } else if let Some(ids) = body.get("input_ids") {
-        count_tokens(ids)
-    } else {
-        body.get("text").map_or(1, count_tokens)
-    };
-    let bootstrap = match (
-        body.get("bootstrap_host").and_then(Value::as_str),
-        body.get("bootstrap_room").and_then(Value::as_u64),
-    ) {
-        (Some(h), Some(room)) => {
-            let port = body
-                .get("bootstrap_port")
-                .and_then(Value::as_u64)
-                .unwrap_or(30001) as u16;
-            Some((h.to_string(), port, room))
-        }
-        _ => None,
-    };
-    GenRequest {
-        prompt_tokens,
-        max_tokens,
-        stream: body.get("stream").and_then(Value::as_bool).unwrap_or(false),
-        include_usage: body
-            .pointer("/stream_options/include_usage")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        bootstrap,
-        model: body
-            .get("model")
-            .and_then(Value::as_str)
-            .unwrap_or(default_model)
-            .to_string(),
-    }
-}
-
-#[derive(Clone, Copy)]
-enum Api {
-    Generate,
-    Completions,
-    Chat,
-}
-
-async fn generate(State(s): State<AppState>, Json(body): Json<Value>) -> Response {
-    handle(s, body, Api::Generate).await
-}
-async fn completions(State(s): State<AppState>, Json(body): Json<Value>) -> Response {
-    handle(s, body, Api::Completions).await
-}
-async fn chat(State(s): State<AppState>, Json(body): Json<Value>) -> Response {
-    handle(s, body, Api::Chat).await
-}
-
-fn error(status: StatusCode, message: String) -> Response {
-    (status, Json(json!({"error": {"message": message, "type": "mock_worker_error", "code": status.as_u16()}}))).into_response()
-}
-
-const WORDS: [&str; 8] = [
-    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta",
-];
-
-async fn handle(s: AppState, body: Value, api: Api) -> Response {
-    if !loaded(&s) {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "model is still loading".into(),
-        );
-    }
-    let n = s.requests.fetch_add(1, Ordering::SeqCst) + 1;
-    if let Some(limit) = s.cfg.crash_after {
-        if n > limit && !s.crashed.swap(true, Ordering::SeqCst) {
-            eprintln!("mock-worker: crash injected after {limit} request(s)");
-            std::process::exit(1);
-        }
-    }
-    if s.cfg
-        .fail_every
-        .is_some_and(|every| n.is_multiple_of(every))
-    {
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("injected fault: request {n} fails (--mock-fail-every)"),
-        );
-    }
-    let req = parse_request(&body, &s.cfg.served_model_name, 16);
-    let Ok(permit) = s.queue.clone().acquire_owned().await else {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
-    };
-    s.active.fetch_add(1, Ordering::Relaxed);
-    let guard = ActiveGuard(s.clone(), permit);
-    match s.cfg.mode {
-        Mode::Prefill => {
-            // Prefill the prompt, then publish the room for the decode side.
-            tokio::time::sleep(Duration::from_secs_f64(s.cfg.ttft)).await;
-            if let Some((_, _, room)) = req.bootstrap {
-                let tx = {
-                    let mut rooms = s.rooms.lock().unwrap_or_else(|p| p.into_inner());
-                    rooms
-                        .entry(room)
-                        .or_insert_with(|| watch::channel(None).0)
-                        .clone()
-                };
-                tx.send_replace(Some(Room {
-                    prompt_tokens: req.prompt_tokens,
-                }));
-                // Forget rooms nobody fetches.
-                let weak = Arc::downgrade(&s);
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_secs(120)).await;
-                    if let Some(s) = weak.upgrade() {
-                        s.rooms
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .remove(&room);
-                    }
-                });
-            }
-            // The router discards the prefill response; give it one token.
-            respond(guard, req, api, 1, Duration::ZERO).await
-        }
-        Mode::Decode => {
-            let Some((host, port, room)) = req.bootstrap.clone() else {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "a decode worker needs bootstrap_host, bootstrap_port and bootstrap_room: send requests through the PD router".into(),
-                );
-            };
-            let url = format!("http://{host}:{port}/kv/{room}");
-            let fetched = s
-                .http
-                .get(&url)
-                .timeout(Duration::from_secs_f64(s.cfg.bootstrap_timeout + 5.0))
-                .send()
-                .await
-                .and_then(reqwest::Response::error_for_status);
-            if let Err(e) = fetched {
-                return error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("KV transfer failed: no prefilled room {room} at bootstrap {host}:{port}: {e}"),
-                );
-            }
-            let tokens = req.max_tokens;
-            respond(guard, req, api, tokens, Duration::ZERO).await
-        }
-        Mode::Regular => {
-            let tokens = req.max_tokens;
-            respond(guard, req, api, tokens, Duration::from_secs_f64(s.cfg.ttft)).await
-        }
-    }
-}
-
-/// Holds a queue slot and the active count for as long as the response is being produced.
-struct ActiveGuard(
-    AppState,
-    #[allow(dead_code)] tokio::sync::OwnedSemaphorePermit,
-);
-
-impl Drop for ActiveGuard {
-    fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-fn chunk(api: Api, id: &str, model: &str, text: &str, finish: Option<&str>) -> Value {
-    match api {
-        Api::Generate => {
-            json!({"text": text, "meta_info": {"id": id, "finish_reason": finish.map(|f| json!({"type": f}))}})
-        }
-        Api::Completions => json!({
-            "id": id, "object": "text_completion", "created": 0, "model": model,
-            "choices": [{"index": 0, "text": text, "logprobs": null, "finish_reason": finish}],
-        }),
-        Api::Chat => json!({
-            "id": id, "object": "chat.completion.chunk", "created": 0, "model": model,
-            "choices": [{"index": 0, "delta": {"content": text}, "logprobs": null, "finish_reason": finish}],
-        }),
-    }
-}
-
-async fn respond(
-    guard: ActiveGuard,
-    req: GenRequest,
-    api: Api,
-    tokens: usize,
-    ttft: Duration,
-) -> Response {
-    let s = guard.0.clone();
-    let tokens = if s.cfg.empty_output { 0 } else { tokens };
-    let id = format!("mock-{:x}", fastrand::u64(..));
-    let per_token = Duration::from_secs_f64(1.0 / s.cfg.tokens_per_sec);
-    let usage = json!({"prompt_tokens": req.prompt_tokens, "completion_tokens": tokens,
-        "total_tokens": req.prompt_tokens + tokens});
-    if !req.stream {
-        let _guard = guard;
-        tokio::time::sleep(ttft + per_token * tokens.saturating_sub(1) as u32).await;
-        let text: String = (0..tokens)
-            .map(|i| format!(" {}", WORDS[i % WORDS.len()]))
-            .collect();
-        let body = match api {
-            Api::Generate => {
-                json!({"text": text, "meta_info": {"id": id, "prompt_tokens": req.prompt_tokens,
-                "completion_tokens": tokens, "finish_reason": {"type": "length", "length": tokens}}})
-            }
-            Api::Completions => {
-                json!({"id": id, "object": "text_completion", "created": 0, "model": req.model,
-                "choices": [{"index": 0, "text": text, "logprobs": null, "finish_reason": "length"}], "usage": usage})
-            }
-            Api::Chat => {
-                json!({"id": id, "object": "chat.completion", "created": 0, "model": req.model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length"}],
-                "usage": usage})
-            }
-        };
-        return Json(body).into_response();
-    }
-    // Streaming: one SSE event per token; token i is due at start + ttft + i/tokens_per_sec. Deadlines are
-    // absolute and every token already due goes out in one write, so the rate holds even when the timer
-    // (1 ms resolution) is coarser than the token interval.
-    let start = tokio::time::Instant::now();
-    let due = move |i: usize| start + ttft + per_token.mul_f64(i as f64);
-    let state = (0usize, guard, id, req, usage, false);
-    let stream =
-        futures_util::stream::unfold(state, move |(i, guard, id, req, usage, done)| async move {
-            if done {
-                return None;
-            }
-            if i == tokens {
-                let mut out = String::new();
-                if req.include_usage && !matches!(api, Api::Generate) {
-                    let mut last = chunk(api, &id, &req.model, "", None);
-                    last["choices"] = json!([]);
-                    last["usage"] = usage.clone();
-                    out.push_str(&format!("data: {last}\n\n"));
-                }
-                out.push_str("data: [DONE]\n\n");
-                return Some((
-                    Ok::<Bytes, Infallible>(Bytes::from(out)),
-                    (i, guard, id, req, usage, true),
-                ));
-            }
-            tokio::time::sleep_until(due(i)).await;
-            let now = tokio::time::Instant::now();
-            let mut out = String::new();
-            let mut next = i;
-            while next < tokens && (next == i || due(next) <= now) {
-                let finish = (next + 1 == tokens).then_some("length");
-                let text = format!(" {}", WORDS[next % WORDS.len()]);
-                out.push_str(&format!(
-                    "data: {}\n\n",
-                    chunk(api, &id, &req.model, &text, finish)
-                ));
-                next += 1;
-            }
-            Some((Ok(Bytes::from(out)), (next, guard, id, req, usage, false)))
-        });
-    Response::builder()
-        .header("content-type", "text/event-stream")
-        .header("cache-control", "no-cache")
-        .body(Body::from_stream(stream))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 #[cfg(test)]

@@ -1,0 +1,191 @@
+//! The run's scraped `/metrics` (`raw_prometheus.jsonl`, srtctl's shape) as time series per worker:
+//! running and queued requests, KV-cache usage and generation throughput, in seconds since the run
+//! started (the step timeline's clock). Lines that cannot be read are skipped: the scrape is best effort.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The gauges charted, by SGLang's names.
+pub const GAUGES: [&str; 4] = [
+    "sglang:num_running_reqs",
+    "sglang:num_queue_reqs",
+    "sglang:token_usage",
+    "sglang:gen_throughput",
+];
+
+/// One endpoint's samples: per gauge, (seconds since the run started, value).
+#[derive(Debug, Default, Clone)]
+pub struct EndpointSeries {
+    /// `role worker` (or the URL for a frontend).
+    pub label: String,
+    pub role: String,
+    pub gauges: BTreeMap<&'static str, Vec<(f64, f64)>>,
+}
+
+/// The sum over label sets of each charted gauge in one exposition text (a worker's DP ranks add up).
+pub fn gauges(text: &str) -> BTreeMap<&'static str, f64> {
+    let mut out = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        for name in GAUGES {
+            let Some(rest) = line.strip_prefix(name) else {
+                continue;
+            };
+            if !(rest.starts_with('{') || rest.starts_with(' ')) {
+                continue;
+            }
+            // `name{labels} value [timestamp]`: the value follows the labels.
+            let after = rest.rsplit_once('}').map_or(rest, |(_, v)| v);
+            if let Some(v) = after
+                .split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+            {
+                *out.entry(name).or_insert(0.0) += v;
+            }
+        }
+    }
+    out
+}
+
+/// When the run started (epoch seconds): its journal's first `run_started`.
+fn run_start(run_dir: &Path) -> Option<f64> {
+    let text = std::fs::read_to_string(run_dir.join("journal.jsonl")).ok()?;
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["event"] == "run_started")
+        .and_then(|v| v["t"].as_f64())
+}
+
+/// The scrape file the plan's `scrape_metrics` step writes (`--out`), else srtctl's default name.
+fn scrape_file(run_dir: &Path, plan: &Value) -> std::path::PathBuf {
+    plan["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["kind"] == "scrape_metrics")
+        .and_then(|s| {
+            let argv = s["command"].as_array()?;
+            let i = argv.iter().position(|a| a == "--out")?;
+            let out = argv.get(i + 1)?.as_str()?;
+            Path::new(out).file_name().map(|n| run_dir.join(n))
+        })
+        .unwrap_or_else(|| run_dir.join("raw_prometheus.jsonl"))
+}
+
+/// Every endpoint with at least one charted gauge, workers first, in the order they were scraped.
+pub fn read(run_dir: &Path, plan: &Value) -> Vec<EndpointSeries> {
+    let Ok(text) = std::fs::read_to_string(scrape_file(run_dir, plan)) else {
+        return Vec::new();
+    };
+    let Some(t0) = run_start(run_dir) else {
+        return Vec::new();
+    };
+    let mut by_url: Vec<(String, EndpointSeries)> = Vec::new();
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let (Some(url), Some(body), Some(ns)) = (
+            v["endpoint_url"].as_str(),
+            v["text"].as_str(),
+            v["timestamp_ns"].as_f64(),
+        ) else {
+            continue;
+        };
+        let t = ns / 1e9 - t0;
+        let found = gauges(body);
+        if found.is_empty() {
+            continue;
+        }
+        let idx = match by_url.iter().position(|(u, _)| u == url) {
+            Some(i) => i,
+            None => {
+                let role = v["role"].as_str().unwrap_or("").to_string();
+                let label = match v["worker_id"].as_str() {
+                    Some(w) => format!("{role} {w} ({})", url.trim_end_matches("/metrics")),
+                    None => url.to_string(),
+                };
+                by_url.push((
+                    url.to_string(),
+                    EndpointSeries {
+                        label,
+                        role,
+                        ..Default::default()
+                    },
+                ));
+                by_url.len() - 1
+            }
+        };
+        for (name, value) in found {
+            by_url[idx]
+                .1
+                .gauges
+                .entry(name)
+                .or_default()
+                .push((t, value));
+        }
+    }
+    let mut out: Vec<EndpointSeries> = by_url.into_iter().map(|(_, s)| s).collect();
+    out.sort_by_key(|s| s.role == "frontend");
+    out
+}
+
+/// The tail of a scrape file read for the live view: enough for the latest sweep of hundreds of
+/// endpoints, without reading an hour of samples every refresh.
+const TAIL_BYTES: u64 = 4 << 20;
+
+/// Each worker's latest gauges (frontends left out), from the end of the scrape file at `path`.
+pub fn latest(path: &Path) -> Vec<(String, BTreeMap<&'static str, f64>)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let from = len.saturating_sub(TAIL_BYTES);
+    let mut text = String::new();
+    if f.seek(SeekFrom::Start(from)).is_err() || f.read_to_string(&mut text).is_err() {
+        return Vec::new();
+    }
+    // A cut first line is not JSON and is skipped.
+    let mut out: Vec<(String, BTreeMap<&'static str, f64>)> = Vec::new();
+    for v in text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    {
+        if v["role"] == "frontend" {
+            continue;
+        }
+        let label = format!(
+            "{} {}",
+            v["role"].as_str().unwrap_or(""),
+            v["worker_id"]
+                .as_str()
+                .unwrap_or(v["endpoint_url"].as_str().unwrap_or(""))
+        );
+        let g = gauges(v["text"].as_str().unwrap_or(""));
+        match out.iter_mut().find(|(l, _)| *l == label) {
+            Some(slot) => slot.1 = g,
+            None => out.push((label, g)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gauges;
+
+    #[test]
+    fn gauges_sum_over_ranks_and_skip_lookalikes() {
+        let text = "# HELP sglang:num_running_reqs x\n\
+                    sglang:num_running_reqs{model_name=\"m\",dp_rank=\"0\"} 3\n\
+                    sglang:num_running_reqs{model_name=\"m\",dp_rank=\"1\"} 4 1700000000\n\
+                    sglang:num_running_reqs_total 99\n\
+                    sglang:token_usage 0.25\n";
+        let g = gauges(text);
+        assert_eq!(g["sglang:num_running_reqs"], 7.0);
+        assert_eq!(g["sglang:token_usage"], 0.25);
+        assert!(!g.contains_key("sglang:num_queue_reqs"));
+    }
+}

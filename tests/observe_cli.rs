@@ -1,0 +1,385 @@
+//! What a run shows of itself while it runs: every `/metrics` endpoint of the deployment scraped into
+//! `raw_prometheus.jsonl` (srtctl's shape) with host samples, the mock worker's SGLang metrics driven by
+//! its load, `observability:` honoured, and a scrape target that never answers costing lines, not the run.
+
+mod common;
+
+use common::{loopback, path_env};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_srt-graph")
+}
+
+fn lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// The value of `name` (first sample) in a Prometheus exposition text.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| {
+            !l.starts_with('#') && l.starts_with(name) && l[name.len()..].starts_with(['{', ' '])
+        })
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn a_run_scrapes_every_worker_and_router_while_it_serves() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let run_dir = dir.path().join("run");
+    let out = Command::new(bin())
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "--mock-workers",
+            "-q",
+            "--first-address",
+            &loopback::first(0),
+            "--run-dir",
+        ])
+        .arg(&run_dir)
+        .env("PATH", path_env())
+        .env("SRT_GRAPH_TIMING", "fixed")
+        .env_remove("SLURM_JOB_ID")
+        .env_remove("SRTSLURM_CONFIG")
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let raw = lines(&run_dir.join("raw_prometheus.jsonl"));
+    let mut by_url: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+    for l in &raw {
+        for key in ["timestamp_ns", "endpoint_url", "role", "worker_id", "text"] {
+            assert!(l.get(key).is_some(), "srtctl's key `{key}`: {l}");
+        }
+        by_url
+            .entry(l["endpoint_url"].as_str().unwrap_or("").to_string())
+            .or_default()
+            .push(l);
+    }
+    // 2 prefill + 2 decode workers and 4 routers, each scraped more than once.
+    assert_eq!(by_url.len(), 8, "{:?}", by_url.keys().collect::<Vec<_>>());
+    let roles: Vec<&str> = by_url
+        .values()
+        .map(|v| v[0]["role"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        roles.iter().filter(|r| **r == "frontend").count(),
+        4,
+        "{roles:?}"
+    );
+    assert_eq!(
+        roles.iter().filter(|r| **r == "decode").count(),
+        2,
+        "{roles:?}"
+    );
+    for (url, ls) in &by_url {
+        assert!(ls.len() >= 2, "{url}: {} scrape(s)", ls.len());
+    }
+    // The decode workers' metrics follow the load: requests ran on them, tokens only grew.
+    for (url, ls) in by_url.iter().filter(|(_, v)| v[0]["role"] == "decode") {
+        assert!(ls[0]["worker_id"].is_string(), "{url}");
+        let texts: Vec<&str> = ls.iter().filter_map(|l| l["text"].as_str()).collect();
+        let running = texts
+            .iter()
+            .filter_map(|t| sample(t, "sglang:num_running_reqs"))
+            .fold(0.0, f64::max);
+        assert!(
+            running >= 1.0,
+            "{url}: sglang:num_running_reqs never above 0"
+        );
+        let tokens: Vec<f64> = texts
+            .iter()
+            .filter_map(|t| sample(t, "sglang:generation_tokens_total"))
+            .collect();
+        assert!(
+            tokens.windows(2).all(|w| w[0] <= w[1]),
+            "{url}: a counter went down: {tokens:?}"
+        );
+        assert!(tokens.last().copied().unwrap_or(0.0) > 0.0, "{url}");
+        let last = texts.last().copied().unwrap_or("");
+        assert!(
+            last.contains("sglang:time_to_first_token_seconds_bucket"),
+            "{url}"
+        );
+    }
+    // The report charts them over the run, labelled simulated; the monitor shows the latest.
+    let charts = run_dir.join("report-charts");
+    let requests = std::fs::read_to_string(charts.join("requests.svg")).expect("requests chart");
+    assert!(
+        requests.contains("Running and queued requests per worker (SIMULATED workers)"),
+        "title"
+    );
+    assert!(
+        requests.contains("decode node2") && requests.contains("c64"),
+        "workers and the shaded points"
+    );
+    for chart in ["kv-usage.svg", "gen-throughput.svg"] {
+        assert!(charts.join(chart).is_file(), "{chart}");
+    }
+    let html = std::fs::read_to_string(run_dir.join("report.html")).expect("report");
+    assert!(
+        html.contains("Running and queued requests per worker"),
+        "the page holds the chart"
+    );
+    let mon = Command::new(bin())
+        .args(["monitor", "--once"])
+        .arg(&run_dir)
+        .output()
+        .expect("monitor");
+    let shown = String::from_utf8_lossy(&mon.stdout);
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.trim_start().starts_with("decode node") && l.contains("running")),
+        "{shown}"
+    );
+    let hosts = lines(&run_dir.join("host_samples.jsonl"));
+    assert!(!hosts.is_empty());
+    assert!(
+        hosts[0]["mem_total_bytes"].as_u64().unwrap_or(0) > 0,
+        "{}",
+        hosts[0]
+    );
+    common::assert_no_survivors(&run_dir);
+}
+
+#[test]
+fn observability_turns_the_scrape_off_and_sets_its_interval() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let base = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes/local-demo.yaml"),
+    )
+    .expect("demo");
+    let plan = |extra: &str| {
+        std::fs::write(dir.path().join("r.yaml"), format!("{base}\n{extra}\n")).expect("write");
+        plan_json(dir.path(), &[])
+    };
+    let scrape = |v: &Value| {
+        v["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["kind"] == "scrape_metrics")
+            .cloned()
+    };
+    let on = scrape(&plan("")).expect("scraped by default");
+    let argv: Vec<String> = on["command"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(String::from))
+        .collect();
+    assert!(
+        argv.windows(2)
+            .any(|w| w[0] == "--interval" && w[1] == "1s"),
+        "{argv:?}"
+    );
+    assert_eq!(
+        argv.iter().filter(|a| *a == "--target").count(),
+        8,
+        "{argv:?}"
+    );
+    assert_eq!(on["depends_on"], serde_json::json!(["wait-healthy"]));
+    let slow = scrape(&plan(
+        "observability: {scrape_interval_seconds: 2.5, scrape_output: metrics.jsonl}",
+    ))
+    .expect("on");
+    let argv = on_argv(&slow);
+    assert!(
+        argv.windows(2)
+            .any(|w| w[0] == "--interval" && w[1] == "2.5s"),
+        "{argv:?}"
+    );
+    assert!(
+        argv.iter().any(|a| a.ends_with("/metrics.jsonl")),
+        "{argv:?}"
+    );
+    assert!(scrape(&plan("observability: {scrape_metrics: false}")).is_none());
+    assert!(scrape(&plan("observability: {enabled: false}")).is_none());
+    let v = plan("observability: {enabled: true, enable_otel: true}");
+    assert!(scrape(&v).is_some());
+    let ignored = v["ignored"].to_string();
+    assert!(ignored.contains("observability.enable_otel"), "{ignored}");
+}
+
+/// `plan r.yaml --json EXTRA…` in `dir`.
+fn plan_json(dir: &Path, extra: &[&str]) -> Value {
+    let out = Command::new(bin())
+        .current_dir(dir)
+        .args(["plan", "r.yaml", "--json"])
+        .args(extra)
+        .output()
+        .expect("plan");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+fn on_argv(step: &Value) -> Vec<String> {
+    step["command"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(String::from))
+        .collect()
+}
+
+#[test]
+fn a_target_that_never_answers_costs_lines_not_the_scraper() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = dir.path().join("raw.jsonl");
+    let hosts = dir.path().join("hosts.jsonl");
+    // Nothing listens on port 9 of this binary's block.
+    let dead = format!("http://{}:9/metrics", loopback::first(1));
+    let mut child = Command::new(bin())
+        .args(["scrape-metrics", "--interval", "500ms", "--out"])
+        .arg(&out)
+        .arg("--host-out")
+        .arg(&hosts)
+        .args(["--target", &format!("decode=node9={dead}")])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("scrape-metrics");
+    std::thread::sleep(Duration::from_millis(1800));
+    assert!(
+        child.try_wait().expect("wait").is_none(),
+        "the scraper gave up"
+    );
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("term");
+    let done = child.wait_with_output().expect("output");
+    assert!(
+        done.status.success(),
+        "SIGTERM ends it cleanly: {:?}",
+        done.status
+    );
+    let said = String::from_utf8_lossy(&done.stderr);
+    assert!(
+        said.contains(&dead) && said.contains("did not answer"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out).expect("raw"),
+        "",
+        "no line for a target that never answered"
+    );
+    assert!(lines(&hosts).len() >= 2, "host samples go on");
+    assert!(said.contains("stopped after"), "{said}");
+}
+
+#[test]
+fn identity_is_checked_before_the_benchmark_and_names_each_difference() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let recipe = "name: id\nmodel: {path: /models/m, container: /images/x.sqsh}\n\
+        resources: {gpu_type: h100, gpus_per_node: 8, agg_nodes: 1, agg_workers: 1}\n\
+        backend: {type: sglang}\nbenchmark: {type: sa-bench, isl: 8, osl: 8, concurrencies: \"1\"}\n\
+        identity: {model: {repo: org/m, revision: abc1234}, container: {image: /images/x.sqsh}, frameworks: {sglang: \"0.5.9\"}}\n";
+    std::fs::write(dir.path().join("r.yaml"), recipe).expect("write");
+    let plan = |extra: &[&str]| plan_json(dir.path(), extra);
+    let real = plan(&[]);
+    let steps = real["steps"].as_array().expect("steps");
+    let check = steps
+        .iter()
+        .find(|s| s["kind"] == "check_identity")
+        .expect("a check_identity step");
+    assert!(check["depends_on"]
+        .as_array()
+        .expect("deps")
+        .iter()
+        .any(|d| d == "wait-healthy"));
+    assert!(check["depends_on"]
+        .as_array()
+        .expect("deps")
+        .iter()
+        .any(|d| d == "fingerprint/node0"));
+    let first_point = steps
+        .iter()
+        .find(|s| s["kind"] == "run_benchmark")
+        .expect("benchmark");
+    assert!(
+        first_point["depends_on"]
+            .as_array()
+            .expect("deps")
+            .iter()
+            .any(|d| d == "check-identity"),
+        "{first_point}"
+    );
+    let mock = plan(&["--mock-workers"]);
+    assert!(mock["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .all(|s| s["kind"] != "check_identity"));
+    assert!(mock["notes"]
+        .to_string()
+        .contains("identity: not checked in a simulated run"));
+
+    // The step's command on fingerprints: one that matches, one that does not.
+    let fp = dir.path().join("node0.json");
+    let write = |frameworks: &str, rev: &str| {
+        std::fs::write(
+            &fp,
+            format!("{{\"node\":\"node0\",\"model\":{{\"path\":\"/model\",\"hf_revision\":\"{rev}\",\"hf_repo\":\"org/m\"}},\"container\":{{\"image\":\"/images/x.sqsh\"}},\"frameworks\":{frameworks}}}"),
+        )
+        .expect("fingerprint");
+    };
+    let argv: Vec<String> = check["command"]
+        .as_array()
+        .expect("argv")
+        .iter()
+        .skip(1)
+        .filter_map(|a| a.as_str().map(String::from))
+        .collect();
+    let argv: Vec<String> = argv
+        .into_iter()
+        .map(|a| {
+            if a.ends_with("fingerprints/node0.json") {
+                fp.display().to_string()
+            } else {
+                a
+            }
+        })
+        .collect();
+    write("{\"sglang\":\"0.5.9\"}", "abc1234def");
+    let ok = Command::new(bin())
+        .args(&argv)
+        .output()
+        .expect("check-identity");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    write("{\"sglang\":\"0.5.8\"}", "fff0000");
+    let bad = Command::new(bin())
+        .args(&argv)
+        .output()
+        .expect("check-identity");
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("identity.frameworks.sglang: declared `0.5.9`, node0 runs `0.5.8`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("identity.model.revision: declared `abc1234`, node0 has `fff0000`"),
+        "{err}"
+    );
+}
