@@ -157,6 +157,13 @@ pub struct BenchArgs {
     /// A simulated run's timing files: a role that fell back to the fixed timing is named in the label.
     #[arg(long, env = "SRT_PERF_DIR")]
     pub perf_dir: Option<std::path::PathBuf>,
+    /// sa-bench's `--use-chat-template`: `on` wraps each prompt in the model's chat template (or fails
+    /// without one), `auto` where the model has one, `off` sends raw prompts.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub chat_template: srt_graph_node_tools::loadgen::ChatTemplateUse,
+    /// sa-bench's `--custom-tokenizer` (its DeepSeek-V4 adapters are rendered by srt-graph).
+    #[arg(long)]
+    pub custom_tokenizer: Option<String>,
 }
 
 fn percent(v: &str) -> Result<f64, String> {
@@ -216,6 +223,8 @@ pub fn bench(a: &BenchArgs) -> CliResult {
         max_failed_fraction: a.max_failed_percent / 100.0,
         simulated: simulated_label(a),
         sim_speed: a.sim_speed,
+        chat_template: a.chat_template,
+        custom_tokenizer: a.custom_tokenizer.clone(),
     };
     runtime()?
         .block_on(srt_graph_node_tools::loadgen::run(&cfg))
@@ -422,6 +431,40 @@ fn interval(s: &str) -> Result<std::time::Duration, String> {
         .ok_or_else(|| format!("`{s}` is not a duration (e.g. 1s, 500ms)"))
 }
 
+#[derive(Args)]
+pub struct ProfileArgs {
+    /// `start` opens each worker's window, `stop` closes it.
+    #[arg(value_parser = ["start", "stop"])]
+    pub action: String,
+    /// The workers' endpoint: `/start_profile` (SGLang) or `/engine/start_profile` (Dynamo), and the
+    /// `stop_profile` twin.
+    #[arg(long)]
+    pub path: String,
+    /// What the profiler records (SGLang's `activities`: CPU, GPU, CUDA_PROFILER…).
+    #[arg(long, value_delimiter = ',', default_value = "CPU,GPU")]
+    pub activities: Vec<String>,
+    /// `START:STOP=URL=DIR` per worker leader.
+    #[arg(long = "worker", required = true, value_parser = srt_graph_node_tools::profile::Worker::parse)]
+    pub workers: Vec<srt_graph_node_tools::profile::Worker>,
+}
+
+pub fn profile(a: &ProfileArgs) -> CliResult {
+    use srt_graph_node_tools::profile;
+    let rt = runtime()?;
+    let accepted = if a.action == "start" {
+        rt.block_on(profile::start(&a.workers, &a.path, &a.activities))
+    } else {
+        rt.block_on(profile::stop(&a.workers, &a.path))
+    };
+    println!(
+        "{} of {} worker(s) accepted `{}`",
+        accepted,
+        a.workers.len(),
+        a.path
+    );
+    Ok(())
+}
+
 pub fn scrape_metrics(a: &ScrapeMetricsArgs) -> CliResult {
     let interval = a.interval.max(std::time::Duration::from_millis(500));
     runtime()?
@@ -500,5 +543,17 @@ pub fn check_identity(a: &CheckIdentityArgs) -> CliResult {
             "what ran is not what the recipe's identity declares:\n  {}",
             bad.join("\n  ")
         )))
+    }
+}
+
+#[cfg(test)]
+mod custom_tokenizer_tests {
+    /// The plan accepts exactly the sa-bench adapters the load generator renders.
+    #[test]
+    fn the_planner_and_the_load_generator_know_the_same_adapters() {
+        assert_eq!(
+            srt_graph_steps::benchmarks::sa_bench::CUSTOM_TOKENIZERS,
+            srt_graph_node_tools::chat_template::CUSTOM_TOKENIZERS
+        );
     }
 }

@@ -99,6 +99,9 @@ enum Command {
     /// Read the deployment's `/metrics` endpoints every interval into the run directory (a run's step).
     #[command(hide = true)]
     ScrapeMetrics(cli_tools::ScrapeMetricsArgs),
+    /// Open or close the workers' profiling window (`profiling:`; a run's step).
+    #[command(hide = true)]
+    Profile(cli_tools::ProfileArgs),
     /// Check the recipe's `identity:` against the workers' fingerprints (a run's step).
     #[command(hide = true)]
     CheckIdentity(cli_tools::CheckIdentityArgs),
@@ -160,6 +163,7 @@ fn main() -> ExitCode {
         Command::MockModel(args) => cli_tools::mock_model(&args),
         Command::ScrapeMetrics(args) => cli_tools::scrape_metrics(&args),
         Command::CheckIdentity(args) => cli_tools::check_identity(&args),
+        Command::Profile(args) => cli_tools::profile(&args),
         Command::NodeOp(op) => cli_tools::node_op(&op),
     };
     ExitCode::from(match result {

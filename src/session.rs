@@ -419,9 +419,11 @@ fn preflight(dag: &Dag) -> Result<(), String> {
     let mut missing: Vec<String> = Vec::new();
     for step in &dag.plan.steps {
         if let Some(program) = step.command.as_ref().and_then(|c| c.first()) {
+            // A step that declares the program as a requirement says how to get it below.
             let known = missing
                 .iter()
-                .any(|m| m.starts_with(&format!("`{program}`")));
+                .any(|m| m.starts_with(&format!("`{program}`")))
+                || step.requires.iter().any(|r| &r.what == program);
             if !program.contains('/') && !known && !on_path(program) {
                 let hint = srt_graph_steps::kinds::install_hint(program)
                     .map_or_else(String::new, |h| format!("; install it with `{h}`"));

@@ -642,6 +642,66 @@ fn bench_counts_tokens_with_the_models_tokenizer() {
     let v: Value = serde_json::from_slice(&std::fs::read(f.path()).expect("read")).expect("json");
     assert_eq!(v["input_lens"], serde_json::json!([40, 40, 40, 40, 40, 40]));
     assert_eq!(v["tokenizer_id"], model.display().to_string());
+    // srtctl's default (`auto`): a model without a chat template gets raw prompts, and the log says so.
+    assert!(stdout.contains("prompts are sent raw"), "{stdout}");
+
+    // `use_chat_template: true` without a template fails before any request, with sa-bench's advice.
+    let bench = |extra: &[&str], res: &str| {
+        srt_graph()
+            .args(["bench", "--url", "http://127.0.27.1:30000", "--model", "m"])
+            .args(["--isl", "40", "--osl", "4", "--random-range-ratio", "1"])
+            .args(["--concurrency", "2", "--prompts-per-concurrency", "3"])
+            .arg("--result-dir")
+            .arg(dir.path().join(res))
+            .arg("--tokenizer")
+            .arg(&model)
+            .args(extra)
+            .output()
+            .expect("bench")
+    };
+    let out = bench(&["--chat-template", "on"], "res-on");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("has no chat template") && stderr.contains("custom_tokenizer"),
+        "{stderr}"
+    );
+
+    // With the model's template, the template's tokens count towards the input length, as sa-bench's.
+    std::fs::write(
+        model.join("tokenizer_config.json"),
+        r#"{"chat_template": "<|user|> {{ messages[0].content }} {% if add_generation_prompt %}<|assistant|>{% endif %}"}"#,
+    )
+    .expect("tokenizer_config");
+    let prompt_tokens = || {
+        let (_, text) = http("GET", "127.0.27.1:30000", "/metrics", None);
+        text.lines()
+            .find_map(|l| l.strip_prefix("sglang:prompt_tokens_total"))
+            .and_then(|v| v.split_whitespace().last()?.parse::<f64>().ok())
+            .expect("sglang:prompt_tokens_total")
+    };
+    let before = prompt_tokens();
+    let out = bench(&["--chat-template", "on"], "res-template");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The worker read the wrapped prompts: 34 words of body between `<|user|>` and `<|assistant|>`
+    // (the mock counts whitespace-separated words; the tokenizer counted 6 template tokens).
+    assert_eq!(prompt_tokens() - before, 6.0 * 36.0);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("chat template: ") && stdout.contains("tokenizer_config.json"),
+        "{stdout}"
+    );
+    let f = std::fs::read_dir(dir.path().join("res-template"))
+        .expect("results")
+        .flatten()
+        .next()
+        .expect("a result file");
+    let v: Value = serde_json::from_slice(&std::fs::read(f.path()).expect("read")).expect("json");
+    assert_eq!(v["input_lens"], serde_json::json!([40, 40, 40, 40, 40, 40]));
 }
 
 #[test]

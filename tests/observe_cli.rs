@@ -383,3 +383,199 @@ fn identity_is_checked_before_the_benchmark_and_names_each_difference() {
         "{err}"
     );
 }
+
+const PROFILED: &str = r#"name: profiled
+model: {path: mock-model, container: none, precision: bf16}
+resources: {gpu_type: gb300, gpus_per_node: 4, prefill_nodes: 1, prefill_workers: 1, decode_nodes: 1, decode_workers: 1}
+frontend: {type: sglang, enable_multiple_frontends: false}
+backend:
+  type: sglang
+  prefill_environment: {SRT_MOCK_LOAD_TIME: "0.2"}
+  decode_environment: {SRT_MOCK_LOAD_TIME: "0.2"}
+  sglang_config:
+    prefill: {served-model-name: test-model, tensor-parallel-size: 4, disaggregation-mode: prefill}
+    decode: {served-model-name: test-model, tensor-parallel-size: 4, disaggregation-mode: decode}
+health_check: {max_attempts: 60, interval_seconds: 1}
+benchmark: {type: sa-bench, isl: 64, osl: 8, concurrencies: "2x8", req_rate: inf}
+profiling:
+  type: @TYPE@
+  prefill: {start_step: 2, stop_step: 12}
+  decode: {start_step: 5, stop_step: 30}
+"#;
+
+/// srtctl's torch profiling on the mock: the window opens before the first point and closes after the
+/// last; each worker writes a Chrome trace of the steps in its role's window; the report links them.
+#[test]
+fn torch_profiling_traces_each_workers_window_and_the_report_links_the_files() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("r.yaml"),
+        PROFILED.replace("@TYPE@", "torch"),
+    )
+    .expect("write");
+    let run_dir = dir.path().join("run");
+    let out = Command::new(bin())
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "r.yaml",
+            "--mock-workers",
+            "-q",
+            "--first-address",
+            &loopback::first(2),
+        ])
+        .arg("--run-dir")
+        .arg(&run_dir)
+        .env("PATH", path_env())
+        .env("SRT_GRAPH_TIMING", "fixed")
+        .env_remove("SLURM_JOB_ID")
+        .env_remove("SRTSLURM_CONFIG")
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (role, from, until) in [("prefill", 2, 12), ("decode", 5, 30)] {
+        let files: Vec<_> = std::fs::read_dir(run_dir.join("profiles").join(role))
+            .expect("profile dir")
+            .flatten()
+            .collect();
+        assert_eq!(files.len(), 1, "{role}");
+        let trace: Value =
+            serde_json::from_slice(&std::fs::read(files[0].path()).expect("trace")).expect("json");
+        assert_eq!(trace["otherData"]["simulated"], true);
+        let steps: Vec<u64> = trace["traceEvents"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .filter_map(|e| e["args"]["step"].as_u64())
+            .collect();
+        // The fixed timing's steps are requests: 10 + 40 measured plus the warm-up's 20.
+        assert!(!steps.is_empty(), "{role}: {trace}");
+        assert!(
+            steps.iter().all(|s| (from..until).contains(s)),
+            "{role}: {steps:?}"
+        );
+        assert_eq!(steps[0], from, "{role}");
+    }
+    let start = std::fs::read_to_string(run_dir.join("logs/profile-start.log")).expect("log");
+    assert!(
+        start.contains("2 of 2 worker(s) accepted `/start_profile`"),
+        "{start}"
+    );
+    let report = std::fs::read_to_string(run_dir.join("report.html")).expect("report");
+    assert!(
+        report.contains("<h3>Profiles: run</h3>") && report.contains("data-simulated"),
+        "{report}"
+    );
+    assert!(
+        report.contains("href=\"profiles/decode/decode_"),
+        "{report}"
+    );
+    common::assert_no_survivors(&run_dir);
+}
+
+/// nsys wraps real engines (and a missing nsys stops the run before anything starts); the window and
+/// its fields are checked against the benchmark.
+#[test]
+fn nsys_wraps_real_workers_and_bad_profiling_windows_name_the_field() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        dir.path().join("r.yaml"),
+        PROFILED.replace("@TYPE@", "nsys"),
+    )
+    .expect("write");
+    let plan = plan_json(dir.path(), &[]);
+    let workers: Vec<&Value> = plan["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| s["kind"] == "start_worker")
+        .collect();
+    for w in &workers {
+        let argv = on_argv(w);
+        assert_eq!(argv[..2], ["nsys", "profile"], "{argv:?}");
+        let o = argv.iter().position(|a| a == "-o").expect("-o");
+        assert!(argv[o + 1].contains("/profiles/"), "{argv:?}");
+        assert!(argv.contains(&"cudaProfilerApi".to_string()), "{argv:?}");
+    }
+    // Simulated workers are not wrapped; the window still reaches them.
+    let sim = plan_json(dir.path(), &["--mock-workers"]);
+    let ids: Vec<&str> = sim["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&"profile-start") && ids.contains(&"profile-stop"),
+        "{ids:?}"
+    );
+
+    // Without nsys here, the run stops before anything starts, saying how to get it.
+    let out = Command::new(bin())
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "r.yaml",
+            "-q",
+            "--first-address",
+            &loopback::first(3),
+        ])
+        .env("PATH", path_env())
+        .env_remove("SLURM_JOB_ID")
+        .env_remove("SRTSLURM_CONFIG")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("`nsys`") && stderr.contains("nsight-systems"),
+        "{stderr}"
+    );
+
+    for (bad, field, message) in [
+        (
+            "profiling: {type: torch, decode: {start_step: 100000, stop_step: 100050}}",
+            "profiling.decode.start_step",
+            "past the benchmark's end",
+        ),
+        (
+            "profiling: {type: nsys-time, delay_secs: 280, duration_secs: 60}",
+            "profiling.duration_secs",
+            "ends past the benchmark's traffic",
+        ),
+        (
+            "profiling: {type: torch, prefill: {start_step: 9, stop_step: 3}}",
+            "profiling.prefill.stop_step",
+            "before it starts",
+        ),
+        (
+            "profiling: {type: perf}",
+            "profiling.type",
+            "valid: none, torch, nsys, nsys-time",
+        ),
+    ] {
+        let text = PROFILED
+            .split("profiling:")
+            .next()
+            .unwrap_or_default()
+            .to_string()
+            + bad
+            + "\n";
+        std::fs::write(dir.path().join("bad.yaml"), text).expect("write");
+        let out = Command::new(bin())
+            .current_dir(dir.path())
+            .args(["plan", "bad.yaml"])
+            .output()
+            .expect("plan");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{bad}");
+        assert!(
+            stderr.contains(field) && stderr.contains(message),
+            "{bad}:\n{stderr}"
+        );
+    }
+}

@@ -13,6 +13,7 @@ macro_rules! log_line {
     }};
 }
 
+pub mod chat_template;
 pub mod fingerprint;
 pub mod health;
 pub mod identity;
@@ -20,6 +21,7 @@ pub mod loadgen;
 pub mod mock_model;
 pub mod mock_worker;
 pub mod perf_table;
+pub mod profile;
 pub mod scrape;
 pub mod sys;
 pub mod tokens;

@@ -11,6 +11,7 @@
 //! documented approximation is one whitespace-separated word per token. Output tokens are the server's
 //! `usage.completion_tokens` when it sends one.
 
+use crate::chat_template::ChatTemplate;
 use crate::tokens::TokenCounter;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
@@ -42,6 +43,20 @@ pub struct BenchConfig {
     /// faster than model time its clock runs. Measured times are multiplied back into model time.
     pub simulated: Option<String>,
     pub sim_speed: f64,
+    /// sa-bench's `--use-chat-template`, and its `--custom-tokenizer` adapter.
+    pub chat_template: ChatTemplateUse,
+    pub custom_tokenizer: Option<String>,
+}
+
+/// Whether prompts are wrapped in the model's chat template (sa-bench's `--use-chat-template`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ChatTemplateUse {
+    /// Raw random tokens.
+    Off,
+    /// The model's template where it has one (srtctl's default, `use_chat_template` unset).
+    Auto,
+    /// The model's template, or an error (`use_chat_template: true`).
+    On,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -66,7 +81,16 @@ pub struct PointResult {
 
 /// sa-bench's random dataset: per request a length pair and a prompt of `input_len` tokens that differs
 /// from its neighbours.
-fn dataset(cfg: &BenchConfig, counter: &TokenCounter, n: usize) -> Vec<(String, usize, usize)> {
+fn dataset(
+    cfg: &BenchConfig,
+    counter: &TokenCounter,
+    template: Option<&ChatTemplate>,
+    n: usize,
+) -> Vec<(String, usize, usize)> {
+    // The template's own tokens count towards the input length (sa-bench: its length around "a", less 1).
+    let overhead = template
+        .and_then(|t| t.render("a").ok())
+        .map_or(0, |t| counter.count(&t).saturating_sub(1));
     let mut rng = fastrand::Rng::with_seed(cfg.seed);
     let lo = |x: u32| ((f64::from(x) * cfg.random_range_ratio) as u32).clamp(1, x.max(1));
     (0..n)
@@ -74,7 +98,14 @@ fn dataset(cfg: &BenchConfig, counter: &TokenCounter, n: usize) -> Vec<(String, 
             let input = rng.u32(lo(cfg.isl)..=cfg.isl.max(1)) as usize;
             let output = rng.u32(lo(cfg.osl)..=cfg.osl.max(1)) as usize;
             let offset = rng.usize(..1 << 20) + i;
-            let (prompt, tokens) = counter.prompt(offset, input);
+            let Some(t) = template else {
+                let (prompt, tokens) = counter.prompt(offset, input);
+                return (prompt, tokens, output);
+            };
+            let (body, _) = counter.prompt(offset, input.saturating_sub(overhead).max(1));
+            // Rendering was checked when the template loaded; the same call cannot fail on other text.
+            let prompt = t.render(&body).unwrap_or(body);
+            let tokens = counter.count(&prompt);
             (prompt, tokens, output)
         })
         .collect()
@@ -238,10 +269,11 @@ async fn run_point(
     client: &reqwest::Client,
     cfg: &BenchConfig,
     counter: &Arc<TokenCounter>,
+    template: Option<&ChatTemplate>,
     concurrency: u32,
 ) -> Result<PointResult, String> {
     let n = (concurrency as usize) * (cfg.prompts_per_concurrency.max(1) as usize);
-    let data = dataset(cfg, counter, n);
+    let data = dataset(cfg, counter, template, n);
     let bar = if cfg.progress {
         let b = indicatif::ProgressBar::new(n as u64);
         b.set_style(
@@ -538,13 +570,42 @@ pub async fn run(cfg: &BenchConfig) -> Result<Vec<PointResult>, String> {
     let client = client(max)?;
     let counter = Arc::new(TokenCounter::from_model_path(cfg.tokenizer.as_deref())?);
     println!("{}", counter.describe());
+    let template = chat_template(cfg, &counter)?;
     let mut results = Vec::new();
     for &c in &cfg.concurrencies {
-        let r = run_point(&client, cfg, &counter, c).await?;
+        let r = run_point(&client, cfg, &counter, template.as_ref(), c).await?;
         print_point(&r);
         results.push(r);
     }
     Ok(results)
+}
+
+/// The template prompts are wrapped in, per `--use-chat-template` (said in the log either way).
+fn chat_template(
+    cfg: &BenchConfig,
+    counter: &TokenCounter,
+) -> Result<Option<ChatTemplate>, String> {
+    if cfg.chat_template == ChatTemplateUse::Off {
+        return Ok(None);
+    }
+    let t = ChatTemplate::load(cfg.tokenizer.as_deref(), cfg.custom_tokenizer.as_deref())?;
+    match (&t, cfg.chat_template, counter) {
+        (Some(t), _, _) => println!("{}", t.describe()),
+        (None, ChatTemplateUse::On, TokenCounter::Hf { path, .. }) => {
+            // sa-bench's fail-fast, with its advice.
+            return Err(format!(
+                "use_chat_template is on, but the model ({path}) has no chat template (no `chat_template` in tokenizer_config.json, no chat_template.jinja); set benchmark.custom_tokenizer to one of {} for DeepSeek-V4, or benchmark.use_chat_template: false to send raw prompts",
+                crate::chat_template::CUSTOM_TOKENIZERS.join(", ")
+            ));
+        }
+        (None, ChatTemplateUse::On, TokenCounter::Words) => {
+            return Err("use_chat_template is on, but there is no model tokenizer here to take its chat template from (pass --tokenizer, or set benchmark.use_chat_template: false)".into());
+        }
+        (None, _, _) => {
+            println!("chat template: none (the model has none here); prompts are sent raw")
+        }
+    }
+    Ok(t)
 }
 
 pub fn print_point(r: &PointResult) {
@@ -617,8 +678,10 @@ mod tests {
             max_failed_fraction: 0.05,
             simulated: None,
             sim_speed: 1.0,
+            chat_template: ChatTemplateUse::Off,
+            custom_tokenizer: None,
         };
-        for (prompt, input, output) in dataset(&cfg, &TokenCounter::Words, 200) {
+        for (prompt, input, output) in dataset(&cfg, &TokenCounter::Words, None, 200) {
             assert!((80..=100).contains(&input) && (8..=10).contains(&output));
             assert_eq!(prompt.split_whitespace().count(), input);
         }

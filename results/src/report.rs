@@ -27,6 +27,42 @@ pub struct Run {
     pub predicted: Vec<Point>,
     /// The scraped `/metrics` of its workers and frontends over time.
     pub metrics: Vec<crate::metrics::EndpointSeries>,
+    /// Files under `profiles/` (torch traces, nsys reports), by role directory.
+    pub profiles: Vec<Profile>,
+}
+
+/// One profile a worker wrote.
+pub struct Profile {
+    pub role: String,
+    pub path: PathBuf,
+    pub bytes: u64,
+}
+
+/// Every file under `profiles/`, sorted by path.
+fn profiles(dir: &Path) -> Vec<Profile> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.join("profiles")];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(Profile {
+                    role: d
+                        .file_name()
+                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+                    path: e.path(),
+                    bytes: meta.len(),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
 }
 
 impl Run {
@@ -50,6 +86,7 @@ impl Run {
                 .unwrap_or_default(),
             summary: crate::read_json(&dir.join("summary.json")).ok(),
             metrics: crate::metrics::read(dir, &plan),
+            profiles: profiles(dir),
             dir: dir.to_path_buf(),
             job,
             points,
@@ -476,7 +513,48 @@ fn failures(html: &mut String, r: &Run) {
 }
 
 /// The page for `runs` with its charts (`charts(runs)`, inline).
-pub fn html(runs: &[Run], charts: &[(String, String)]) -> String {
+/// The profiles of a run, linked relative to the page's directory `base` where they lie under it.
+fn profiles_table(html: &mut String, r: &Run, base: &Path) {
+    let wanted = r.plan["steps"].as_array().is_some_and(|s| {
+        s.iter()
+            .any(|s| s["kind"] == "profile" || s["env"]["SGLANG_TORCH_PROFILER_DIR"].is_string())
+    });
+    if r.profiles.is_empty() && !wanted {
+        return;
+    }
+    let _ = write!(html, "<h3>Profiles: {}</h3>", esc(&r.label));
+    if r.simulated().is_some() {
+        html.push_str("<p class=bad data-simulated>SIMULATED workers: these traces show the mock's scheduled batches, not GPU kernels.</p>");
+    }
+    if r.profiles.is_empty() {
+        html.push_str("<p class=bad>Profiling was on, but no worker wrote a profile (see the profile-start step's log).</p>");
+        return;
+    }
+    html.push_str(
+        "<table class=profiles><tr><th class=l>role</th><th class=l>file</th><th>size</th></tr>",
+    );
+    for p in &r.profiles {
+        let href = match p.path.strip_prefix(base) {
+            Ok(rel) => rel.display().to_string(),
+            Err(_) => format!("file://{}", p.path.display()),
+        };
+        let name = p
+            .path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let _ = write!(
+            html,
+            "<tr><td class=l>{}</td><td class=l><a href=\"{}\">{}</a></td><td>{:.1} KiB</td></tr>",
+            esc(&p.role),
+            esc(&href),
+            esc(&name),
+            p.bytes as f64 / 1024.0
+        );
+    }
+    html.push_str("</table>");
+}
+
+pub fn html(runs: &[Run], charts: &[(String, String)], base: &Path) -> String {
     let title = match runs {
         [one] => format!("srt-graph report: {}", one.label),
         _ => format!("srt-graph report: {} runs", runs.len()),
@@ -488,6 +566,7 @@ pub fn html(runs: &[Run], charts: &[(String, String)]) -> String {
     );
     for (i, r) in runs.iter().enumerate() {
         metadata(&mut html, i, r);
+        profiles_table(&mut html, r, base);
     }
     if runs.iter().all(|r| r.points.is_empty()) {
         html.push_str("<p>No sa-bench results in these run directories.</p>");
@@ -519,7 +598,8 @@ pub fn write(runs: &[Run], out: &Path) -> Result<Vec<PathBuf>, ResultsError> {
         path: out.to_path_buf(),
         message: format!("drawing a chart: {message}"),
     })?;
-    crate::write(out, html(runs, &charts).as_bytes())?;
+    let base = out.parent().unwrap_or(Path::new("."));
+    crate::write(out, html(runs, &charts, base).as_bytes())?;
     let stem = out
         .file_stem()
         .map_or_else(|| "report".into(), |s| s.to_string_lossy().into_owned());

@@ -73,11 +73,14 @@ pub struct Frontend {
     /// The image nginx runs in (alias resolved); unset: nginx on the host (srtctl's default image,
     /// `nginx:1.27.4`, is a registry pull, and every node runs nginx as well from its packages).
     pub nginx_container: Option<String>,
+    /// srtctl's `nginx_raise_ulimit`: nginx starts under `ulimit -n 1048576` with `worker_rlimit_nofile`
+    /// to match, for clusters whose default limit is lower than the benchmark's connections need.
+    pub nginx_raise_ulimit: bool,
     /// Every key of the section as written (`ctx_router`, `server_config_extra`… for `trtllm_serve`).
     pub options: Vec<(String, Node)>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BenchPoint {
     pub isl: u32,
     pub osl: u32,
@@ -157,6 +160,58 @@ pub struct Identity {
     pub frameworks: Vec<(String, String)>,
 }
 
+/// Which profiler `profiling.type` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfilingKind {
+    /// The workers' `/start_profile` (PyTorch profiler) in each role's step window.
+    Torch,
+    /// Workers under `nsys profile`, captured in the step window (cudaProfilerApi).
+    Nsys,
+    /// Workers under `nsys profile --delay --duration`.
+    NsysTime,
+}
+
+impl ProfilingKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProfilingKind::Torch => "torch",
+            ProfilingKind::Nsys => "nsys",
+            ProfilingKind::NsysTime => "nsys-time",
+        }
+    }
+}
+
+/// Forward steps `start..stop` of a worker.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepWindow {
+    pub start: u64,
+    pub stop: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profiling {
+    pub kind: ProfilingKind,
+    /// Every role's window (srtctl's 0..50 where the recipe names none).
+    pub windows: Vec<(Role, StepWindow)>,
+    pub delay_secs: u64,
+    pub duration_secs: u64,
+    pub benchmark_duration_secs: u64,
+    pub extra_nsys_args: Vec<String>,
+    /// The seed era's profiling load (a phase's `isl`/`osl`/`concurrency`), run as one sa-bench point
+    /// when the recipe's benchmark is `manual` or absent.
+    pub load: Option<BenchPoint>,
+    pub pos: Pos,
+}
+
+impl Profiling {
+    pub fn window(&self, role: Role) -> StepWindow {
+        self.windows
+            .iter()
+            .find(|(r, _)| *r == role)
+            .map_or(StepWindow { start: 0, stop: 50 }, |(_, w)| *w)
+    }
+}
+
 /// How the run's `/metrics` endpoints are scraped into the run directory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scrape {
@@ -219,6 +274,7 @@ pub struct Recipe {
     /// The `/metrics` scrape during the run (`observability:`); `None`: turned off.
     pub scrape: Option<Scrape>,
     pub identity: Option<Identity>,
+    pub profiling: Option<Profiling>,
     /// Keys kept but not acted on.
     pub ignored: Vec<String>,
     pub notes: Vec<String>,

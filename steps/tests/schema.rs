@@ -291,10 +291,11 @@ fn every_field_of_srtctls_schema_is_accepted() {
 
 #[test]
 fn ignored_fields_are_reported_with_their_reason() {
-    let text = format!("{BASE}profiling: {{type: nsys}}\ntelemetry: {{enabled: true}}\n");
+    let text =
+        format!("{BASE}reporting: {{status: {{endpoint: x}}}}\ntelemetry: {{enabled: true}}\n");
     let loaded = load_str(&text, "s.yaml", None, &ClusterConfig::default()).expect("valid");
     let ignored = &loaded[0].recipe.ignored;
-    for key in ["profiling", "telemetry"] {
+    for key in ["reporting", "telemetry"] {
         let line = ignored
             .iter()
             .find(|i| i.starts_with(key))

@@ -269,6 +269,16 @@ impl Observed {
         let m = &s.metrics;
         m.e2e.observe(m.model_secs(self.arrived.elapsed()));
         m.requests.inc();
+        // The fixed timing schedules no batches: a request is its step.
+        if s.engine.is_none() {
+            s.profiler.step(super::profiler::Span {
+                rank: 0,
+                name: "request (fixed timing)",
+                start: self.arrived,
+                end: tokio::time::Instant::now(),
+                args: json!({}),
+            });
+        }
     }
 }
 

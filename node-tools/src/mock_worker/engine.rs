@@ -2,7 +2,7 @@
 //! (`srt_graph_perf_model::scheduler`) in real time, each step lasting the model's predicted latency
 //! divided by the simulation speed, and hands every request its tokens as the steps end.
 
-use srt_graph_perf_model::scheduler::{BatchScheduler, Event, Limits, Phase, Request};
+use srt_graph_perf_model::scheduler::{BatchScheduler, Event, Limits, Phase, Request, StepKind};
 use srt_graph_perf_model::LatencyTable;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -35,7 +35,12 @@ pub struct Engine {
 
 impl Engine {
     /// Starts one scheduler task per attention-DP rank (must run inside a tokio runtime).
-    pub fn start(table: LatencyTable, phase: Phase, speed: f64) -> Engine {
+    pub fn start(
+        table: LatencyTable,
+        phase: Phase,
+        speed: f64,
+        profiler: Arc<super::profiler::Profiler>,
+    ) -> Engine {
         let table = Arc::new(table);
         let speed = if speed.is_finite() && speed > 0.0 {
             speed
@@ -54,6 +59,7 @@ impl Engine {
                     speed,
                     states: states.clone(),
                     index: k as usize,
+                    profiler: profiler.clone(),
                 };
                 tokio::spawn(run_rank(rx, rank));
                 tx
@@ -104,6 +110,7 @@ struct Rank {
     speed: f64,
     states: Arc<Vec<super::metrics::RankState>>,
     index: usize,
+    profiler: Arc<super::profiler::Profiler>,
 }
 
 async fn run_rank(mut rx: mpsc::UnboundedReceiver<Job>, rank: Rank) {
@@ -113,6 +120,7 @@ async fn run_rank(mut rx: mpsc::UnboundedReceiver<Job>, rank: Rank) {
         speed,
         states,
         index,
+        profiler,
     } = rank;
     let state = &states[index];
     let mut sched = BatchScheduler::new(phase, Limits::from_table(&table));
@@ -144,6 +152,16 @@ async fn run_rank(mut rx: mpsc::UnboundedReceiver<Job>, rank: Rank) {
         let end = start + Duration::from_secs_f64(step.ms / 1000.0 / speed);
         tokio::time::sleep_until(end).await;
         clock = Some(end);
+        profiler.step(super::profiler::Span {
+            rank: index,
+            name: match step.kind {
+                StepKind::Prefill => "prefill batch",
+                StepKind::Decode => "decode batch",
+            },
+            start,
+            end,
+            args: serde_json::json!({"batch": step.batch, "model_ms": step.ms}),
+        });
         for e in step.events {
             match e {
                 Event::Tokens { id, tokens, done } => {

@@ -16,6 +16,7 @@
 mod api;
 mod engine;
 mod metrics;
+mod profiler;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -70,6 +71,8 @@ pub struct MockConfig {
     pub perf_table: Option<std::path::PathBuf>,
     /// The simulated clock runs this many times faster than the wall clock.
     pub sim_speed: f64,
+    /// SGLang's `--kv-events-config` (JSON), checked as SGLang reads it; the mock publishes no events.
+    pub kv_events_config: Option<serde_json::Value>,
 }
 
 impl Default for MockConfig {
@@ -94,6 +97,7 @@ impl Default for MockConfig {
             empty_output: false,
             perf_table: None,
             sim_speed: 1.0,
+            kv_events_config: None,
         }
     }
 }
@@ -146,6 +150,8 @@ struct MockArgs {
     mock_perf_table: Option<std::path::PathBuf>,
     #[arg(long, env = "SRT_SIM_SPEED", default_value_t = 1.0, value_parser = positive)]
     mock_sim_speed: f64,
+    #[arg(long)]
+    kv_events_config: Option<String>,
 }
 
 fn parse_mode(v: &str) -> Result<Mode, String> {
@@ -234,7 +240,17 @@ pub fn parse_args(args: &[String]) -> Result<MockConfig, String> {
     } else {
         a.served_model_name
     };
+    let kv_events_config = a
+        .kv_events_config
+        .map(|text| {
+            serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .filter(serde_json::Value::is_object)
+                .ok_or_else(|| format!("--kv-events-config `{text}` is not a JSON object"))
+        })
+        .transpose()?;
     Ok(MockConfig {
+        kv_events_config,
         host: a.host,
         port: a.port,
         mode: a.disaggregation_mode,
@@ -276,6 +292,7 @@ struct Shared {
     /// The performance model's engine, when the role has a latency table.
     engine: Option<engine::Engine>,
     metrics: metrics::Metrics,
+    profiler: Arc<profiler::Profiler>,
 }
 
 type AppState = Arc<Shared>;
@@ -289,9 +306,26 @@ pub async fn serve(cfg: MockConfig) -> std::io::Result<()> {
         );
         tokio::time::sleep(Duration::from_secs_f64(cfg.slow_start)).await;
     }
-    let engine = start_engine(&cfg)?;
+    if let Some(kv) = &cfg.kv_events_config {
+        // Said once, so that nobody reads a KV router's behaviour here as the engine's.
+        log_line!(
+            "mock-worker: --kv-events-config {kv}: accepted; the mock publishes no KV events (a KV router sees none from it)"
+        );
+    }
+    let ranks = attention_dp_ranks(&cfg);
+    let role = match cfg.mode {
+        Mode::Prefill => "prefill",
+        Mode::Decode => "decode",
+        Mode::Regular => "agg",
+    };
+    let profiler = Arc::new(profiler::Profiler::new(
+        format!("{role}_{}_{}", cfg.host, cfg.port),
+        ranks,
+    ));
+    let engine = start_engine(&cfg, &profiler)?;
     let state = Arc::new(Shared {
         engine,
+        profiler,
         metrics: metrics::Metrics::new(&cfg.served_model_name, cfg.sim_speed),
         started: Instant::now(),
         requests: AtomicU64::new(0),
@@ -316,6 +350,11 @@ pub async fn serve(cfg: MockConfig) -> std::io::Result<()> {
         .route("/get_load", get(load))
         .route("/metrics", get(prometheus))
         .route("/flush_cache", post(flush_cache).get(flush_cache))
+        .route("/start_profile", post(start_profile))
+        .route("/stop_profile", post(stop_profile))
+        // Dynamo's worker paths for the same (srtctl's profiling library calls these under Dynamo).
+        .route("/engine/start_profile", post(start_profile))
+        .route("/engine/stop_profile", post(stop_profile))
         .route("/generate", post(api::generate))
         .route("/v1/completions", post(api::completions))
         .route("/v1/chat/completions", post(api::chat))
@@ -364,7 +403,18 @@ pub async fn serve(cfg: MockConfig) -> std::io::Result<()> {
 }
 
 /// The performance model's engine for this role, or `None` (the fixed timing) with the reason printed.
-fn start_engine(cfg: &MockConfig) -> std::io::Result<Option<engine::Engine>> {
+/// Ranks the performance model schedules (1 under the fixed timing); read again by `start_engine`.
+fn attention_dp_ranks(cfg: &MockConfig) -> usize {
+    match cfg.perf_table.as_deref().map(crate::perf_table::read) {
+        Some(Ok(crate::perf_table::RoleTiming::Table(t))) => t.input.attention_dp.max(1) as usize,
+        _ => 1,
+    }
+}
+
+fn start_engine(
+    cfg: &MockConfig,
+    profiler: &Arc<profiler::Profiler>,
+) -> std::io::Result<Option<engine::Engine>> {
     use crate::perf_table::RoleTiming;
     use srt_graph_perf_model::scheduler::Phase;
     let Some(path) = &cfg.perf_table else {
@@ -377,7 +427,12 @@ fn start_engine(cfg: &MockConfig) -> std::io::Result<Option<engine::Engine>> {
                 Mode::Decode => Phase::DecodeOnly,
                 Mode::Regular => Phase::Aggregated,
             };
-            Ok(Some(engine::Engine::start(*t, phase, cfg.sim_speed)))
+            Ok(Some(engine::Engine::start(
+                *t,
+                phase,
+                cfg.sim_speed,
+                profiler.clone(),
+            )))
         }
         RoleTiming::Fallback { fallback } => {
             log_line!("mock-worker: no performance model for this role ({fallback}); using the fixed timing");
@@ -451,6 +506,49 @@ async fn prometheus(State(s): State<AppState>) -> Response {
         text,
     )
         .into_response()
+}
+
+/// SGLang's `/start_profile`: a body of `ProfileReqInput` fields (or none: profile until the stop).
+async fn start_profile(State(s): State<AppState>, body: axum::body::Bytes) -> Response {
+    let req: profiler::StartRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        Default::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    format!("not a profile request: {e}"),
+                )
+                    .into_response()
+            }
+        }
+    };
+    // SGLang's default directory.
+    let default_dir = std::env::var("SGLANG_TORCH_PROFILER_DIR").unwrap_or_else(|_| "/tmp".into());
+    match s.profiler.start(req, &default_dir) {
+        Ok(msg) => {
+            log_line!("mock-worker: {msg}");
+            (StatusCode::OK, format!("Start profiling. {msg}\n")).into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
+    }
+}
+
+async fn stop_profile(State(s): State<AppState>) -> Response {
+    match s.profiler.stop() {
+        Ok(Some(p)) => {
+            log_line!("mock-worker: profile written to {}", p.display());
+            (
+                StatusCode::OK,
+                format!("Stop profiling. Trace: {}\n", p.display()),
+            )
+                .into_response()
+        }
+        // The window may have closed by itself already (SGLang answers the same way).
+        Ok(None) => (StatusCode::OK, "Stop profiling. No capture was running.\n").into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+    }
 }
 
 async fn flush_cache() -> StatusCode {

@@ -3,6 +3,7 @@
 //! on, and the command line of a worker process — or of its stand-in under `--mock-workers`.
 
 pub mod engine_shape;
+pub mod kv_events;
 pub mod mocker;
 pub mod sglang;
 pub mod trtllm;

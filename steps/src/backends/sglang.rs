@@ -21,11 +21,15 @@ impl Backend for SGLang {
     }
 
     fn keys(&self) -> &'static [&'static str] {
-        &["sglang_src_dir", "sglang_config"]
+        &["sglang_src_dir", "sglang_config", super::kv_events::KEY]
     }
 
     fn ignored_keys(&self) -> &'static [&'static str] {
-        &["kv_events_config", "mooncake_kv_store"]
+        &["mooncake_kv_store"]
+    }
+
+    fn check_options(&self, backend: &Node, r: &mut Reader) {
+        super::kv_events::check(backend, r);
     }
 
     fn config_key(&self) -> &'static str {
@@ -223,6 +227,18 @@ impl Backend for SGLang {
             }
             StandIn::None => vec![python.clone(), "-m".into(), "sglang.launch_server".into()],
         };
-        Some(start_worker::step(w.spec, launch, &w.place, w.env.clone()))
+        let mut s = start_worker::step(w.spec, launch, &w.place, w.env.clone());
+        let kv = super::kv_events::config(
+            ctx.recipe,
+            w.spec.role,
+            &[],
+            w.place.bind,
+            w.place.kv_events_port,
+        );
+        if let (Some(kv), Some(argv)) = (kv, s.command.as_mut()) {
+            argv.extend(["--kv-events-config".into(), kv]);
+            s.ports.push(w.place.kv_events_port);
+        }
+        Some(s)
     }
 }

@@ -41,14 +41,18 @@ impl Backend for Vllm {
     }
 
     fn keys(&self) -> &'static [&'static str] {
-        &[CONFIG_KEY, "connector", "dp_launch_mode"]
+        &[
+            CONFIG_KEY,
+            "connector",
+            "dp_launch_mode",
+            super::kv_events::KEY,
+        ]
     }
 
     fn ignored_keys(&self) -> &'static [&'static str] {
         &[
             "set_cuda_visible_devices",
             "mooncake_kv_store",
-            "kv_events_config",
             "allow_prefill_decode_colocation",
             "allow_prefill_decode_colocation_across_nodes",
         ]
@@ -75,6 +79,7 @@ impl Backend for Vllm {
     }
 
     fn check_options(&self, backend: &Node, r: &mut Reader) {
+        super::kv_events::check(backend, r);
         super::check_scalars(
             backend,
             "backend",
@@ -168,6 +173,23 @@ impl Backend for Vllm {
             dynamo_argv(ctx, w)
         };
         let mut s = super::dynamo_worker(w, argv);
+        // srtctl's vLLM reading: the switch adds `enable_kv_cache_events`; Dynamo learns the port from
+        // DYN_VLLM_KV_EVENT_PORT.
+        let kv = super::kv_events::config(
+            ctx.recipe,
+            w.spec.role,
+            &[("enable_kv_cache_events", true.into())],
+            w.place.bind,
+            w.place.kv_events_port,
+        );
+        if let (Some(kv), Some(argv)) = (kv, s.command.as_mut()) {
+            argv.extend(["--kv-events-config".into(), kv]);
+            s.env.insert(
+                "DYN_VLLM_KV_EVENT_PORT".into(),
+                w.place.kv_events_port.to_string(),
+            );
+            s.ports.push(w.place.kv_events_port);
+        }
         if ctx.recipe.frontend.kind == "vllm" {
             // `vllm serve` is the public endpoint itself: no Dynamo system port.
             s.env.remove("DYN_SYSTEM_PORT");

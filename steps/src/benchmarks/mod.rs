@@ -29,6 +29,8 @@ pub trait BenchmarkType: Sync {
     fn keys(&self) -> &'static [&'static str] {
         &[]
     }
+    /// Checks the values of its own keys (types, valid values).
+    fn check(&self, _section: &crate::yaml::Node, _r: &mut crate::diag::Reader) {}
     /// Each point must give `isl`, `osl` and `concurrencies`.
     fn needs_points(&self) -> bool {
         false
@@ -140,6 +142,16 @@ pub fn script_step(
     }
     s.summary = format!("{kind}: srt-slurm's {script}");
     s
+}
+
+/// `aiperf_package` reaches the aiperf benchmarks' scripts as srtctl passes it: `AIPERF_PACKAGE`.
+pub fn set_aiperf_package(b: &Benchmark, s: &mut Step) {
+    if let Some(spec) = b
+        .option("aiperf_package")
+        .and_then(crate::yaml::Node::scalar_text)
+    {
+        s.env.insert("AIPERF_PACKAGE".into(), spec);
+    }
 }
 
 /// `aiperf_args` as flags (srtctl's `append_aiperf_args`).

@@ -18,6 +18,7 @@ impl BenchmarkType for MooncakeRouter {
             "ttft_threshold_ms",
             "itl_threshold_ms",
             "aiperf_args",
+            "aiperf_package",
         ]
     }
 
@@ -31,13 +32,15 @@ impl BenchmarkType for MooncakeRouter {
             super::tokenizer(ctx),
         ];
         args.extend(super::aiperf_args(b));
-        vec![super::script_step(
+        let mut s = super::script_step(
             ctx,
             self.name(),
             "mooncake-router/bench.sh",
             args,
             &[("aiperf", "install it with `pip install aiperf`")],
             after,
-        )]
+        );
+        super::set_aiperf_package(b, &mut s);
+        vec![s]
     }
 }

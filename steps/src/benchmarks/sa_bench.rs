@@ -4,15 +4,48 @@
 
 use super::BenchmarkType;
 use crate::build::{Ctx, StandIn};
+use crate::diag::Reader;
 use crate::kinds::run_benchmark;
 use crate::recipe::{Benchmark, Role};
+use crate::yaml::{Node, Value};
 use srt_graph_engine::Step;
 
 pub struct SaBench;
 
+/// srt-slurm's sa-bench tokenizer adapters (`benchmark.custom_tokenizer`) that the load generator renders
+/// itself (`srt_graph_node_tools::chat_template`, which keeps the same list; a test holds them equal).
+pub const CUSTOM_TOKENIZERS: &[&str] = &[
+    "sa_bench_tokenizers.sglang_deepseek_v4.SGLangDeepseekV4Tokenizer",
+    "sa_bench_tokenizers.vllm_deepseek_v4.VLLMDeepseekV4Tokenizer",
+];
+
 impl BenchmarkType for SaBench {
     fn name(&self) -> &'static str {
         "sa-bench"
+    }
+
+    fn keys(&self) -> &'static [&'static str] {
+        &["use_chat_template", "custom_tokenizer"]
+    }
+
+    fn check(&self, section: &Node, r: &mut Reader) {
+        r.boolean(
+            section.get("use_chat_template"),
+            "benchmark.use_chat_template",
+        );
+        let Some(node) = section.get("custom_tokenizer") else {
+            return;
+        };
+        if let Some(name) = r.string(Some(node), "benchmark.custom_tokenizer") {
+            if !CUSTOM_TOKENIZERS.contains(&name.as_str()) {
+                r.error(
+                    node.pos,
+                    "benchmark.custom_tokenizer",
+                    format!("`{name}` is not an sa-bench tokenizer adapter srt-graph renders"),
+                    Some(format!("valid: {}", CUSTOM_TOKENIZERS.join(", "))),
+                );
+            }
+        }
     }
 
     fn needs_points(&self) -> bool {
@@ -38,6 +71,13 @@ impl BenchmarkType for SaBench {
             None => (gpus(Role::Prefill), gpus(Role::Decode)),
         };
         let srt_graph = &ctx.target.srt_graph;
+        // srtctl's default is on: `auto` applies the model's template where it has one.
+        let chat_template = match b.option("use_chat_template").map(|n| &n.value) {
+            Some(Value::Bool(true)) => Some("on"),
+            Some(Value::Bool(false)) => Some("off"),
+            _ => None,
+        };
+        let custom_tokenizer = b.option("custom_tokenizer").and_then(Node::scalar_text);
         let multi = b.points.len() > 1;
         let mut steps: Vec<Step> = Vec::new();
         let mut prev = after.to_string();
@@ -58,6 +98,8 @@ impl BenchmarkType for SaBench {
                 prefill_gpus,
                 decode_gpus,
                 max_failed_percent: b.max_failed_percent,
+                chat_template,
+                custom_tokenizer: custom_tokenizer.as_deref(),
             };
             let prefix = if multi {
                 format!("sa-bench/isl{}-osl{}", p.isl, p.osl)

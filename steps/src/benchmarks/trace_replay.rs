@@ -19,6 +19,7 @@ impl BenchmarkType for TraceReplay {
             "ttft_threshold_ms",
             "itl_threshold_ms",
             "aiperf_args",
+            "aiperf_package",
         ]
     }
 
@@ -33,13 +34,14 @@ impl BenchmarkType for TraceReplay {
             super::tokenizer(ctx),
         ];
         args.extend(super::aiperf_args(b));
-        vec![super::script_step(
-            ctx,
-            self.name(),
-            "trace-replay/bench.sh",
-            args,
-            &[("aiperf", "install it with `pip install aiperf`")],
-            after,
-        )]
+        let mut s = super::script_step(ctx, self.name(), "trace-replay/bench.sh", args, &[], after);
+        // The script installs aiperf into a venv of its own with uv (downloaded with curl if missing).
+        s.requires.push(srt_graph_engine::Requirement {
+            what: "uv".into(),
+            or: vec!["curl".into()],
+            hint: "trace-replay's script installs `benchmark.aiperf_package` (default `aiperf`) with uv, or fetches uv with curl".into(),
+        });
+        super::set_aiperf_package(b, &mut s);
+        vec![s]
     }
 }

@@ -9,6 +9,7 @@ mod infra;
 mod observe;
 mod perf;
 mod prep;
+mod profile;
 mod serving;
 mod user;
 mod venv;
@@ -48,6 +49,7 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
     let endpoint = c.serving();
     c.scrape();
     c.identity();
+    c.profiling();
     c.label_benchmarks();
     c.finish(endpoint)
 }

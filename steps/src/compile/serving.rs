@@ -35,6 +35,19 @@ impl Compiler<'_> {
                 smoke.points[0].concurrencies[0]
             ));
             self.steps.extend(steps);
+        } else if let Some(load) = self.profiling_load() {
+            let b = Benchmark {
+                points: vec![load],
+                num_prompts_mult: 1,
+                num_warmup_mult: 0,
+                ..smoke_benchmark(None)
+            };
+            self.notes.push(format!(
+                "profiling: the seed's profiling load runs as one sa-bench point (isl {}, osl {}, concurrency {})",
+                b.points[0].isl, b.points[0].osl, b.points[0].concurrencies[0]
+            ));
+            let steps = benchmarks::sa_bench::SaBench.steps(&self.ctx, &b, &public, GATE);
+            self.steps.extend(steps);
         } else if let Some(b) = &recipe.benchmark {
             if let Some(kind) = benchmarks::find(&b.kind) {
                 let steps = kind.steps(&self.ctx, b, &public, GATE);
@@ -118,6 +131,7 @@ impl Compiler<'_> {
             run_dir: &self.ctx.target.run_dir,
             keepalive_timeout: &recipe.frontend.nginx_keepalive_timeout,
             max_concurrency,
+            raise_ulimit: recipe.frontend.nginx_raise_ulimit,
         };
         let mut nginx = start_nginx::step(0, &nodes.addrs[0], &cfg);
         // nginx talks to the routers/frontends (and keeps connections to them): it starts after them
@@ -158,6 +172,19 @@ impl Compiler<'_> {
 
 /// `--smoke`: the recipe's first sa-bench point at its first concurrency (at most 4), one request per
 /// concurrent client, no warm-up; a short point of sa-bench's when the recipe has none.
+impl Compiler<'_> {
+    /// The seed's profiling load, where no other benchmark drives the window.
+    fn profiling_load(&self) -> Option<BenchPoint> {
+        let recipe = self.ctx.recipe;
+        let idle = recipe.benchmark.as_ref().is_none_or(|b| b.kind == "manual");
+        recipe
+            .profiling
+            .as_ref()
+            .and_then(|p| p.load.clone())
+            .filter(|_| idle)
+    }
+}
+
 fn smoke_benchmark(recipe: Option<&Benchmark>) -> Benchmark {
     let first = recipe
         .filter(|b| b.kind == benchmarks::sa_bench::SaBench.name())

@@ -3,6 +3,7 @@
 //! process into a step.
 
 use super::{diag, Compiler};
+use crate::backends::kv_events;
 use crate::build::{StandIn, WorkerProcess};
 use crate::diag::RecipeError;
 use crate::kinds::{self, start_worker};
@@ -102,6 +103,7 @@ impl Compiler<'_> {
                     }),
                     cuda_devices: gpus.cuda.clone(),
                     probe_addr: &self.ctx.nodes.addrs[node],
+                    kv_events_port: kv_events::PORT_BASE + slot,
                 },
                 env,
             };

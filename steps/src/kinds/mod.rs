@@ -6,6 +6,7 @@ pub mod mock_model;
 pub mod mount_source;
 pub mod perf_table;
 pub mod pip_install;
+pub mod profile;
 pub mod run_benchmark;
 pub mod scrape_metrics;
 pub mod setup_script;
@@ -65,6 +66,7 @@ pub const ALL: &[&Kind] = &[
     &fingerprint::SPEC,
     &scrape_metrics::SPEC,
     &check_identity::SPEC,
+    &profile::SPEC,
 ];
 
 pub fn find(name: &str) -> Option<&'static Kind> {

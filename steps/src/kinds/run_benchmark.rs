@@ -32,6 +32,9 @@ pub struct Point<'a> {
     pub max_failed_percent: f64,
     pub prefill_gpus: u32,
     pub decode_gpus: u32,
+    /// `--chat-template` when not the load generator's default (`auto`).
+    pub chat_template: Option<&'a str>,
+    pub custom_tokenizer: Option<&'a str>,
 }
 
 fn rate_text(r: Option<f64>) -> String {
@@ -82,6 +85,12 @@ fn base_argv(srt_graph: &str, p: &Point<'_>) -> Vec<String> {
         "--random-range-ratio".into(),
         p.random_range_ratio.to_string(),
     ]);
+    if let Some(mode) = p.chat_template {
+        argv.extend(["--chat-template".into(), mode.into()]);
+    }
+    if let Some(t) = p.custom_tokenizer {
+        argv.extend(["--custom-tokenizer".into(), t.into()]);
+    }
     argv
 }
 

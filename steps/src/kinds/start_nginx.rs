@@ -19,13 +19,28 @@ pub struct Config<'a> {
     pub keepalive_timeout: &'a str,
     /// Highest benchmark concurrency; sizes connection and file limits.
     pub max_concurrency: u32,
+    /// `frontend.nginx_raise_ulimit`.
+    pub raise_ulimit: bool,
 }
+
+/// srtctl's raised limit (`ulimit -n` and `worker_rlimit_nofile`) under `nginx_raise_ulimit`.
+pub const RAISED_NOFILE: u32 = 1_048_576;
+
+/// Raises the open-file limit to srtctl's 1048576, or where the node refuses that (no CAP_SYS_RESOURCE,
+/// as in many containers) to its hard limit, saying so; then becomes nginx. A constant script with
+/// nginx's own argv as its positional arguments: nothing of the recipe is parsed by this shell.
+const RAISE_ULIMIT: &str = "ulimit -n 1048576 2>/dev/null || { ulimit -S -n \"$(ulimit -H -n)\" && echo \"nginx_raise_ulimit: 1048576 open files refused here; raised to the hard limit $(ulimit -n)\" >&2; } && exec \"$@\"";
 
 /// Each proxied request holds a client and an upstream socket: 2 fds per request, plus headroom. Request
 /// bodies stay in memory: nginx's workers may not write the run directory (long prompts would get 500).
 pub fn render(c: &Config<'_>) -> String {
     let connections = (c.max_concurrency.saturating_mul(2) + 1024).max(16_384);
-    let nofile = connections.saturating_mul(2);
+    // Without the raise, sized to the benchmark (and at most what a root master may set anyway).
+    let nofile = if c.raise_ulimit {
+        RAISED_NOFILE.max(connections.saturating_mul(2))
+    } else {
+        connections.saturating_mul(2)
+    };
     let dir = format!("{}/nginx", c.run_dir.trim_end_matches('/'));
     let servers: String = c
         .upstreams
@@ -58,17 +73,32 @@ http {{\n    log_format upstreams '$msec $status $upstream_addr $request_time';\
 pub fn step(node: usize, addr: &str, config: &Config<'_>) -> Step {
     let mut s = SPEC.step("nginx", node, Lifetime::Service);
     let conf = format!("{}/nginx/nginx.conf", config.run_dir.trim_end_matches('/'));
-    s.command = Some(vec![
-        "nginx".into(),
-        "-c".into(),
-        conf,
-        "-p".into(),
-        format!("{}/nginx", config.run_dir.trim_end_matches('/')),
-        "-e".into(),
-        "stderr".into(),
-        "-g".into(),
-        "daemon off;".into(),
-    ]);
+    let wrapper: Vec<String> = if config.raise_ulimit {
+        vec![
+            "sh".into(),
+            "-c".into(),
+            RAISE_ULIMIT.into(),
+            "nginx".into(),
+        ]
+    } else {
+        Vec::new()
+    };
+    s.command = Some(
+        wrapper
+            .into_iter()
+            .chain([
+                "nginx".into(),
+                "-c".into(),
+                conf,
+                "-p".into(),
+                format!("{}/nginx", config.run_dir.trim_end_matches('/')),
+                "-e".into(),
+                "stderr".into(),
+                "-g".into(),
+                "daemon off;".into(),
+            ])
+            .collect(),
+    );
     s.files = vec![StepFile {
         // Under nginx/, which is also nginx's prefix (pid, temp files, access log of upstream choices).
         path: "nginx/nginx.conf".into(),
@@ -84,8 +114,72 @@ pub fn step(node: usize, addr: &str, config: &Config<'_>) -> Step {
         port: PUBLIC_PORT,
     });
     s.summary = format!(
-        "nginx :{PUBLIC_PORT}, round-robin over {} upstream(s)",
-        config.upstreams.len()
+        "nginx :{PUBLIC_PORT}, round-robin over {} upstream(s){}",
+        config.upstreams.len(),
+        if config.raise_ulimit {
+            ", open-file limit raised to 1048576"
+        } else {
+            ""
+        }
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(raise_ulimit: bool) -> Config<'static> {
+        Config {
+            listen: "127.0.0.1:8000".into(),
+            upstreams: &[],
+            run_dir: "/tmp/run",
+            keepalive_timeout: "600s",
+            max_concurrency: 64,
+            raise_ulimit,
+        }
+    }
+
+    #[test]
+    fn raise_ulimit_starts_nginx_under_a_raised_open_file_limit() {
+        let plain = step(0, "127.0.0.1", &config(false));
+        assert_eq!(plain.command.as_ref().expect("argv")[0], "nginx");
+        assert!(plain.files[0]
+            .content
+            .contains("worker_rlimit_nofile 32768;"));
+
+        let raised = step(0, "127.0.0.1", &config(true));
+        assert!(raised.files[0]
+            .content
+            .contains("worker_rlimit_nofile 1048576;"));
+        let argv = raised.command.expect("argv");
+        assert_eq!(argv[..2], ["sh", "-c"]);
+        assert_eq!(argv[4], "nginx");
+        // The wrapper really raises the limit, where the caller may (root, as srtctl's nginx runs).
+        let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+            s.lines()
+                .any(|l| l.split_whitespace().take(3).eq(["Uid:", "0", "0"]))
+        });
+        if root {
+            let out = std::process::Command::new(&argv[0])
+                .args(&argv[1..4])
+                .args(["sh", "-c", "ulimit -n"])
+                .output()
+                .expect("sh");
+            assert!(out.status.success(), "{out:?}");
+            let hard = std::process::Command::new("sh")
+                .args(["-c", "ulimit -Hn"])
+                .output()
+                .expect("sh");
+            let got = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            // Raised to srtctl's figure, or where that is refused to the hard limit, saying so.
+            assert!(
+                got == "1048576"
+                    || (got == String::from_utf8_lossy(&hard.stdout).trim()
+                        && stderr.contains("raised to the hard limit")),
+                "{got} {stderr}"
+            );
+        }
+    }
 }

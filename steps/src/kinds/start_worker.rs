@@ -41,6 +41,8 @@ pub struct Placement<'a> {
     pub dist: Option<(String, u16, u32, u32)>,
     pub cuda_devices: Option<String>,
     pub probe_addr: &'a str,
+    /// Where the process publishes KV events, if its backend enables them (`backends::kv_events`).
+    pub kv_events_port: u16,
 }
 
 /// `launch` is the program and its leading arguments (`python3 -m sglang.launch_server`, or the mock's);

@@ -76,6 +76,7 @@ pub(super) fn read(r: &mut Reader, node: Option<&Node>) -> Option<Benchmark> {
                 k.strip_prefix("benchmark.")
                     .is_none_or(|key| !b.keys().contains(&key))
             });
+            b.check(node, r);
             b.name().to_string()
         }
         None => {

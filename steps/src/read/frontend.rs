@@ -18,9 +18,9 @@ const FRONTEND: Keys = Keys {
         "dynamo_frontend_args",
         "nginx_keepalive_timeout",
         "nginx_container",
+        "nginx_raise_ulimit",
     ],
     ignored: &[
-        "nginx_raise_ulimit",
         "nginx_session_affinity",
         "nginx_session_affinity_header",
         "dedicated_node",
@@ -72,6 +72,12 @@ pub(super) fn read(front: &Node, backend: &Node, r: &mut Reader) -> Frontend {
             )
             .unwrap_or_else(|| "600s".into()),
         nginx_container: r.string(front.get("nginx_container"), "frontend.nginx_container"),
+        nginx_raise_ulimit: r
+            .boolean(
+                front.get("nginx_raise_ulimit"),
+                "frontend.nginx_raise_ulimit",
+            )
+            .unwrap_or(false),
         options: front
             .as_map()
             .map(|m| m.iter().map(|e| (e.key.clone(), e.value.clone())).collect())

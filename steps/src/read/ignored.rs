@@ -9,7 +9,6 @@ pub(super) fn with_reason(path: &str) -> String {
 fn reason(path: &str) -> &'static str {
     let top = path.split(['.', '[']).next().unwrap_or(path);
     match (top, path.rsplit('.').next().unwrap_or(path)) {
-        ("profiling", _) => "nsys/torch profiling of GPU workers is srtctl's wrapper; workers start unprofiled",
         ("output", _) => "srtctl's log directory; everything is written into the run directory",
         ("observability", _) => "OpenTelemetry export and srtctl's perf dashboard are not started (the metrics scrape is)",
         ("telemetry", _) => "srtctl's DCGM and node telemetry collectors; not started",
@@ -19,12 +18,10 @@ fn reason(path: &str) -> &'static str {
         ("model", "stage_dir") => "srtctl's model staging; workers read the model where it is",
         ("resources", "spread_workers") => "workers are packed onto nodes in order, as srtctl does by default",
         ("resources", "het_jobs") => "placement follows the allocation's nodes; het groups come from SLURM_JOB_NODELIST",
-        ("backend", "kv_events_config") => "KV-event publishing is not configured for this backend",
         ("backend", "mooncake_kv_store") => "the Mooncake KV store is not started",
         ("backend", "sequential_node_start") => "workers sharing a node start together, not in batches",
         ("backend", "set_cuda_visible_devices") => "CUDA_VISIBLE_DEVICES is set whenever workers share a node",
         ("backend", "allow_prefill_decode_colocation" | "allow_prefill_decode_colocation_across_nodes") => "prefill and decode keep nodes of their own (srtctl's default)",
-        ("frontend", "nginx_raise_ulimit") => "nginx's worker_rlimit_nofile is always raised for the benchmark's concurrency",
         ("frontend", "nginx_session_affinity" | "nginx_session_affinity_header") => "nginx balances by least connections, without affinity",
         ("frontend", "dedicated_node" | "orchestrator_placement") => "frontends are placed by srtctl's default spread",
         ("frontend", "ctx_router" | "gen_router" | "server_config_extra") => "read by the trtllm_serve frontend only",

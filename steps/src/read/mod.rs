@@ -10,6 +10,7 @@ mod ignored;
 mod model;
 mod observability;
 mod platform;
+mod profiling;
 mod resources;
 mod roles;
 mod user_steps;
@@ -47,14 +48,9 @@ const TOP: Keys = Keys {
         "run_dir_access",
         "observability",
         "identity",
-    ],
-    ignored: &[
         "profiling",
-        "output",
-        "telemetry",
-        "reporting",
-        "enable_config_dump",
     ],
+    ignored: &["output", "telemetry", "reporting", "enable_config_dump"],
 };
 
 pub fn read(doc: &Node, cluster: &ClusterConfig, r: &mut Reader) -> Option<Recipe> {
@@ -125,7 +121,7 @@ pub fn read(doc: &Node, cluster: &ClusterConfig, r: &mut Reader) -> Option<Recip
         roles,
         frontend,
         sglang_src_dir,
-        benchmark,
+        benchmark: benchmark.clone(),
         health_max_attempts: platform.health_max_attempts,
         health_interval_secs: platform.health_interval_secs,
         dynamo: platform.dynamo,
@@ -144,6 +140,7 @@ pub fn read(doc: &Node, cluster: &ClusterConfig, r: &mut Reader) -> Option<Recip
         policies,
         scrape: observability::read(doc, r),
         identity: identity::read(doc, r),
+        profiling: profiling::read(doc, benchmark.as_ref(), r),
         ignored: std::mem::take(&mut r.ignored)
             .iter()
             .map(|k| ignored::with_reason(k))
