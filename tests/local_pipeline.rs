@@ -634,12 +634,7 @@ fn bench_counts_tokens_with_the_models_tokenizer() {
         stdout.contains("token counts: ") && stdout.contains("tokenizer.json"),
         "{stdout}"
     );
-    let f = std::fs::read_dir(dir.path().join("res"))
-        .expect("results")
-        .flatten()
-        .next()
-        .expect("a result file");
-    let v: Value = serde_json::from_slice(&std::fs::read(f.path()).expect("read")).expect("json");
+    let v = first_result(&dir.path().join("res"));
     assert_eq!(v["input_lens"], serde_json::json!([40, 40, 40, 40, 40, 40]));
     assert_eq!(v["tokenizer_id"], model.display().to_string());
     // srtctl's default (`auto`): a model without a chat template gets raw prompts, and the log says so.
@@ -695,13 +690,18 @@ fn bench_counts_tokens_with_the_models_tokenizer() {
         stdout.contains("chat template: ") && stdout.contains("tokenizer_config.json"),
         "{stdout}"
     );
-    let f = std::fs::read_dir(dir.path().join("res-template"))
+    let v = first_result(&dir.path().join("res-template"));
+    assert_eq!(v["input_lens"], serde_json::json!([40, 40, 40, 40, 40, 40]));
+}
+
+/// The one result file a bench wrote into `dir`.
+fn first_result(dir: &Path) -> Value {
+    let f = std::fs::read_dir(dir)
         .expect("results")
         .flatten()
         .next()
         .expect("a result file");
-    let v: Value = serde_json::from_slice(&std::fs::read(f.path()).expect("read")).expect("json");
-    assert_eq!(v["input_lens"], serde_json::json!([40, 40, 40, 40, 40, 40]));
+    serde_json::from_slice(&std::fs::read(f.path()).expect("read")).expect("json")
 }
 
 #[test]

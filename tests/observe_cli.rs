@@ -23,6 +23,28 @@ fn lines(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// `srt-graph run ARGS --mock-workers` in `dir` under the fixed timing, node 0 at `first`.
+fn run_mock(dir: &Path, args: &[&str], first: &str, run_dir: &Path) -> std::process::Output {
+    Command::new(bin())
+        .current_dir(dir)
+        .arg("run")
+        .args(args)
+        .args([
+            "--mock-workers",
+            "-q",
+            "--first-address",
+            first,
+            "--run-dir",
+        ])
+        .arg(run_dir)
+        .env("PATH", path_env())
+        .env("SRT_GRAPH_TIMING", "fixed")
+        .env_remove("SLURM_JOB_ID")
+        .env_remove("SRTSLURM_CONFIG")
+        .output()
+        .expect("run")
+}
+
 /// The value of `name` (first sample) in a Prometheus exposition text.
 fn sample(text: &str, name: &str) -> Option<f64> {
     text.lines()
@@ -37,23 +59,7 @@ fn sample(text: &str, name: &str) -> Option<f64> {
 fn a_run_scrapes_every_worker_and_router_while_it_serves() {
     let dir = tempfile::tempdir().expect("tmp");
     let run_dir = dir.path().join("run");
-    let out = Command::new(bin())
-        .current_dir(dir.path())
-        .args([
-            "run",
-            "--mock-workers",
-            "-q",
-            "--first-address",
-            &loopback::first(0),
-            "--run-dir",
-        ])
-        .arg(&run_dir)
-        .env("PATH", path_env())
-        .env("SRT_GRAPH_TIMING", "fixed")
-        .env_remove("SLURM_JOB_ID")
-        .env_remove("SRTSLURM_CONFIG")
-        .output()
-        .expect("run");
+    let out = run_mock(dir.path(), &[], &loopback::first(0), &run_dir);
     assert!(
         out.status.success(),
         "{}",
@@ -414,24 +420,7 @@ fn torch_profiling_traces_each_workers_window_and_the_report_links_the_files() {
     )
     .expect("write");
     let run_dir = dir.path().join("run");
-    let out = Command::new(bin())
-        .current_dir(dir.path())
-        .args([
-            "run",
-            "r.yaml",
-            "--mock-workers",
-            "-q",
-            "--first-address",
-            &loopback::first(2),
-        ])
-        .arg("--run-dir")
-        .arg(&run_dir)
-        .env("PATH", path_env())
-        .env("SRT_GRAPH_TIMING", "fixed")
-        .env_remove("SLURM_JOB_ID")
-        .env_remove("SRTSLURM_CONFIG")
-        .output()
-        .expect("run");
+    let out = run_mock(dir.path(), &["r.yaml"], &loopback::first(2), &run_dir);
     assert!(
         out.status.success(),
         "{}",

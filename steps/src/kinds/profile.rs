@@ -33,6 +33,22 @@ pub fn path_prefix(dynamo: bool) -> &'static str {
     }
 }
 
+/// `--worker START:STOP=URL=DIR` per target (`srt-graph profile`'s form).
+fn worker_args(targets: &[Target]) -> Vec<String> {
+    targets
+        .iter()
+        .flat_map(|t| {
+            [
+                "--worker".to_string(),
+                format!(
+                    "{}:{}={}={}",
+                    t.start_step, t.stop_step, t.url, t.output_dir
+                ),
+            ]
+        })
+        .collect()
+}
+
 pub fn start(srt_graph: &str, targets: &[Target], prefix: &str, activities: &str) -> Step {
     let mut s = SPEC.step("profile-start", 0, Lifetime::Task);
     let mut argv = vec![
@@ -44,15 +60,7 @@ pub fn start(srt_graph: &str, targets: &[Target], prefix: &str, activities: &str
         "--activities".into(),
         activities.into(),
     ];
-    for t in targets {
-        argv.extend([
-            "--worker".into(),
-            format!(
-                "{}:{}={}={}",
-                t.start_step, t.stop_step, t.url, t.output_dir
-            ),
-        ]);
-    }
+    argv.extend(worker_args(targets));
     s.command = Some(argv);
     s.summary = format!(
         "start profiling {} worker(s) ({activities}) before the benchmark",
@@ -70,15 +78,7 @@ pub fn stop(srt_graph: &str, targets: &[Target], prefix: &str) -> Step {
         "--path".into(),
         format!("{prefix}/stop_profile"),
     ];
-    for t in targets {
-        argv.extend([
-            "--worker".into(),
-            format!(
-                "{}:{}={}={}",
-                t.start_step, t.stop_step, t.url, t.output_dir
-            ),
-        ]);
-    }
+    argv.extend(worker_args(targets));
     s.command = Some(argv);
     s.summary = format!(
         "stop profiling {} worker(s) after the benchmark",
