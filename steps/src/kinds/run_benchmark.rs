@@ -13,9 +13,13 @@ pub const SPEC: super::Kind = super::Kind {
     in_worker_container: true,
 };
 
+/// A point that could not start sent no request: starting it again is safe. (pyxis attaching to the
+/// job's container can meet a process of it that is just exiting — "unable to open user namespace
+/// file" — and refuse the step once.) A point that ran and failed is not retried.
 pub fn policy() -> Policy {
     Policy {
         timeout_secs: Some(4.0 * 3600.0),
+        attempts: 2,
         ..Policy::default()
     }
 }
