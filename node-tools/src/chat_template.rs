@@ -13,7 +13,8 @@ pub const CUSTOM_TOKENIZERS: &[&str] = &[
 
 pub enum ChatTemplate {
     Jinja {
-        source: String,
+        /// The template compiled once, as `chat` (every prompt of a run renders through it).
+        env: Box<minijinja::Environment<'static>>,
         bos_token: String,
         eos_token: String,
         /// Where the template came from, for the log.
@@ -90,11 +91,27 @@ impl ChatTemplate {
             serde_json::Value::String(s) => s.clone(),
             v => v["content"].as_str().unwrap_or_default().to_string(),
         };
+        let origin = file.display().to_string();
+        let mut env = minijinja::Environment::new();
+        minijinja_contrib::add_to_environment(&mut env);
+        // Hugging Face templates call Python string methods (`.strip()`, `.startswith()`).
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_function(
+            "raise_exception",
+            |msg: String| -> Result<String, minijinja::Error> {
+                Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    msg,
+                ))
+            },
+        );
+        env.add_template_owned("chat", source)
+            .map_err(|e| format!("{origin}: chat_template: {e}"))?;
         let t = ChatTemplate::Jinja {
-            source,
+            env: Box::new(env),
             bos_token: token("bos_token"),
             eos_token: token("eos_token"),
-            origin: file.display().to_string(),
+            origin,
         };
         // A template that does not render fails here, before any request.
         t.render("a")?;
@@ -119,28 +136,11 @@ impl ChatTemplate {
                 if *thinking { "<think>" } else { "</think>" }
             )),
             ChatTemplate::Jinja {
-                source,
+                env,
                 bos_token,
                 eos_token,
                 origin,
             } => {
-                let mut env = minijinja::Environment::new();
-                minijinja_contrib::add_to_environment(&mut env);
-                // Hugging Face templates call Python string methods (`.strip()`, `.startswith()`).
-                env.set_unknown_method_callback(
-                    minijinja_contrib::pycompat::unknown_method_callback,
-                );
-                env.add_function(
-                    "raise_exception",
-                    |msg: String| -> Result<String, minijinja::Error> {
-                        Err(minijinja::Error::new(
-                            minijinja::ErrorKind::InvalidOperation,
-                            msg,
-                        ))
-                    },
-                );
-                env.add_template("chat", source)
-                    .map_err(|e| format!("{origin}: chat_template: {e}"))?;
                 let ctx = minijinja::context! {
                     messages => vec![minijinja::context! { role => "user", content => content }],
                     add_generation_prompt => true,

@@ -71,7 +71,8 @@ fn short(hash: &str) -> &str {
     &h[..h.len().min(12)]
 }
 
-fn packages(f: &Value) -> BTreeMap<String, String> {
+/// A fingerprint's Python packages (`name==version` lines) by lower-cased name.
+pub fn packages(f: &Value) -> BTreeMap<String, String> {
     f["python"]["packages"]
         .as_array()
         .into_iter()

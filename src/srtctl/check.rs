@@ -128,16 +128,7 @@ fn compare(recorded: &Value, here: &Value) -> Vec<(String, String)> {
             ));
         }
     }
-    let packages = |v: &Value| -> BTreeMap<String, String> {
-        v.pointer("/python/packages")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .filter_map(|p| p.split_once("=="))
-            .map(|(n, v)| (n.to_lowercase(), v.to_string()))
-            .collect()
-    };
+    use srt_graph_results::diff::packages;
     let (a, b) = (packages(recorded), packages(here));
     for (name, version) in &a {
         match b.get(name) {

@@ -312,16 +312,15 @@ pub async fn serve(cfg: MockConfig) -> std::io::Result<()> {
             "mock-worker: --kv-events-config {kv}: accepted; the mock publishes no KV events (a KV router sees none from it)"
         );
     }
-    let ranks = attention_dp_ranks(&cfg);
     let role = match cfg.mode {
         Mode::Prefill => "prefill",
         Mode::Decode => "decode",
         Mode::Regular => "agg",
     };
-    let profiler = Arc::new(profiler::Profiler::new(
-        format!("{role}_{}_{}", cfg.host, cfg.port),
-        ranks,
-    ));
+    let profiler = Arc::new(profiler::Profiler::new(format!(
+        "{role}_{}_{}",
+        cfg.host, cfg.port
+    )));
     let engine = start_engine(&cfg, &profiler)?;
     let state = Arc::new(Shared {
         engine,
@@ -403,14 +402,6 @@ pub async fn serve(cfg: MockConfig) -> std::io::Result<()> {
 }
 
 /// The performance model's engine for this role, or `None` (the fixed timing) with the reason printed.
-/// Ranks the performance model schedules (1 under the fixed timing); read again by `start_engine`.
-fn attention_dp_ranks(cfg: &MockConfig) -> usize {
-    match cfg.perf_table.as_deref().map(crate::perf_table::read) {
-        Some(Ok(crate::perf_table::RoleTiming::Table(t))) => t.input.attention_dp.max(1) as usize,
-        _ => 1,
-    }
-}
-
 fn start_engine(
     cfg: &MockConfig,
     profiler: &Arc<profiler::Profiler>,

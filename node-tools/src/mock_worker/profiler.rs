@@ -36,6 +36,7 @@ struct Session {
 pub struct Profiler {
     /// Names the trace files (a role directory holds every worker of the role).
     name: String,
+    /// Steps made so far by each rank (grown as ranks report).
     steps: Mutex<Vec<u64>>,
     session: Mutex<Option<Session>>,
 }
@@ -50,10 +51,10 @@ pub struct Span<'a> {
 }
 
 impl Profiler {
-    pub fn new(name: String, ranks: usize) -> Profiler {
+    pub fn new(name: String) -> Profiler {
         Profiler {
             name,
-            steps: Mutex::new(vec![0; ranks.max(1)]),
+            steps: Mutex::new(vec![0]),
             session: Mutex::new(None),
         }
     }
@@ -105,11 +106,11 @@ impl Profiler {
     pub fn step(&self, span: Span<'_>) {
         let n = {
             let mut steps = self.steps.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(n) = steps.get_mut(span.rank) else {
-                return;
-            };
-            *n += 1;
-            *n - 1
+            if steps.len() <= span.rank {
+                steps.resize(span.rank + 1, 0);
+            }
+            steps[span.rank] += 1;
+            steps[span.rank] - 1
         };
         let finished = {
             let mut guard = self.session.lock().unwrap_or_else(|p| p.into_inner());
@@ -178,7 +179,7 @@ mod tests {
     #[tokio::test]
     async fn a_window_of_steps_becomes_a_chrome_trace() {
         let d = tempfile::tempdir().unwrap();
-        let p = Profiler::new("decode_127.0.0.1_30000".into(), 1);
+        let p = Profiler::new("decode_127.0.0.1_30000".into());
         let t = Instant::now();
         p.step(span(0, t)); // step 0, before the window
         let msg = p

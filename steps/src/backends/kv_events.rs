@@ -69,10 +69,30 @@ pub fn check(backend: &Node, r: &mut Reader) {
     }
 }
 
+/// Adds `--kv-events-config` (and its port) to a worker process's step where the recipe enables KV
+/// events for its role; says whether it did.
+pub fn apply(
+    recipe: &Recipe,
+    w: &crate::build::WorkerProcess<'_>,
+    defaults: &[(&str, serde_json::Value)],
+    s: &mut srt_graph_engine::Step,
+) -> bool {
+    let port = w.place.kv_events_port;
+    let Some(kv) = config(recipe, w.spec.role, defaults, w.place.bind, port) else {
+        return false;
+    };
+    let Some(argv) = s.command.as_mut() else {
+        return false;
+    };
+    argv.extend(["--kv-events-config".into(), kv]);
+    s.ports.push(port);
+    true
+}
+
 /// The `--kv-events-config` JSON of one worker process of `role`, publishing on `port` of `bind`; `None`
 /// where the recipe does not enable it. `defaults` are the backend's own (vLLM adds
 /// `enable_kv_cache_events`).
-pub fn config(
+fn config(
     recipe: &Recipe,
     role: Role,
     defaults: &[(&str, serde_json::Value)],

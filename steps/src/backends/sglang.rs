@@ -228,17 +228,7 @@ impl Backend for SGLang {
             StandIn::None => vec![python.clone(), "-m".into(), "sglang.launch_server".into()],
         };
         let mut s = start_worker::step(w.spec, launch, &w.place, w.env.clone());
-        let kv = super::kv_events::config(
-            ctx.recipe,
-            w.spec.role,
-            &[],
-            w.place.bind,
-            w.place.kv_events_port,
-        );
-        if let (Some(kv), Some(argv)) = (kv, s.command.as_mut()) {
-            argv.extend(["--kv-events-config".into(), kv]);
-            s.ports.push(w.place.kv_events_port);
-        }
+        super::kv_events::apply(ctx.recipe, w, &[], &mut s);
         Some(s)
     }
 }

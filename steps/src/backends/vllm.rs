@@ -175,20 +175,12 @@ impl Backend for Vllm {
         let mut s = super::dynamo_worker(w, argv);
         // srtctl's vLLM reading: the switch adds `enable_kv_cache_events`; Dynamo learns the port from
         // DYN_VLLM_KV_EVENT_PORT.
-        let kv = super::kv_events::config(
-            ctx.recipe,
-            w.spec.role,
-            &[("enable_kv_cache_events", true.into())],
-            w.place.bind,
-            w.place.kv_events_port,
-        );
-        if let (Some(kv), Some(argv)) = (kv, s.command.as_mut()) {
-            argv.extend(["--kv-events-config".into(), kv]);
+        let defaults = [("enable_kv_cache_events", true.into())];
+        if super::kv_events::apply(ctx.recipe, w, &defaults, &mut s) {
             s.env.insert(
                 "DYN_VLLM_KV_EVENT_PORT".into(),
                 w.place.kv_events_port.to_string(),
             );
-            s.ports.push(w.place.kv_events_port);
         }
         if ctx.recipe.frontend.kind == "vllm" {
             // `vllm serve` is the public endpoint itself: no Dynamo system port.
