@@ -164,6 +164,9 @@ pub struct BenchArgs {
     /// sa-bench's `--custom-tokenizer` (its DeepSeek-V4 adapters are rendered by srt-graph).
     #[arg(long)]
     pub custom_tokenizer: Option<String>,
+    /// Where each saved point writes its measurement window (power telemetry joins watts to it).
+    #[arg(long, env = "SRT_MEASUREMENT_WINDOW_DIR")]
+    pub window_dir: Option<std::path::PathBuf>,
 }
 
 fn percent(v: &str) -> Result<f64, String> {
@@ -225,6 +228,7 @@ pub fn bench(a: &BenchArgs) -> CliResult {
         sim_speed: a.sim_speed,
         chat_template: a.chat_template,
         custom_tokenizer: a.custom_tokenizer.clone(),
+        window_dir: a.window_dir.clone(),
     };
     runtime()?
         .block_on(srt_graph_node_tools::loadgen::run(&cfg))
@@ -429,6 +433,82 @@ fn interval(s: &str) -> Result<std::time::Duration, String> {
     srt_graph_engine::policy::parse_duration(s)
         .map(std::time::Duration::from_secs_f64)
         .ok_or_else(|| format!("`{s}` is not a duration (e.g. 1s, 500ms)"))
+}
+
+#[derive(Args)]
+pub struct CollectPowerArgs {
+    /// Where `samples.csv`, `manifest.json` and `windows/` go (`telemetry.storage_subdir`).
+    #[arg(long)]
+    pub dir: std::path::PathBuf,
+    #[arg(long, default_value = "1s", value_parser = interval)]
+    pub interval: std::time::Duration,
+    #[arg(long, default_value = "2s", value_parser = interval)]
+    pub request_timeout: std::time::Duration,
+    /// How long the exporters have to give one sweep that covers every expected GPU.
+    #[arg(long, default_value = "30s", value_parser = interval)]
+    pub startup_timeout: std::time::Duration,
+    /// Recorded in the manifest: the benchmark does not run without a complete sweep.
+    #[arg(long)]
+    pub required: bool,
+    /// `NODE=URL` of an exporter's `/metrics`; repeat.
+    #[arg(long = "endpoint", value_name = "NODE=URL", value_parser = srt_graph_node_tools::power::Endpoint::parse)]
+    pub endpoints: Vec<srt_graph_node_tools::power::Endpoint>,
+    /// `NODE:GPU:ROLE` of a GPU expected to report; repeat.
+    #[arg(long = "device", value_name = "NODE:GPU:ROLE", value_parser = srt_graph_node_tools::power::parse_device)]
+    pub devices: Vec<srt_graph_results::power::Device>,
+    /// `TYPE:ISL:OSL:CONCURRENCY` of a measured point expected to write a window; repeat.
+    #[arg(long = "window", value_name = "TYPE:ISL:OSL:C", value_parser = srt_graph_node_tools::power::parse_window)]
+    pub windows: Vec<srt_graph_results::power::ExpectedWindow>,
+    #[arg(long, default_value = "")]
+    pub run_name: String,
+    /// The exporter's image, port and command, for the manifest's provenance.
+    #[arg(long, default_value = "")]
+    pub image: String,
+    #[arg(long, default_value_t = 9400)]
+    pub port: u16,
+    #[arg(long, default_value = "")]
+    pub command: String,
+}
+
+pub fn collect_power(a: &CollectPowerArgs) -> CliResult {
+    let cfg = srt_graph_node_tools::power::Config {
+        dir: a.dir.clone(),
+        interval: a.interval.max(std::time::Duration::from_millis(100)),
+        request_timeout: a.request_timeout,
+        startup_timeout: a.startup_timeout,
+        required: a.required,
+        endpoints: a.endpoints.clone(),
+        devices: a.devices.clone(),
+        windows: a.windows.clone(),
+        run_name: a.run_name.clone(),
+        image: a.image.clone(),
+        port: a.port,
+        command: a.command.clone(),
+    };
+    runtime()?
+        .block_on(srt_graph_node_tools::power::collect(&cfg))
+        .map(|_| ())
+        .map_err(CliError::Failed)
+}
+
+#[derive(Args)]
+pub struct WaitPowerArgs {
+    /// The collector's directory (where its `manifest.json` is).
+    #[arg(long)]
+    pub dir: std::path::PathBuf,
+    #[arg(long, default_value = "30s", value_parser = interval)]
+    pub timeout: std::time::Duration,
+    /// Fail when no complete sweep came in time (else warn and go on).
+    #[arg(long)]
+    pub required: bool,
+}
+
+pub fn wait_power(a: &WaitPowerArgs) -> CliResult {
+    runtime()?
+        .block_on(srt_graph_node_tools::power::wait_ready(
+            &a.dir, a.timeout, a.required,
+        ))
+        .map_err(CliError::Failed)
 }
 
 #[derive(Args)]

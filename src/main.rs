@@ -99,6 +99,12 @@ enum Command {
     /// Read the deployment's `/metrics` endpoints every interval into the run directory (a run's step).
     #[command(hide = true)]
     ScrapeMetrics(cli_tools::ScrapeMetricsArgs),
+    /// Sample the DCGM exporters' GPU power into the run directory (`telemetry:`; a run's step).
+    #[command(hide = true)]
+    CollectPower(cli_tools::CollectPowerArgs),
+    /// Wait for the power collector's first complete sweep (`telemetry:`; a run's step).
+    #[command(hide = true)]
+    WaitPower(cli_tools::WaitPowerArgs),
     /// Open or close the workers' profiling window (`profiling:`; a run's step).
     #[command(hide = true)]
     Profile(cli_tools::ProfileArgs),
@@ -164,6 +170,8 @@ fn main() -> ExitCode {
         Command::ScrapeMetrics(args) => cli_tools::scrape_metrics(&args),
         Command::CheckIdentity(args) => cli_tools::check_identity(&args),
         Command::Profile(args) => cli_tools::profile(&args),
+        Command::CollectPower(args) => cli_tools::collect_power(&args),
+        Command::WaitPower(args) => cli_tools::wait_power(&args),
         Command::NodeOp(op) => cli_tools::node_op(&op),
     };
     ExitCode::from(match result {

@@ -568,3 +568,193 @@ fn nsys_wraps_real_workers_and_bad_profiling_windows_name_the_field() {
         );
     }
 }
+
+const POWERED: &str = r#"name: powered
+model: {path: mock-model, container: none, precision: bf16}
+resources: {gpu_type: gb300, gpus_per_node: 4, prefill_nodes: 1, prefill_workers: 1, decode_nodes: 1, decode_workers: 1}
+frontend: {type: sglang, enable_multiple_frontends: false}
+backend:
+  type: sglang
+  sglang_config:
+    prefill: {served-model-name: test-model, tensor-parallel-size: 4, disaggregation-mode: prefill}
+    decode: {served-model-name: test-model, tensor-parallel-size: 4, disaggregation-mode: decode}
+health_check: {max_attempts: 60, interval_seconds: 1}
+benchmark: {type: sa-bench, isl: 64, osl: 32, concurrencies: "2x8", req_rate: inf}
+telemetry:
+  enabled: true
+  required: @REQUIRED@
+  startup_timeout_seconds: 5
+  dcgm_exporter:
+    container_image: nvcr.io/nvidia/k8s/dcgm-exporter:4.2.3-4.1.1-ubuntu22.04
+    port: 9400
+    command: "python3 @FAKE@ --address {host}:{port} --gpus @GPUS@"
+"#;
+
+fn powered(required: bool, gpus: u32) -> String {
+    let fake = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/fake_dcgm_exporter.py"
+    );
+    POWERED
+        .replace("@REQUIRED@", &required.to_string())
+        .replace("@FAKE@", fake)
+        .replace("@GPUS@", &gpus.to_string())
+}
+
+/// A directory with a stand-in `nvidia-smi` (the driver's tool `required: true` looks for), for PATH.
+fn fake_driver(dir: &Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("driver");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    let smi = bin.join("nvidia-smi");
+    std::fs::write(&smi, "#!/bin/sh\necho 'fake driver'\n").expect("write");
+    std::fs::set_permissions(&smi, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    format!("{}:{}", bin.display(), path_env())
+}
+
+/// srtctl's DCGM power path end to end against a fake exporter on loopback serving DCGM's text format:
+/// `samples.csv` in srtctl's columns for every GPU, a window per measured point, a complete manifest
+/// whose audit covers both windows, and energy per output token in the report, marked SIMULATED.
+#[test]
+fn dcgm_power_gives_samples_windows_a_complete_manifest_and_energy_per_token() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("r.yaml"), powered(true, 4)).expect("write");
+    let run_dir = dir.path().join("run");
+    let out = Command::new(bin())
+        .current_dir(dir.path())
+        .args(["run", "r.yaml", "--mock-workers", "-q", "--first-address"])
+        .arg(loopback::first(4))
+        .arg("--run-dir")
+        .arg(&run_dir)
+        .env("PATH", fake_driver(dir.path()))
+        .env("SRT_GRAPH_TIMING", "fixed")
+        .env_remove("SLURM_JOB_ID")
+        .env_remove("SRTSLURM_CONFIG")
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let power = run_dir.join("power");
+    let samples = std::fs::read_to_string(power.join("samples.csv")).expect("samples");
+    let mut lines = samples.lines();
+    assert_eq!(
+        lines.next(),
+        Some("schema_version,timestamp_unix,scrape_seq,hostname,gpu_index,gpu_uuid,power_w")
+    );
+    let devices: std::collections::BTreeSet<(String, String)> = lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let w: f64 = f[6].parse().expect("watts");
+            assert!((400.0..=600.0).contains(&w), "{l}");
+            (f[3].to_string(), f[4].to_string())
+        })
+        .collect();
+    assert_eq!(devices.len(), 8, "{devices:?}");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(power.join("manifest.json")).expect("manifest"))
+            .expect("json");
+    assert_eq!(manifest["status"], "complete", "{manifest:#}");
+    assert_eq!(manifest["publication_valid"], true);
+    let validations = manifest["window_validations"].as_array().expect("audit");
+    assert_eq!(validations.len(), 2, "{manifest:#}");
+    assert!(validations
+        .iter()
+        .all(|v| v["power_coverage_valid"] == true));
+    for v in validations {
+        let w: Value = serde_json::from_slice(
+            &std::fs::read(power.join(v["window_file"].as_str().expect("file"))).expect("window"),
+        )
+        .expect("json");
+        assert_eq!(w["status"], "completed");
+        assert!(run_dir
+            .join(w["result_path"].as_str().expect("path"))
+            .is_file());
+        assert!(w["benchmark_end_time_unix"].as_f64() > w["benchmark_start_time_unix"].as_f64());
+    }
+    let report = std::fs::read_to_string(run_dir.join("report.html")).expect("report");
+    assert!(report.contains("<h3>Power: run</h3>"), "{report}");
+    let per_token: Vec<&str> = report
+        .split("<td data-joules-per-token>")
+        .skip(1)
+        .map(|s| s.split('<').next().unwrap_or(""))
+        .collect();
+    assert_eq!(per_token.len(), 2, "{report}");
+    assert!(
+        per_token.iter().all(|j| j.ends_with("(SIMULATED)")
+            && j.split(' ').next().and_then(|v| v.parse::<f64>().ok()) > Some(0.0)),
+        "{per_token:?}"
+    );
+    common::assert_no_survivors(&run_dir);
+}
+
+/// `required: true`: without the driver (`nvidia-smi`) the run is refused before anything starts; with
+/// an exporter that never reports every GPU, the gate fails the run before the benchmark and names the
+/// GPUs missing. `plan` says plainly what telemetry needs.
+#[test]
+fn required_telemetry_refuses_a_run_without_gpus_and_stops_before_the_benchmark() {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::write(dir.path().join("r.yaml"), powered(true, 4)).expect("write");
+    let plan = Command::new(bin())
+        .current_dir(dir.path())
+        .args(["plan", "r.yaml", "--mock-workers"])
+        .output()
+        .expect("plan");
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(text.contains("no GPU driver (`nvidia-smi`)"), "{text}");
+    let refused = run_mock(
+        dir.path(),
+        &["r.yaml"],
+        &loopback::first(5),
+        &dir.path().join("a"),
+    );
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        err.contains("`nvidia-smi`") && err.contains("nothing was started"),
+        "{err}"
+    );
+    assert!(common::spawned_groups(&dir.path().join("a")).is_empty());
+
+    // Only 2 of the 4 GPUs per node ever report.
+    std::fs::write(dir.path().join("r.yaml"), powered(true, 2)).expect("write");
+    let run_dir = dir.path().join("b");
+    let out = Command::new(bin())
+        .current_dir(dir.path())
+        .args(["run", "r.yaml", "--mock-workers", "-q", "--first-address"])
+        .arg(loopback::first(5))
+        .arg("--run-dir")
+        .arg(&run_dir)
+        .env("PATH", fake_driver(dir.path()))
+        .env("SRT_GRAPH_TIMING", "fixed")
+        .env_remove("SLURM_JOB_ID")
+        .env_remove("SRTSLURM_CONFIG")
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("telemetry.required")
+            && err.contains("node0/gpu2")
+            && err.contains("node1/gpu3"),
+        "{err}"
+    );
+    assert!(
+        !run_dir.join("logs/sa-bench/c2.log").exists()
+            && !run_dir.join("logs/sa-bench_c2.log").exists(),
+        "a benchmark point ran"
+    );
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(run_dir.join("power/manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    assert!(
+        manifest["reason_codes"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|c| c == "exporter_startup_timeout")),
+        "{manifest:#}"
+    );
+    common::assert_no_survivors(&run_dir);
+}

@@ -473,12 +473,12 @@ fn override_variants_are_selectable() {
 fn ignored_keys_are_reported() {
     let dir = tempfile::tempdir().expect("tmp");
     let f = dir.path().join("r.yaml");
-    std::fs::write(&f, "name: x\nsteps: [{name: a, run: \"true\"}]\ntelemetry: {enabled: true}\nreporting: {status: {endpoint: x}}\n").expect("write");
+    std::fs::write(&f, "name: x\nsteps: [{name: a, run: \"true\"}]\nenable_config_dump: true\nreporting: {status: {endpoint: x}}\n").expect("write");
     let out = bin().arg("plan").arg(&f).output().expect("run");
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("ignored: telemetry") && text.contains("ignored: reporting"),
+        text.contains("ignored: enable_config_dump") && text.contains("ignored: reporting"),
         "{text}"
     );
 }

@@ -21,6 +21,7 @@ pub mod loadgen;
 pub mod mock_model;
 pub mod mock_worker;
 pub mod perf_table;
+pub mod power;
 pub mod profile;
 pub mod scrape;
 pub mod sys;

@@ -15,7 +15,7 @@ use crate::chat_template::ChatTemplate;
 use crate::tokens::TokenCounter;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,6 +46,8 @@ pub struct BenchConfig {
     /// sa-bench's `--use-chat-template`, and its `--custom-tokenizer` adapter.
     pub chat_template: ChatTemplateUse,
     pub custom_tokenizer: Option<String>,
+    /// sa-bench's `SRT_MEASUREMENT_WINDOW_DIR`: each saved point records its wall-clock boundary here.
+    pub window_dir: Option<PathBuf>,
 }
 
 /// Whether prompts are wrapped in the model's chat template (sa-bench's `--use-chat-template`).
@@ -290,6 +292,10 @@ async fn run_point(
     let gate = Arc::new(tokio::sync::Semaphore::new(concurrency as usize));
     let mut rng = fastrand::Rng::with_seed(cfg.seed ^ 0x5eed);
     let cpu0 = cpu_seconds();
+    let window = MeasurementWindow::create(cfg, concurrency);
+    if let Some(w) = &window {
+        w.write("running", None);
+    }
     let t0 = Instant::now();
     let mut tasks = Vec::with_capacity(n);
     let mut at = Duration::ZERO;
@@ -368,7 +374,8 @@ async fn run_point(
         o.latency *= scale;
         o.itl.iter_mut().for_each(|x| *x *= scale);
     }
-    let duration = t0.elapsed().as_secs_f64() * scale;
+    let wall = t0.elapsed().as_secs_f64();
+    let duration = wall * scale;
     let cpu = cpu_seconds() - cpu0;
     if let Some(t) = ticker {
         t.abort();
@@ -510,6 +517,14 @@ async fn run_point(
             .map_err(|e| format!("{}: {e}", path.display()))?;
         file = Some(path);
     }
+    if let Some(w) = &window {
+        let status = if verdict.is_ok() {
+            "completed"
+        } else {
+            "failed"
+        };
+        w.write(status, Some((wall, verdict.as_ref().err().cloned())));
+    }
     if let Err(why) = verdict {
         let samples = distinct.iter().take(3).copied().collect::<Vec<_>>();
         let saved = file.as_ref().map_or(String::new(), |f| {
@@ -529,6 +544,72 @@ async fn run_point(
         json,
         file,
     })
+}
+
+/// One saved point's measurement window (sa-bench's `measurement_window.py` record, plus `isl`/`osl`):
+/// the wall-clock span its requests ran in, on this node's clock, for the power collector's audit.
+struct MeasurementWindow {
+    path: PathBuf,
+    result_path: String,
+    concurrency: u32,
+    isl: u32,
+    osl: u32,
+    start_unix: f64,
+}
+
+impl MeasurementWindow {
+    /// `None` for a point that saves no result (a warm-up) or without a window directory.
+    fn create(cfg: &BenchConfig, concurrency: u32) -> Option<MeasurementWindow> {
+        let (dir, results, name) = (
+            cfg.window_dir.as_ref()?,
+            cfg.result_dir.as_ref()?,
+            cfg.result_filename.as_ref()?,
+        );
+        std::fs::create_dir_all(dir).ok()?;
+        // `<run>/<storage_subdir>/windows`: result paths are relative to the run directory.
+        let run_dir = dir.parent().and_then(Path::parent);
+        let result = results.join(name);
+        let result_path = run_dir
+            .and_then(|r| result.strip_prefix(r).ok())
+            .unwrap_or(&result)
+            .display()
+            .to_string();
+        let group = results
+            .file_name()
+            .map_or_else(String::new, |g| format!("{}_", g.to_string_lossy()));
+        let stem = Path::new(name).file_stem()?.to_string_lossy().into_owned();
+        Some(MeasurementWindow {
+            path: dir.join(format!("{group}{stem}.json")),
+            result_path,
+            concurrency,
+            isl: cfg.isl,
+            osl: cfg.osl,
+            start_unix: unix_now(),
+        })
+    }
+
+    /// `end`: the wall seconds the point took and why it failed, if it did.
+    fn write(&self, status: &str, end: Option<(f64, Option<String>)>) {
+        let (end_unix, duration, reason) = match &end {
+            Some((secs, why)) => (Some(self.start_unix + secs), Some(*secs), why.clone()),
+            None => (None, None, None),
+        };
+        let w = json!({"schema_version": 1, "benchmark_type": "sa-bench", "result_path": self.result_path,
+            "concurrency": self.concurrency, "isl": self.isl, "osl": self.osl,
+            "benchmark_start_time_unix": self.start_unix, "benchmark_end_time_unix": end_unix,
+            "duration": duration, "clock_source": "head_node_unix_clock", "status": status, "reason": reason});
+        let bytes = serde_json::to_vec_pretty(&w).unwrap_or_default();
+        if let Err(e) = srt_graph_engine::rundir::write_atomic(&self.path, &bytes) {
+            log_line!("warning: measurement window {}: {e}", self.path.display());
+        }
+    }
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
 }
 
 /// The validity gate: a point that produced no output tokens, or where more requests failed than
@@ -680,6 +761,7 @@ mod tests {
             sim_speed: 1.0,
             chat_template: ChatTemplateUse::Off,
             custom_tokenizer: None,
+            window_dir: None,
         };
         for (prompt, input, output) in dataset(&cfg, &TokenCounter::Words, None, 200) {
             assert!((80..=100).contains(&input) && (8..=10).contains(&output));

@@ -7,6 +7,7 @@ pub mod diff;
 pub mod job;
 pub mod metrics;
 pub mod points;
+pub mod power;
 pub mod report;
 pub mod rollup;
 pub mod snapshot;

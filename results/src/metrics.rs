@@ -131,6 +131,89 @@ pub fn read(run_dir: &Path, plan: &Value) -> Vec<EndpointSeries> {
     out
 }
 
+/// A scrape target that missed sweeps: never answered, or went silent for longer than a few intervals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gap {
+    pub role: String,
+    pub url: String,
+    /// Lines it answered with.
+    pub lines: usize,
+    /// Its longest silence in seconds (from the scrape's first to its last sweep); `None`: it never
+    /// answered.
+    pub longest_secs: Option<f64>,
+}
+
+/// Every target of the plan's scrape that left a gap, in the plan's order. A gap is longer than 2.5
+/// intervals plus a second: one slow sweep is not a gap.
+pub fn gaps(run_dir: &Path, plan: &Value) -> Vec<Gap> {
+    let Some(argv) = plan["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["kind"] == "scrape_metrics")
+        .and_then(|s| s["command"].as_array())
+    else {
+        return Vec::new();
+    };
+    let arg_after = |i: usize| argv.get(i + 1).and_then(Value::as_str);
+    let interval = argv
+        .iter()
+        .position(|a| a == "--interval")
+        .and_then(arg_after)
+        .and_then(|v| v.trim_end_matches('s').parse::<f64>().ok())
+        .unwrap_or(1.0);
+    let targets: Vec<(String, String)> = argv
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| *a == "--target")
+        .filter_map(|(i, _)| {
+            let mut p = arg_after(i)?.splitn(3, '=');
+            Some((p.next()?.to_string(), p.nth(1)?.to_string()))
+        })
+        .collect();
+    let Ok(text) = std::fs::read_to_string(scrape_file(run_dir, plan)) else {
+        return Vec::new();
+    };
+    let mut seen: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let (mut first, mut last) = (f64::MAX, f64::MIN);
+    for v in text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    {
+        let (Some(url), Some(ns)) = (v["endpoint_url"].as_str(), v["timestamp_ns"].as_f64()) else {
+            continue;
+        };
+        let t = ns / 1e9;
+        first = first.min(t);
+        last = last.max(t);
+        seen.entry(url.to_string()).or_default().push(t);
+    }
+    let allowed = 2.5 * interval + 1.0;
+    targets
+        .into_iter()
+        .filter_map(|(role, url)| {
+            let Some(times) = seen.get(&url) else {
+                return Some(Gap {
+                    role,
+                    url,
+                    lines: 0,
+                    longest_secs: None,
+                });
+            };
+            let mut edges = vec![first];
+            edges.extend(times.iter().copied());
+            edges.push(last);
+            let longest = edges.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+            (longest > allowed).then_some(Gap {
+                role,
+                url,
+                lines: times.len(),
+                longest_secs: Some(longest),
+            })
+        })
+        .collect()
+}
+
 /// The tail of a scrape file read for the live view: enough for the latest sweep of hundreds of
 /// endpoints, without reading an hour of samples every refresh.
 const TAIL_BYTES: u64 = 4 << 20;
@@ -174,7 +257,37 @@ pub fn latest(path: &Path) -> Vec<(String, BTreeMap<&'static str, f64>)> {
 
 #[cfg(test)]
 mod tests {
-    use super::gauges;
+    use super::{gaps, gauges};
+
+    #[test]
+    fn a_target_that_never_answered_or_went_silent_is_a_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = serde_json::json!({"steps": [{"kind": "scrape_metrics", "command": [
+            "srt-graph", "scrape-metrics", "--out", "raw_prometheus.jsonl", "--interval", "1s",
+            "--target", "decode=n1=http://a/metrics", "--target", "prefill=n0=http://b/metrics",
+            "--target", "frontend==http://c/metrics"]}]});
+        let line = |url: &str, t: u64| {
+            format!(
+                "{{\"timestamp_ns\": {}, \"endpoint_url\": \"{url}\", \"text\": \"\"}}\n",
+                t * 1_000_000_000
+            )
+        };
+        // a answers every second for 10 s; b only at 0 and 10; c never.
+        let mut text = String::new();
+        for t in 0..=10 {
+            text += &line("http://a/metrics", t);
+        }
+        text += &line("http://b/metrics", 0);
+        text += &line("http://b/metrics", 10);
+        std::fs::write(dir.path().join("raw_prometheus.jsonl"), text).unwrap();
+        let g = gaps(dir.path(), &plan);
+        assert_eq!(g.len(), 2, "{g:?}");
+        assert_eq!(
+            (g[0].url.as_str(), g[0].longest_secs),
+            ("http://b/metrics", Some(10.0))
+        );
+        assert_eq!((g[1].role.as_str(), g[1].longest_secs), ("frontend", None));
+    }
 
     #[test]
     fn gauges_sum_over_ranks_and_skip_lookalikes() {

@@ -3,6 +3,8 @@
 //! run's step timeline, its failures with their log tails, and its metadata — and each chart as its own
 //! SVG file beside the page.
 
+mod power;
+
 use crate::charts::{self, Series};
 use crate::job::Job;
 use crate::points::Point;
@@ -29,6 +31,10 @@ pub struct Run {
     pub metrics: Vec<crate::metrics::EndpointSeries>,
     /// Files under `profiles/` (torch traces, nsys reports), by role directory.
     pub profiles: Vec<Profile>,
+    /// Scrape targets that missed sweeps.
+    pub scrape_gaps: Vec<crate::metrics::Gap>,
+    /// DCGM power (`telemetry:`): the collector's manifest and each benchmark window's energy.
+    pub power: Option<crate::power::PowerRun>,
 }
 
 /// One profile a worker wrote.
@@ -87,6 +93,8 @@ impl Run {
             summary: crate::read_json(&dir.join("summary.json")).ok(),
             metrics: crate::metrics::read(dir, &plan),
             profiles: profiles(dir),
+            power: power::read(dir, &plan),
+            scrape_gaps: crate::metrics::gaps(dir, &plan),
             dir: dir.to_path_buf(),
             job,
             points,
@@ -512,6 +520,32 @@ fn failures(html: &mut String, r: &Run) {
     }
 }
 
+/// The scrape's gaps: the charts of a target that missed sweeps have holes, and this says where.
+fn scrape_gaps(html: &mut String, r: &Run) {
+    if r.scrape_gaps.is_empty() {
+        return;
+    }
+    let _ = write!(
+        html,
+        "<h3>Scrape gaps: {}</h3><ul class=gaps>",
+        esc(&r.label)
+    );
+    for g in &r.scrape_gaps {
+        let what = match g.longest_secs {
+            None => "never answered: no metrics from it in this run".to_string(),
+            Some(s) => format!("answered {} time(s); silent for up to {s:.1} s", g.lines),
+        };
+        let _ = write!(
+            html,
+            "<li data-scrape-gap>{} {}: {}</li>",
+            esc(&g.role),
+            esc(&g.url),
+            what
+        );
+    }
+    html.push_str("</ul><p>The scrape never fails a run: see the scrape-metrics step's log for why each target did not answer.</p>");
+}
+
 /// The page for `runs` with its charts (`charts(runs)`, inline).
 /// The profiles of a run, linked relative to the page's directory `base` where they lie under it.
 fn profiles_table(html: &mut String, r: &Run, base: &Path) {
@@ -567,6 +601,8 @@ pub fn html(runs: &[Run], charts: &[(String, String)], base: &Path) -> String {
     for (i, r) in runs.iter().enumerate() {
         metadata(&mut html, i, r);
         profiles_table(&mut html, r, base);
+        power::section(&mut html, r);
+        scrape_gaps(&mut html, r);
     }
     if runs.iter().all(|r| r.points.is_empty()) {
         html.push_str("<p>No sa-bench results in these run directories.</p>");

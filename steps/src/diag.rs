@@ -292,6 +292,33 @@ impl Reader {
         }
     }
 
+    /// A finite number in `min..=max` (an integer or a decimal, or a string of one, as sweeps produce).
+    pub fn number(&mut self, node: Option<&Node>, path: &str, min: f64, max: f64) -> Option<f64> {
+        let node = node?;
+        if matches!(node.value, Value::Null) {
+            return None;
+        }
+        let value = match &node.value {
+            Value::Seq(_) | Value::Map(_) | Value::Bool(_) => None,
+            _ => node
+                .scalar_text()
+                .and_then(|t| t.trim().parse::<f64>().ok())
+                .filter(|v| v.is_finite()),
+        };
+        match value {
+            Some(v) if (min..=max).contains(&v) => Some(v),
+            _ => {
+                self.error(
+                    node.pos,
+                    path,
+                    format!("{} is not a number from {min} to {max}", node.describe()),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
     /// A mapping of names to scalars (environment variables, flag maps).
     pub fn string_map(&mut self, node: Option<&Node>, path: &str) -> Vec<(String, String)> {
         let Some(node) = node else { return Vec::new() };

@@ -212,6 +212,39 @@ impl Profiling {
     }
 }
 
+/// `telemetry:`: GPU power from a DCGM exporter on every worker node, sampled by the orchestrator's node
+/// into `<storage_subdir>/samples.csv` beside srtctl's `manifest.json` and `windows/`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Telemetry {
+    pub exporter_image: String,
+    pub exporter_port: u16,
+    /// The exporter's command as written (`{port}`, and srt-graph's `{host}`, substituted); `None`:
+    /// srtctl's `dcgm-exporter --collect-interval=100 --address :{port}`.
+    pub exporter_command: Option<String>,
+    pub interval_secs: f64,
+    pub storage_subdir: String,
+    /// The benchmark does not run without a complete scrape of every GPU.
+    pub required: bool,
+    pub startup_timeout_secs: f64,
+    pub request_timeout_secs: f64,
+    pub join_timeout_secs: f64,
+    pub pos: Pos,
+}
+
+impl Telemetry {
+    /// The command line the exporter runs on a node that binds `host`, as srtctl resolves it: the
+    /// default template, or the recipe's with `{port}` (and `{host}`) filled in.
+    pub fn command(&self, host: &str) -> String {
+        let template = self
+            .exporter_command
+            .as_deref()
+            .unwrap_or("dcgm-exporter --collect-interval=100 --address :{port}");
+        template
+            .replace("{port}", &self.exporter_port.to_string())
+            .replace("{host}", host)
+    }
+}
+
 /// How the run's `/metrics` endpoints are scraped into the run directory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scrape {
@@ -275,6 +308,7 @@ pub struct Recipe {
     pub scrape: Option<Scrape>,
     pub identity: Option<Identity>,
     pub profiling: Option<Profiling>,
+    pub telemetry: Option<Telemetry>,
     /// Keys kept but not acted on.
     pub ignored: Vec<String>,
     pub notes: Vec<String>,

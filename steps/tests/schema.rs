@@ -291,15 +291,67 @@ fn every_field_of_srtctls_schema_is_accepted() {
 
 #[test]
 fn ignored_fields_are_reported_with_their_reason() {
-    let text =
-        format!("{BASE}reporting: {{status: {{endpoint: x}}}}\ntelemetry: {{enabled: true}}\n");
+    let text = format!("{BASE}reporting: {{status: {{endpoint: x}}}}\nenable_config_dump: true\n");
     let loaded = load_str(&text, "s.yaml", None, &ClusterConfig::default()).expect("valid");
     let ignored = &loaded[0].recipe.ignored;
-    for key in ["reporting", "telemetry"] {
+    for key in ["reporting", "enable_config_dump"] {
         let line = ignored
             .iter()
             .find(|i| i.starts_with(key))
             .unwrap_or_else(|| panic!("{key} not reported: {ignored:?}"));
         assert!(line.contains(" — "), "no reason given: {line}");
     }
+}
+
+/// `telemetry:` is validated as srtctl validates it; each mistake names its field and what is valid.
+#[test]
+fn bad_telemetry_names_the_field() {
+    let exporter = "dcgm_exporter: {container_image: dcgm, port: 9400}";
+    for (telemetry, field, says) in [
+        (
+            "{enabled: true}",
+            "telemetry.dcgm_exporter",
+            "names no exporter",
+        ),
+        (
+            "{enabled: true, dcgm_exporter: {container_image: dcgm}}",
+            "telemetry.dcgm_exporter.port",
+            "needs a port",
+        ),
+        (
+            &format!("{{enabled: true, default_frequency: 5, {exporter}}}") as &str,
+            "telemetry.default_frequency",
+            "exceeds the 3 s gap",
+        ),
+        (
+            &format!("{{enabled: true, collector_join_timeout_seconds: 4, {exporter}}}"),
+            "telemetry.collector_join_timeout_seconds",
+            "two collector cycles",
+        ),
+        (
+            &format!("{{enabled: true, storage_subdir: ../x, {exporter}}}"),
+            "telemetry.storage_subdir",
+            "below the run directory",
+        ),
+        (
+            "{enabled: true, dcgm_exporter: {container_image: d, port: 1, command: \"a 'b\"}}",
+            "telemetry.dcgm_exporter.command",
+            "not a command line",
+        ),
+    ] {
+        let text = format!("{BASE}backend: {{type: sglang}}\ntelemetry: {telemetry}\n");
+        let diags = match load_str(&text, "t.yaml", None, &ClusterConfig::default()) {
+            Ok(_) => panic!("accepted: {telemetry}"),
+            Err(e) => e.diagnostics().to_vec(),
+        };
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.path == field && d.message.contains(says) && d.pos.line == 4),
+            "{telemetry}: {diags:?}"
+        );
+    }
+    let off = format!("{BASE}backend: {{type: sglang}}\ntelemetry: {{enabled: false}}\n");
+    let loaded = load_str(&off, "t.yaml", None, &ClusterConfig::default()).expect("valid");
+    assert!(loaded[0].recipe.telemetry.is_none());
 }

@@ -21,8 +21,8 @@ pub const BLOCKS: &[(&str, Range<u8>)] = &[
     ("results_cli", 70..80),
     ("resume_cli", 80..90),
     ("srtctl_cli", 90..95),
-    ("observe_cli", 95..100),
-    ("kill_points", 100..250),
+    ("observe_cli", 95..102),
+    ("kill_points", 102..250),
 ];
 
 const fn disjoint(blocks: &[(&str, Range<u8>)]) -> bool {

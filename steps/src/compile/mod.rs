@@ -8,6 +8,7 @@ mod fingerprint;
 mod infra;
 mod observe;
 mod perf;
+mod power;
 mod prep;
 mod profile;
 mod serving;
@@ -50,6 +51,7 @@ pub fn compile(recipe: &Recipe, target: &Target) -> Result<Plan, RecipeError> {
     c.scrape();
     c.identity();
     c.profiling();
+    c.power();
     c.label_benchmarks();
     c.finish(endpoint)
 }
@@ -154,6 +156,7 @@ impl<'a> Compiler<'a> {
         checks::check_ports(recipe, &self.ctx.nodes, &self.steps)?;
         if let Some(c) = self.ctx.target.container.clone() {
             containers::place(&mut self.steps, &c, &self.ctx);
+            power::containerize(&mut self.steps, recipe);
         }
         let plan = Plan {
             format: PLAN_FORMAT,

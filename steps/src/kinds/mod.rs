@@ -1,6 +1,7 @@
 //! One file per step kind: its name, default policy and how its command line is built.
 
 pub mod check_identity;
+pub mod collect_power;
 pub mod fingerprint;
 pub mod mock_model;
 pub mod mount_source;
@@ -13,12 +14,14 @@ pub mod setup_script;
 pub mod shell;
 pub mod start_container;
 pub mod start_etcd;
+pub mod start_exporter;
 pub mod start_frontend;
 pub mod start_nats;
 pub mod start_nginx;
 pub mod start_router;
 pub mod start_worker;
 pub mod wait_healthy;
+pub mod wait_power;
 
 use crate::yaml::{Node, Value};
 use srt_graph_engine::{Lifetime, OnResume, Policy, Step};
@@ -67,6 +70,9 @@ pub const ALL: &[&Kind] = &[
     &scrape_metrics::SPEC,
     &check_identity::SPEC,
     &profile::SPEC,
+    &start_exporter::SPEC,
+    &collect_power::SPEC,
+    &wait_power::SPEC,
 ];
 
 pub fn find(name: &str) -> Option<&'static Kind> {

@@ -11,7 +11,6 @@ fn reason(path: &str) -> &'static str {
     match (top, path.rsplit('.').next().unwrap_or(path)) {
         ("output", _) => "srtctl's log directory; everything is written into the run directory",
         ("observability", _) => "OpenTelemetry export and srtctl's perf dashboard are not started (the metrics scrape is)",
-        ("telemetry", _) => "srtctl's DCGM and node telemetry collectors; not started",
         ("identity", _) => "srtctl's model/container identity record; the run directory keeps the plan and its inputs",
         ("reporting", _) => "srtctl's status, S3 and analysis reporting; nothing is sent anywhere",
         ("enable_config_dump", _) => "srtctl's worker config dump; not passed to workers",

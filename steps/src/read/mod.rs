@@ -13,6 +13,7 @@ mod platform;
 mod profiling;
 mod resources;
 mod roles;
+mod telemetry;
 mod user_steps;
 
 use crate::cluster::ClusterConfig;
@@ -49,8 +50,9 @@ const TOP: Keys = Keys {
         "observability",
         "identity",
         "profiling",
+        "telemetry",
     ],
-    ignored: &["output", "telemetry", "reporting", "enable_config_dump"],
+    ignored: &["output", "reporting", "enable_config_dump"],
 };
 
 pub fn read(doc: &Node, cluster: &ClusterConfig, r: &mut Reader) -> Option<Recipe> {
@@ -141,6 +143,7 @@ pub fn read(doc: &Node, cluster: &ClusterConfig, r: &mut Reader) -> Option<Recip
         scrape: observability::read(doc, r),
         identity: identity::read(doc, r),
         profiling: profiling::read(doc, benchmark.as_ref(), r),
+        telemetry: telemetry::read(doc, cluster, r),
         ignored: std::mem::take(&mut r.ignored)
             .iter()
             .map(|k| ignored::with_reason(k))
