@@ -612,6 +612,28 @@ fn fake_driver(dir: &Path) -> String {
     format!("{}:{}", bin.display(), path_env())
 }
 
+/// `run r.yaml --mock-workers` in `dir` with a stand-in driver on PATH, node 0 at `first`.
+fn run_with_driver(dir: &Path, first: &str, run_dir: &Path) -> std::process::Output {
+    Command::new(bin())
+        .current_dir(dir)
+        .args([
+            "run",
+            "r.yaml",
+            "--mock-workers",
+            "-q",
+            "--first-address",
+            first,
+        ])
+        .arg("--run-dir")
+        .arg(run_dir)
+        .env("PATH", fake_driver(dir))
+        .env("SRT_GRAPH_TIMING", "fixed")
+        .env_remove("SLURM_JOB_ID")
+        .env_remove("SRTSLURM_CONFIG")
+        .output()
+        .expect("run")
+}
+
 /// srtctl's DCGM power path end to end against a fake exporter on loopback serving DCGM's text format:
 /// `samples.csv` in srtctl's columns for every GPU, a window per measured point, a complete manifest
 /// whose audit covers both windows, and energy per output token in the report, marked SIMULATED.
@@ -620,18 +642,7 @@ fn dcgm_power_gives_samples_windows_a_complete_manifest_and_energy_per_token() {
     let dir = tempfile::tempdir().expect("tmp");
     std::fs::write(dir.path().join("r.yaml"), powered(true, 4)).expect("write");
     let run_dir = dir.path().join("run");
-    let out = Command::new(bin())
-        .current_dir(dir.path())
-        .args(["run", "r.yaml", "--mock-workers", "-q", "--first-address"])
-        .arg(loopback::first(4))
-        .arg("--run-dir")
-        .arg(&run_dir)
-        .env("PATH", fake_driver(dir.path()))
-        .env("SRT_GRAPH_TIMING", "fixed")
-        .env_remove("SLURM_JOB_ID")
-        .env_remove("SRTSLURM_CONFIG")
-        .output()
-        .expect("run");
+    let out = run_with_driver(dir.path(), &loopback::first(4), &run_dir);
     assert!(
         out.status.success(),
         "{}",
@@ -721,18 +732,7 @@ fn required_telemetry_refuses_a_run_without_gpus_and_stops_before_the_benchmark(
     // Only 2 of the 4 GPUs per node ever report.
     std::fs::write(dir.path().join("r.yaml"), powered(true, 2)).expect("write");
     let run_dir = dir.path().join("b");
-    let out = Command::new(bin())
-        .current_dir(dir.path())
-        .args(["run", "r.yaml", "--mock-workers", "-q", "--first-address"])
-        .arg(loopback::first(5))
-        .arg("--run-dir")
-        .arg(&run_dir)
-        .env("PATH", fake_driver(dir.path()))
-        .env("SRT_GRAPH_TIMING", "fixed")
-        .env_remove("SLURM_JOB_ID")
-        .env_remove("SRTSLURM_CONFIG")
-        .output()
-        .expect("run");
+    let out = run_with_driver(dir.path(), &loopback::first(5), &run_dir);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(
