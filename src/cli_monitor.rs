@@ -135,6 +135,19 @@ fn headline(s: &Snapshot) -> Vec<String> {
             s.metrics.len() - 8
         ));
     }
+    for h in s.hosts.iter().take(8) {
+        let pct = |v: Option<f64>| v.map_or("–".into(), |v| format!("{:.0} %", v * 100.0));
+        lines.push(format!(
+            "  host {}: CPU {}, memory {}, {} open files",
+            h.node,
+            pct(h.cpu_busy),
+            pct(h.mem_used),
+            h.open_files.map_or("–".into(), |v| format!("{v:.0}"))
+        ));
+    }
+    if s.hosts.len() > 8 {
+        lines.push(format!("  … {} more host(s) sampled", s.hosts.len() - 8));
+    }
     if let Some((step, line)) = &s.benchmark {
         lines.push(format!("benchmark: {step}: {line}"));
     }

@@ -415,9 +415,9 @@ pub fn mock_model(a: &MockModelArgs) -> CliResult {
 
 #[derive(Args)]
 pub struct ScrapeMetricsArgs {
-    /// The raw capture (srtctl's `raw_prometheus.jsonl` shape), appended to.
+    /// The raw capture (srtctl's `raw_prometheus.jsonl` shape), appended to; needed with `--target`.
     #[arg(long)]
-    pub out: std::path::PathBuf,
+    pub out: Option<std::path::PathBuf>,
     /// This node's host samples, appended to.
     #[arg(long)]
     pub host_out: std::path::PathBuf,
@@ -549,7 +549,7 @@ pub fn scrape_metrics(a: &ScrapeMetricsArgs) -> CliResult {
     let interval = a.interval.max(std::time::Duration::from_millis(500));
     runtime()?
         .block_on(srt_graph_node_tools::scrape::run(
-            &a.out,
+            a.out.as_deref(),
             &a.host_out,
             interval,
             &a.targets,

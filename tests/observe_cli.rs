@@ -153,12 +153,42 @@ fn a_run_scrapes_every_worker_and_router_while_it_serves() {
             .any(|l| l.trim_start().starts_with("decode node") && l.contains("running")),
         "{shown}"
     );
-    let hosts = lines(&run_dir.join("host_samples.jsonl"));
-    assert!(!hosts.is_empty());
+    // Every node of the run samples its own host, each into its own file, charted and tabled.
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("plan.json")).expect("plan"))
+            .expect("plan json");
+    let names: Vec<&str> = plan["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter_map(|n| n.as_str().or_else(|| n["name"].as_str()))
+        .collect();
+    assert!(names.len() >= 4, "{names:?}");
+    for name in &names {
+        let hosts = lines(&run_dir.join("host_samples").join(format!("{name}.jsonl")));
+        assert!(!hosts.is_empty(), "{name}: no host samples");
+        assert!(
+            hosts[0]["mem_total_bytes"].as_u64().unwrap_or(0) > 0,
+            "{}",
+            hosts[0]
+        );
+        assert!(
+            html.contains(&format!("data-host=\"{name}\"")),
+            "{name} in the hosts table"
+        );
+        assert!(
+            shown.contains(&format!("host {name}: CPU")),
+            "{name} in the monitor: {shown}"
+        );
+    }
+    let cpu = std::fs::read_to_string(charts.join("host-cpu.svg")).expect("host CPU chart");
+    assert!(cpu.contains("CPU busy per node"), "title");
+    let fronts =
+        std::fs::read_to_string(charts.join("frontend-requests.svg")).expect("the routers' chart");
     assert!(
-        hosts[0]["mem_total_bytes"].as_u64().unwrap_or(0) > 0,
-        "{}",
-        hosts[0]
+        fronts.contains("Requests in flight per router or frontend (SIMULATED workers)")
+            && fronts.contains(":29000 in flight"),
+        "each router's in-flight line"
     );
     common::assert_no_survivors(&run_dir);
 }

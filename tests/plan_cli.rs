@@ -283,6 +283,7 @@ fn json_contract() {
         "start_container",
         "fingerprint",
         "scrape_metrics",
+        "sample_host",
         "check_identity",
         "perf_table",
         "mock_model",

@@ -87,19 +87,27 @@ fn first_number(path: &str) -> Option<f64> {
 
 /// Reads the targets every `interval` until a signal; returns (sweeps, lines written).
 pub async fn run(
-    out: &Path,
+    out: Option<&Path>,
     host_out: &Path,
     interval: Duration,
     targets: &[Target],
 ) -> Result<(u64, u64), String> {
     let open = |p: &Path| {
+        if let Some(parent) = p.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(p)
             .map_err(|e| format!("{}: {e}", p.display()))
     };
-    let mut raw = std::io::BufWriter::new(open(out)?);
+    // A node with nothing to scrape still samples its host (`--out` only with targets).
+    let mut raw = match out {
+        Some(p) => Some(std::io::BufWriter::new(open(p)?)),
+        None if targets.is_empty() => None,
+        None => return Err("--out is needed to hold what the targets answer".into()),
+    };
     let mut hosts = std::io::BufWriter::new(open(host_out)?);
     let host = nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
@@ -144,8 +152,10 @@ pub async fn run(
                     *fails = 0;
                     let line = json!({"timestamp_ns": now_ns() as u64, "endpoint_url": t.url, "role": t.role,
                         "worker_id": t.worker_id, "text": text});
-                    let _ = writeln!(raw, "{line}");
-                    lines += 1;
+                    if let Some(raw) = raw.as_mut() {
+                        let _ = writeln!(raw, "{line}");
+                        lines += 1;
+                    }
                 }
                 Err(e) => {
                     *fails += 1;
@@ -173,7 +183,9 @@ pub async fn run(
             "open_files": first_number("/proc/sys/fs/file-nr"), "load1": first_number("/proc/loadavg")});
         let _ = writeln!(hosts, "{sample}");
         // Flushed per sweep: the files can be read while the run goes on.
-        let _ = raw.flush();
+        if let Some(raw) = raw.as_mut() {
+            let _ = raw.flush();
+        }
         let _ = hosts.flush();
         sweeps += 1;
         next += interval;
@@ -185,11 +197,13 @@ pub async fn run(
         // A sweep slower than the interval runs the next at once instead of queueing.
         next = next.max(tokio::time::Instant::now());
     }
-    let _ = raw.flush();
+    if let Some(raw) = raw.as_mut() {
+        let _ = raw.flush();
+    }
     let _ = hosts.flush();
     log_line!(
         "scrape-metrics: stopped after {sweeps} sweep(s), {lines} line(s) to {}",
-        out.display()
+        out.map_or_else(|| host_out.display(), Path::display)
     );
     Ok((sweeps, lines))
 }

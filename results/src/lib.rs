@@ -4,6 +4,7 @@
 
 pub mod charts;
 pub mod diff;
+pub mod hosts;
 pub mod job;
 pub mod metrics;
 pub mod points;

@@ -6,13 +6,20 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// The gauges charted, by SGLang's names.
-pub const GAUGES: [&str; 4] = [
+/// The gauges charted: a worker's by SGLang's names, then a frontend's (sglang-router's open HTTP
+/// connections, Dynamo's in-flight and queued requests).
+pub const GAUGES: [&str; 7] = [
     "sglang:num_running_reqs",
     "sglang:num_queue_reqs",
     "sglang:token_usage",
     "sglang:gen_throughput",
+    ROUTER_IN_FLIGHT,
+    DYNAMO_IN_FLIGHT,
+    DYNAMO_QUEUED,
 ];
+pub const ROUTER_IN_FLIGHT: &str = "smg_http_connections_active";
+pub const DYNAMO_IN_FLIGHT: &str = "dynamo_frontend_inflight_requests";
+pub const DYNAMO_QUEUED: &str = "dynamo_frontend_queued_requests";
 
 /// One endpoint's samples: per gauge, (seconds since the run started, value).
 #[derive(Debug, Default, Clone)]
@@ -49,7 +56,7 @@ pub fn gauges(text: &str) -> BTreeMap<&'static str, f64> {
 }
 
 /// When the run started (epoch seconds): its journal's first `run_started`.
-fn run_start(run_dir: &Path) -> Option<f64> {
+pub(crate) fn run_start(run_dir: &Path) -> Option<f64> {
     let text = std::fs::read_to_string(run_dir.join("journal.jsonl")).ok()?;
     text.lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())

@@ -3,6 +3,7 @@
 //! run's step timeline, its failures with their log tails, and its metadata — and each chart as its own
 //! SVG file beside the page.
 
+mod hosts;
 mod power;
 
 use crate::charts::{self, Series};
@@ -33,6 +34,8 @@ pub struct Run {
     pub profiles: Vec<Profile>,
     /// Scrape targets that missed sweeps.
     pub scrape_gaps: Vec<crate::metrics::Gap>,
+    /// Each node's host samples (CPU, memory, open files) over the run.
+    pub hosts: Vec<crate::hosts::HostSeries>,
     /// DCGM power (`telemetry:`): the collector's manifest and each benchmark window's energy.
     pub power: Option<crate::power::PowerRun>,
 }
@@ -95,6 +98,7 @@ impl Run {
             profiles: profiles(dir),
             power: power::read(dir, &plan),
             scrape_gaps: crate::metrics::gaps(dir, &plan),
+            hosts: crate::hosts::read(dir),
             dir: dir.to_path_buf(),
             job,
             points,
@@ -229,6 +233,8 @@ pub fn charts(runs: &[Run]) -> Result<Vec<(String, String)>, String> {
             format!("-{}", i + 1)
         };
         out.extend(metric_charts(r, &suffix)?);
+        out.extend(frontend_chart(r, &suffix)?);
+        out.extend(hosts::charts(r, &suffix)?);
     }
     Ok(out)
 }
@@ -247,14 +253,7 @@ fn metric_charts(r: &Run, suffix: &str) -> Result<Vec<(String, String)>, String>
         .iter()
         .filter(|b| b.kind == "run_benchmark")
         .collect();
-    // Mock workers' figures say so on the chart itself.
-    let simulated =
-        r.simulated().is_some() || r.job.as_ref().is_some_and(|j| j.srt_graph.mock_workers);
-    let tag = if simulated {
-        " (SIMULATED workers)"
-    } else {
-        ""
-    };
+    let tag = simulated_tag(r);
     let mut labels: Vec<String> = Vec::new();
     let mut keys: Vec<(usize, &'static str, bool)> = Vec::new();
     for (k, w) in workers.iter().enumerate() {
@@ -312,6 +311,59 @@ fn metric_charts(r: &Run, suffix: &str) -> Result<Vec<(String, String)>, String>
         }
     }
     Ok(out)
+}
+
+/// Mock workers' figures say so on the chart itself.
+fn simulated_tag(r: &Run) -> &'static str {
+    let simulated =
+        r.simulated().is_some() || r.job.as_ref().is_some_and(|j| j.srt_graph.mock_workers);
+    if simulated {
+        " (SIMULATED workers)"
+    } else {
+        ""
+    }
+}
+
+/// Requests in flight at each router or Dynamo frontend over the run (Dynamo's queued ones dashed):
+/// where the load generator's concurrency lands before any worker sees it.
+fn frontend_chart(r: &Run, suffix: &str) -> Result<Vec<(String, String)>, String> {
+    use crate::metrics::{DYNAMO_IN_FLIGHT, DYNAMO_QUEUED, ROUTER_IN_FLIGHT};
+    let fronts: Vec<&crate::metrics::EndpointSeries> =
+        r.metrics.iter().filter(|m| m.role == "frontend").collect();
+    let mut labels: Vec<String> = Vec::new();
+    let mut keys: Vec<(usize, &'static str, bool)> = Vec::new();
+    for (k, f) in fronts.iter().enumerate() {
+        for (gauge, dashed, what) in [
+            (ROUTER_IN_FLIGHT, false, "in flight"),
+            (DYNAMO_IN_FLIGHT, false, "in flight"),
+            (DYNAMO_QUEUED, true, "queued"),
+        ] {
+            if f.gauges.contains_key(gauge) {
+                labels.push(format!("{} {what}", f.label.trim_end_matches("/metrics")));
+                keys.push((k, gauge, dashed));
+            }
+        }
+    }
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let windows: Vec<&charts::Bar> = r
+        .bars
+        .iter()
+        .filter(|b| b.kind == "run_benchmark")
+        .collect();
+    Ok(vec![(
+        format!("frontend-requests{suffix}"),
+        charts::over_time(
+            &format!(
+                "Requests in flight per router or frontend{}",
+                simulated_tag(r)
+            ),
+            "requests",
+            &lines(&fronts, &keys, &labels),
+            &windows,
+        )?,
+    )])
 }
 
 /// Chart lines for `keys` (worker index, gauge, dashed), labelled by `labels`.
@@ -603,6 +655,7 @@ pub fn html(runs: &[Run], charts: &[(String, String)], base: &Path) -> String {
         profiles_table(&mut html, r, base);
         power::section(&mut html, r);
         scrape_gaps(&mut html, r);
+        hosts::table(&mut html, r);
     }
     if runs.iter().all(|r| r.points.is_empty()) {
         html.push_str("<p>No sa-bench results in these run directories.</p>");

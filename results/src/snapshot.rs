@@ -60,6 +60,8 @@ pub struct Snapshot {
     pub simulated: Option<(String, String)>,
     /// Each worker's latest scraped gauges (`sglang:num_running_reqs`, …), if the run scrapes them.
     pub metrics: Vec<(String, std::collections::BTreeMap<&'static str, f64>)>,
+    /// Each node's latest host sample, if the run samples its hosts.
+    pub hosts: Vec<crate::hosts::HostNow>,
 }
 
 impl Snapshot {
@@ -204,6 +206,7 @@ pub fn read(dir: &Path, orchestrator_alive: bool) -> Result<Snapshot, crate::Res
             argv.get(i + 1).cloned()
         });
     Ok(Snapshot {
+        hosts: crate::hosts::latest(dir),
         metrics: scrape_out
             .map(|out| crate::metrics::latest(Path::new(&out)))
             .unwrap_or_default(),

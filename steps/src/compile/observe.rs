@@ -2,7 +2,7 @@
 //! `/metrics`, read from the health gate on (see `kinds::scrape_metrics`).
 
 use super::Compiler;
-use crate::kinds::{scrape_metrics, start_frontend, start_router, start_worker};
+use crate::kinds::{sample_host, scrape_metrics, start_frontend, start_router, start_worker};
 
 impl Compiler<'_> {
     pub(super) fn scrape(&mut self) {
@@ -39,15 +39,28 @@ impl Compiler<'_> {
         if targets.is_empty() {
             return;
         }
-        let mut step = scrape_metrics::step(
-            0,
-            &self.ctx.target.srt_graph,
-            &self.ctx.target.run_dir,
-            scrape,
-            &targets,
-        );
-        step.depends_on.push(gate);
+        let (bin, run_dir) = (&self.ctx.target.srt_graph, &self.ctx.target.run_dir);
+        let mut step = scrape_metrics::step((0, &nodes.names[0]), bin, run_dir, scrape, &targets);
+        step.depends_on.push(gate.clone());
+        // Every other node the deployment runs on samples its own host.
+        let mut used: Vec<usize> = self
+            .steps
+            .iter()
+            .map(|s| s.node)
+            .filter(|&n| n != 0)
+            .collect();
+        used.sort_unstable();
+        used.dedup();
+        let samplers: Vec<_> = used
+            .into_iter()
+            .map(|n| {
+                let mut s = sample_host::step((n, &nodes.names[n]), bin, run_dir, scrape);
+                s.depends_on.push(gate.clone());
+                s
+            })
+            .collect();
         self.steps.push(step);
+        self.steps.extend(samplers);
     }
 }
 

@@ -9,6 +9,7 @@ pub mod perf_table;
 pub mod pip_install;
 pub mod profile;
 pub mod run_benchmark;
+pub mod sample_host;
 pub mod scrape_metrics;
 pub mod setup_script;
 pub mod shell;
@@ -68,6 +69,7 @@ pub const ALL: &[&Kind] = &[
     &perf_table::SPEC,
     &fingerprint::SPEC,
     &scrape_metrics::SPEC,
+    &sample_host::SPEC,
     &check_identity::SPEC,
     &profile::SPEC,
     &start_exporter::SPEC,

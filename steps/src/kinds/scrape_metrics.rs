@@ -22,8 +22,17 @@ pub struct Target {
     pub worker_id: Option<String>,
 }
 
+/// Where a node's host samples go: one file per node, so that no two nodes append to one file over
+/// a shared filesystem.
+pub fn host_samples(run_dir: &str, node_name: &str) -> String {
+    format!(
+        "{}/host_samples/{node_name}.jsonl",
+        run_dir.trim_end_matches('/')
+    )
+}
+
 pub fn step(
-    node: usize,
+    (node, node_name): (usize, &str),
     srt_graph: &str,
     run_dir: &str,
     scrape: &crate::recipe::Scrape,
@@ -37,7 +46,7 @@ pub fn step(
         "--out".into(),
         format!("{dir}/{}", scrape.output),
         "--host-out".into(),
-        format!("{dir}/host_samples.jsonl"),
+        host_samples(run_dir, node_name),
         "--interval".into(),
         format!("{}s", scrape.interval_secs),
     ];
