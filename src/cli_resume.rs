@@ -340,6 +340,7 @@ pub fn status(args: &StatusArgs) -> CliResult {
             "orchestrator": orchestrator.as_ref().map(|(pid, host)| json!({"pid": pid, "host": host})),
             "finished": finished,
             "remaining": remaining,
+            "timing": srt_graph_results::breakdown::read(&args.run_dir),
             "steps": rows.iter().map(|(id, node, state, detail)| json!({"id": id, "node": node, "state": state, "detail": detail})).collect::<Vec<_>>(),
         });
         crate::cli_plan::emit(&format!(
@@ -365,6 +366,9 @@ pub fn status(args: &StatusArgs) -> CliResult {
         out.push('\n');
     }
     out.push_str(&format!("remaining: {remaining} step(s)\n"));
+    if let Some(b) = srt_graph_results::breakdown::read(&args.run_dir) {
+        out.push_str(&srt_graph_results::breakdown::render(&b));
+    }
     crate::cli_plan::emit(&out);
     Ok(())
 }

@@ -278,8 +278,17 @@ pub fn submit_loaded(
             absolute.display()
         )));
     }
+    // The clock of the run's time breakdown starts here (`status`: the Slurm queue is its first stage).
+    let submitted_at = srt_graph_engine::journal::now();
     let job = sbatch(&absolute)?;
     let _ = std::fs::write(absolute.join("job_id"), format!("{job}\n"));
+    let _ = std::fs::write(
+        absolute.join(srt_graph_results::breakdown::SUBMIT_FILE),
+        format!(
+            "{}\n",
+            serde_json::json!({"job_id": job, "submitted_at": submitted_at})
+        ),
+    );
     // `job.json` exists from submission on (srtctl writes its metadata then); the job rewrites it
     // with the nodes it got.
     let variant = (!loaded.variant.is_empty()).then(|| loaded.variant.clone());

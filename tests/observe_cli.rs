@@ -181,6 +181,22 @@ fn a_run_scrapes_every_worker_and_router_while_it_serves() {
             "{name} in the monitor: {shown}"
         );
     }
+    // The time breakdown: workers healthy by their ready lines, and the critical path.
+    let status = Command::new(bin())
+        .arg("status")
+        .arg(&run_dir)
+        .output()
+        .expect("status");
+    let said = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        said.contains("workers start → healthy ×4") && !said.contains("printed a ready line"),
+        "{said}"
+    );
+    assert!(
+        said.contains("critical path (") && said.contains("% "),
+        "{said}"
+    );
+    assert!(html.contains("data-breakdown"), "the report's breakdown");
     let cpu = std::fs::read_to_string(charts.join("host-cpu.svg")).expect("host CPU chart");
     assert!(cpu.contains("CPU busy per node"), "title");
     let fronts =

@@ -101,7 +101,7 @@ class Tool:
             raise SystemExit(f"srtctl apply failed:\n{out.stdout}\n{out.stderr}")
         self.dir = os.path.join(a.work, f"srt-graph-{tag}-{time.time_ns()}")
         out = sh(a.bin, "submit", a.recipe, "--cluster-config", os.path.join(a.src, "srtslurm.yaml"),
-                 "--mock-workers", "--run-dir", self.dir, "--", "--grace", "5s")
+                 "--mock-workers", "--timing", "fixed", "--run-dir", self.dir, "--", "--grace", "5s")
         m = re.search(r"(\d+)", out.stdout)
         if out.returncode != 0 or not m:
             raise SystemExit(f"srt-graph submit failed:\n{out.stdout}\n{out.stderr}")

@@ -2,6 +2,7 @@
 //! rollup (`rollup`), the comparison of two runs (`diff`), the charts and the self-contained HTML report
 //! (`charts`, `report`), and the live monitor's snapshot (`snapshot`). Reads only files; starts nothing.
 
+pub mod breakdown;
 pub mod charts;
 pub mod diff;
 pub mod hosts;

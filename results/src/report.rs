@@ -34,6 +34,8 @@ pub struct Run {
     pub profiles: Vec<Profile>,
     /// Scrape targets that missed sweeps.
     pub scrape_gaps: Vec<crate::metrics::Gap>,
+    /// Where the run's time went (stages and critical path), from its plan and journal.
+    pub breakdown: Option<crate::breakdown::Breakdown>,
     /// Each node's host samples (CPU, memory, open files) over the run.
     pub hosts: Vec<crate::hosts::HostSeries>,
     /// DCGM power (`telemetry:`): the collector's manifest and each benchmark window's energy.
@@ -99,6 +101,7 @@ impl Run {
             power: power::read(dir, &plan),
             scrape_gaps: crate::metrics::gaps(dir, &plan),
             hosts: crate::hosts::read(dir),
+            breakdown: crate::breakdown::read(dir),
             dir: dir.to_path_buf(),
             job,
             points,
@@ -656,6 +659,14 @@ pub fn html(runs: &[Run], charts: &[(String, String)], base: &Path) -> String {
         power::section(&mut html, r);
         scrape_gaps(&mut html, r);
         hosts::table(&mut html, r);
+        if let Some(b) = &r.breakdown {
+            let _ = write!(
+                html,
+                "<h3>Where the time went: {}</h3><pre data-breakdown>{}</pre>",
+                esc(&r.label),
+                esc(&crate::breakdown::render(b))
+            );
+        }
     }
     if runs.iter().all(|r| r.points.is_empty()) {
         html.push_str("<p>No sa-bench results in these run directories.</p>");

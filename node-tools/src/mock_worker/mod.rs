@@ -398,6 +398,14 @@ pub async fn serve(cfg: MockConfig) -> std::io::Result<()> {
             }
         });
     }
+    if !cfg.refuse_health {
+        // SGLang's own line once it serves: what the run's time breakdown reads as "healthy".
+        let load = std::time::Duration::from_secs_f64(cfg.load_time.max(0.0));
+        tokio::spawn(async move {
+            tokio::time::sleep(load).await;
+            log_line!("The server is fired up and ready to roll!");
+        });
+    }
     axum::serve(listener, app).await
 }
 
