@@ -658,15 +658,6 @@ pub fn html(runs: &[Run], charts: &[(String, String)], base: &Path) -> String {
         profiles_table(&mut html, r, base);
         power::section(&mut html, r);
         scrape_gaps(&mut html, r);
-        hosts::table(&mut html, r);
-        if let Some(b) = &r.breakdown {
-            let _ = write!(
-                html,
-                "<h3>Where the time went: {}</h3><pre data-breakdown>{}</pre>",
-                esc(&r.label),
-                esc(&crate::breakdown::render(b))
-            );
-        }
     }
     if runs.iter().all(|r| r.points.is_empty()) {
         html.push_str("<p>No sa-bench results in these run directories.</p>");
@@ -679,6 +670,18 @@ pub fn html(runs: &[Run], charts: &[(String, String)], base: &Path) -> String {
             "<div class=chart id=\"chart-{stem}\">{}</div>",
             inline(svg)
         );
+    }
+    // Detail below the charts: where each run's time went and its hosts.
+    for r in runs {
+        if let Some(b) = &r.breakdown {
+            let _ = write!(
+                html,
+                "<h3>Where the time went: {}</h3><pre data-breakdown>{}</pre>",
+                esc(&r.label),
+                esc(&crate::breakdown::render(b))
+            );
+        }
+        hosts::table(&mut html, r);
     }
     html.push_str("<h2>Failures</h2>");
     let before = html.len();
