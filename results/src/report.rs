@@ -251,11 +251,7 @@ fn metric_charts(r: &Run, suffix: &str) -> Result<Vec<(String, String)>, String>
     if workers.is_empty() {
         return Ok(Vec::new());
     }
-    let windows: Vec<&charts::Bar> = r
-        .bars
-        .iter()
-        .filter(|b| b.kind == "run_benchmark")
-        .collect();
+    let windows = r.benchmark_windows();
     let tag = simulated_tag(r);
     let mut labels: Vec<String> = Vec::new();
     let mut keys: Vec<(usize, &'static str, bool)> = Vec::new();
@@ -316,6 +312,16 @@ fn metric_charts(r: &Run, suffix: &str) -> Result<Vec<(String, String)>, String>
     Ok(out)
 }
 
+impl Run {
+    /// The benchmark points' bars of the step timeline, shaded behind charts over time.
+    fn benchmark_windows(&self) -> Vec<&charts::Bar> {
+        self.bars
+            .iter()
+            .filter(|b| b.kind == "run_benchmark")
+            .collect()
+    }
+}
+
 /// Mock workers' figures say so on the chart itself.
 fn simulated_tag(r: &Run) -> &'static str {
     let simulated =
@@ -350,11 +356,7 @@ fn frontend_chart(r: &Run, suffix: &str) -> Result<Vec<(String, String)>, String
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    let windows: Vec<&charts::Bar> = r
-        .bars
-        .iter()
-        .filter(|b| b.kind == "run_benchmark")
-        .collect();
+    let windows = r.benchmark_windows();
     Ok(vec![(
         format!("frontend-requests{suffix}"),
         charts::over_time(

@@ -40,11 +40,7 @@ pub(super) fn charts(r: &Run, suffix: &str) -> Result<Vec<(String, String)>, Str
     if r.hosts.is_empty() {
         return Ok(Vec::new());
     }
-    let windows: Vec<&charts::Bar> = r
-        .bars
-        .iter()
-        .filter(|b| b.kind == "run_benchmark")
-        .collect();
+    let windows = r.benchmark_windows();
     let mut out = Vec::new();
     type Pick = fn(&crate::hosts::HostSeries) -> &[(f64, f64)];
     let picks: [(&str, &str, &str, Pick); 2] = [
