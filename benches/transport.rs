@@ -1,5 +1,6 @@
 //! Starting 64 remote no-op processes: the ssh transport (ControlMaster pool, all at once) and the Slurm
-//! transport (one `srun --overlap` step each, all at once) against a naive sequential `ssh host true` loop,
+//! transport (one `srun --overlap` step each, all at once; then through one node agent per node) against
+//! naive sequential `ssh host true` and `srun` loops,
 //! side by side in one run. Needs the test environments (`tests/env/ssh.sh up`, `tests/env/slurm.sh up`,
 //! as root) named by SRT_GRAPH_SSH_ENV / SRT_GRAPH_SLURM_ENV. Writes `target/bench-transport.txt`.
 
@@ -134,7 +135,7 @@ fn main() {
         .expect("allocation")
         .to_string();
     std::env::set_var("SLURM_CONF", &conf);
-    let slurm = SlurmTransport::new(SlurmOptions {
+    let slurm_options = |agent_logs: Option<PathBuf>| SlurmOptions {
         job_id: job.clone(),
         nodes: (1..=HOSTS)
             .map(|k| SlurmNode {
@@ -142,10 +143,15 @@ fn main() {
                 het_group: None,
             })
             .collect(),
-        node_tool: "true".into(),
+        node_tool: env!("CARGO_BIN_EXE_srt-graph").into(),
         srun_options: vec![],
-    });
-    let (srun_started, srun_done) = all_at_once(&rt, Arc::new(slurm), dir.path());
+        agent_logs,
+    };
+    let per_step = SlurmTransport::new(slurm_options(None));
+    let (srun_started, srun_done) = all_at_once(&rt, Arc::new(per_step), dir.path());
+    // One node agent per node (started by the first spawn there), then every spawn through it.
+    let agents = SlurmTransport::new(slurm_options(Some(dir.path().join("agents"))));
+    let (agent_started, agent_done) = all_at_once(&rt, Arc::new(agents), dir.path());
     // Naive srun: one step after another.
     let start = Instant::now();
     for i in 0..PROCESSES {
@@ -173,7 +179,8 @@ fn main() {
          ssh transport: masters opened in parallel:  {:>8.0} ms\n\
          ssh transport: 64 spawns at once, started:  {:>8.0} ms   finished {:>6.0} ms   ({:.1}x faster than the loop, connect included)\n\
          naive sequential `srun --overlap` loop:     {:>8.0} ms\n\
-         slurm transport: 64 srun at once, started:  {:>8.0} ms   finished {:>6.0} ms   ({:.1}x faster than the srun loop)\n",
+         slurm transport: 64 srun at once, started:  {:>8.0} ms   finished {:>6.0} ms   ({:.1}x faster than the srun loop)\n\
+         slurm transport: node agents (4 srun), started: {:>5.0} ms   finished {:>6.0} ms   ({:.1}x faster than 64 srun at once)\n",
         ms(naive),
         ms(connect),
         ms(ssh_started),
@@ -183,6 +190,9 @@ fn main() {
         ms(srun_started),
         ms(srun_done),
         ms(srun_naive) / ms(srun_done),
+        ms(agent_started),
+        ms(agent_done),
+        ms(srun_done) / ms(agent_done),
     ));
     print!("{report}");
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-transport.txt");

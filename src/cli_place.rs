@@ -260,6 +260,7 @@ pub fn place(
                 nodes,
                 node_tool,
                 srun_options: p.srun_options.clone(),
+                agent_logs: Some(run_dir.join("logs")),
             });
             let source = if !p.node_addresses.is_empty()
                 && names.iter().all(|n| p.node_addresses.contains_key(n))

@@ -273,13 +273,19 @@ pub fn status(args: &StatusArgs) -> CliResult {
         .run_dir
         .canonicalize()
         .unwrap_or_else(|_| args.run_dir.clone());
-    let placed = place(
+    // What the run left is read from its directory; only the liveness of its services needs the nodes.
+    let placed = match place(
         &prev.meta.placement,
         prev.plan.nodes.len(),
         &run_dir,
         Some(&prev.plan.nodes),
-    )
-    .map_err(|e| CliError::Failed(format!("cannot reach the run's nodes: {e}")))?;
+    ) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            eprintln!("note: cannot reach the run's nodes ({e}); services are shown as recorded, not probed");
+            None
+        }
+    };
     let recorded = replay(&prev.journal);
     let orchestrator = live_orchestrator(&args.run_dir);
     let mut rows = Vec::new();
@@ -310,10 +316,15 @@ pub fn status(args: &StatusArgs) -> CliResult {
                     format!("{r}\n{}", log_tail(&args.run_dir, &s.id, 5)),
                 )
             }
+            Recorded::Up { pgid } if placed.is_none() => (
+                "up?",
+                format!("process group {pgid} (not probed: the nodes cannot be reached)"),
+            ),
             Recorded::Up { pgid } => {
-                if placed.recorded_reachable
-                    && service_alive(&rt, placed.transport.as_ref(), s, pgid)
-                {
+                let probed = placed.as_ref().is_some_and(|p| {
+                    p.recorded_reachable && service_alive(&rt, p.transport.as_ref(), s, pgid)
+                });
+                if probed {
                     ("up", format!("process group {pgid}, healthy"))
                 } else {
                     remaining += 1;

@@ -290,6 +290,17 @@ pub enum NodeOp {
     },
 }
 
+/// The node agent (see `srt_graph_engine::agent`), until its input closes and its processes are gone.
+pub fn node_agent() -> CliResult {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Failed(format!("cannot start the runtime: {e}")))?
+        .block_on(srt_graph_engine::agent::serve())
+        .map_err(|e| CliError::Failed(format!("node agent: {e}")))
+}
+
 /// What the ssh and Slurm transports ask of a node (`srt-graph node-op …` run there).
 pub fn node_op(op: &NodeOp) -> CliResult {
     use srt_graph_engine::local;

@@ -116,6 +116,10 @@ enum Command {
     /// What the ssh and Slurm executors run on a node to signal and probe processes there.
     #[command(subcommand, hide = true)]
     NodeOp(cli_tools::NodeOp),
+    /// The Slurm executor's agent on a node: starts, signals and probes the node's processes for the
+    /// orchestrator (JSON lines on stdin and stdout; one `srun` per node instead of one per process).
+    #[command(hide = true)]
+    NodeAgent,
 }
 
 fn main() -> ExitCode {
@@ -173,6 +177,7 @@ fn main() -> ExitCode {
         Command::CollectPower(args) => cli_tools::collect_power(&args),
         Command::WaitPower(args) => cli_tools::wait_power(&args),
         Command::NodeOp(op) => cli_tools::node_op(&op),
+        Command::NodeAgent => cli_tools::node_agent(),
     };
     ExitCode::from(match result {
         Ok(()) => error::exit::OK,

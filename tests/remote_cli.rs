@@ -391,9 +391,19 @@ fn slurm_submit_runs_the_demo_on_four_nodes() {
     // Nodes from SLURM_JOB_NODELIST, addresses from Slurm's NodeAddr.
     assert_nodes(&run_dir, &["node1", "node2", "node3", "node4"]);
     assert_eq!(bench_files(&run_dir), 3, "{log}");
-    // Slurm wrote each step's output into its log.
+    // One node agent per node started and watched every process there (one srun each, not one per
+    // process); it wrote each step's output into its log, timestamped.
+    for node in ["node1", "node2", "node3", "node4"] {
+        assert!(
+            run_dir.join(format!("logs/agent-{node}.log")).is_file(),
+            "no agent on {node}: {log}"
+        );
+    }
     let worker = std::fs::read_to_string(run_dir.join("logs/decode-1.log")).expect("log");
-    assert!(worker.contains("srt-graph-pid"), "{worker}");
+    assert!(
+        worker.lines().next().is_some_and(|l| l.starts_with('[')),
+        "{worker}"
+    );
     assert_results(&run_dir, &["node1", "node2", "node3", "node4"]);
     assert_no_survivors(&run_dir);
 }
@@ -613,4 +623,90 @@ fn slurm_secrets_stay_out_of_every_command_line_and_log() {
         assert!(!log.contains(v), "{log}");
     }
     check_secrets_run(&run_dir, &hits, samples);
+}
+
+/// The node agent of `node` in `job` (its pid), found by its command line and Slurm's environment.
+fn agent_pid(job: &str, node: &str) -> Option<i32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        if !String::from_utf8_lossy(&cmd).ends_with("node-agent\0") {
+            return None;
+        }
+        let env = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/environ")).ok()?)
+            .into_owned();
+        let has = |kv: &str| env.split('\0').any(|v| v == kv);
+        (has(&format!("SLURM_JOB_ID={job}")) && has(&format!("SLURMD_NODENAME={node}")))
+            .then_some(pid)
+    })
+}
+
+#[test]
+fn slurm_a_killed_node_agent_fails_the_run_by_name_and_resume_brings_a_new_one() {
+    let Some(env) = slurm_env() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let recipe = recipe_file(
+        dir.path(),
+        "r.yaml",
+        "name: agent-loss\nsteps:\n  - {name: hold, node: 1, service: true, run: 'exec sleep 600'}\n  - {name: work, after: [hold], run: 'echo ran >> @DIR@/work; test -e @DIR@/quick || sleep 60'}\n",
+    );
+    let (job, run_dir) = submit(
+        &env,
+        dir.path(),
+        &[recipe.to_str().expect("utf-8"), "--", "--grace", "2s"],
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let pid = loop {
+        let started = std::fs::read_to_string(run_dir.join("journal.jsonl"))
+            .unwrap_or_default()
+            .contains(r#""event":"spawned","step":"work""#);
+        if let Some(pid) = agent_pid(&job, "node2").filter(|_| started) {
+            break pid;
+        }
+        if Instant::now() > deadline {
+            let _ = slurm_cmd(&env, "scancel").arg(&job).status();
+            panic!("no agent on node2: {}", job_log(&run_dir, &job));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let killed_at = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill the agent");
+    let code = wait_job(&env, &job, Duration::from_secs(60));
+    let log = job_log(&run_dir, &job);
+    assert_ne!(code, "0:0", "{log}");
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(30),
+        "the loss took {:?} to end the job",
+        killed_at.elapsed()
+    );
+    assert!(
+        log.contains("the node agent on node2 exited with code 137 (killed by signal 9)"),
+        "the failure names the agent: {log}"
+    );
+    assert_no_survivors(&run_dir);
+    // A new allocation, new agents: the run completes.
+    std::fs::write(dir.path().join("quick"), "").expect("write");
+    let out = slurm_cmd(&env, "sbatch")
+        .current_dir(dir.path())
+        .args(["--parsable", "-N", "2", "--output"])
+        .arg(run_dir.join("resume-%j.out"))
+        .arg("--wrap")
+        .arg(format!("{} resume {}", bin().display(), run_dir.display()))
+        .output()
+        .expect("sbatch");
+    let job2 = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let code = wait_job(&env, &job2, Duration::from_secs(60));
+    let log =
+        std::fs::read_to_string(run_dir.join(format!("resume-{job2}.out"))).unwrap_or_default();
+    assert_eq!(code, "0:0", "{log}");
+    assert!(log.contains("run     hold"), "{log}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("work")).expect("work"),
+        "ran\nran\n"
+    );
+    assert_no_survivors(&run_dir);
 }

@@ -256,7 +256,9 @@ def main():
     p.add_argument("--only", default="happy,cancel,worker,orch")
     a = p.parse_args()
     a.srtctl = os.path.join(a.src, ".venv-compute", "bin", "srtctl")
-    a.outputs = os.path.join(a.work, "srtctl-outputs")
+    # Per invocation: a cluster brought up afresh numbers its jobs from 1 again, and srtctl writes
+    # `<outputs>/<job id>/`, so an earlier invocation's results would be read as this one's.
+    a.outputs = os.path.join(a.work, "srtctl-outputs", time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
     os.makedirs(a.outputs, exist_ok=True)
     runs = {"happy": happy, "cancel": cancel, "worker": worker_kill, "orch": orchestrator_kill}
     samples = {"srtctl": {}, "srt-graph": {}}

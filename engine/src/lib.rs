@@ -1,6 +1,7 @@
 //! srt-graph's generic DAG engine: the plan model, its validation and renderers, and the executor
 //! (scheduler, policies, transports, journal, run directory). It knows nothing about SGLang or recipes.
 
+pub mod agent;
 pub mod error;
 pub mod journal;
 pub mod local;

@@ -28,7 +28,7 @@ pub enum Probe {
 }
 
 /// A container image a step runs in (Slurm + pyxis); other transports run the command on the host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Container {
     pub image: String,
     /// `host_path:container_path` each.

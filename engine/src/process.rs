@@ -56,15 +56,64 @@ impl Process for ChildProcess {
         }
         drain(std::mem::take(&mut self.copiers)).await;
         self.slot = None;
-        Ok(match (status.code(), status.signal()) {
-            (Some(c), _) => Exit::Code(c),
-            (None, Some(s)) => Exit::Signal(s),
-            (None, None) => Exit::Code(-1),
-        })
+        Ok(exit_of(status))
     }
     fn last_line(&self) -> Arc<Mutex<String>> {
         self.last.clone()
     }
+}
+
+/// How a process ended, from its wait status.
+pub fn exit_of(status: std::process::ExitStatus) -> Exit {
+    match (status.code(), status.signal()) {
+        (Some(c), _) => Exit::Code(c),
+        (None, Some(s)) => Exit::Signal(s),
+        (None, None) => Exit::Code(-1),
+    }
+}
+
+/// Follows a log someone else writes (Slurm's `--output`, a node agent) from `offset`, keeping its last
+/// non-empty line for the progress display. Reads only what was added since the last look.
+pub fn follow_last_line(
+    log: std::path::PathBuf,
+    mut offset: u64,
+    last: Arc<Mutex<String>>,
+) -> tokio::task::JoinHandle<()> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    tokio::spawn(async move {
+        let mut chunk = Vec::new();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let Ok(mut f) = tokio::fs::File::open(&log).await else {
+                continue;
+            };
+            let len = f.metadata().await.map_or(0, |m| m.len());
+            if len <= offset {
+                continue;
+            }
+            // Only the tail matters: skip to the last 64 KiB of what is new.
+            let from = offset.max(len.saturating_sub(64 * 1024));
+            if f.seek(std::io::SeekFrom::Start(from)).await.is_err() {
+                continue;
+            }
+            chunk.clear();
+            if (&mut f)
+                .take(len - from)
+                .read_to_end(&mut chunk)
+                .await
+                .is_err()
+            {
+                continue;
+            }
+            offset = len;
+            let new = String::from_utf8_lossy(&chunk);
+            if let Some(l) = new.lines().rev().find(|l| !l.trim().is_empty()) {
+                if let Ok(mut g) = last.lock() {
+                    *g = l.to_string();
+                }
+            }
+        }
+    })
 }
 
 /// `HH:MM:SS.mmm` in UTC, for log lines.

@@ -41,6 +41,11 @@ impl Redactor {
         }
     }
 
+    /// The values themselves (to hand to a node agent, which redacts the logs it writes).
+    pub fn values(&self) -> &[String] {
+        &self.values
+    }
+
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }

@@ -1,11 +1,16 @@
-//! The Slurm transport: inside an allocation, one `srun --overlap --nodes=1 --ntasks=1 --nodelist=NODE`
-//! job step per process, its output written by Slurm straight into the step's log in the run directory
-//! (`--output`, so a service keeps logging when the orchestrator is gone). Options are spelled
-//! `--key=value` (Slurm 25.11 rejects some space-separated forms). Steps naming a container run under
-//! pyxis; without one they run on the node's host system.
+//! The Slurm transport: inside an allocation, one node agent per node (and per named container on it),
+//! each one `srun --overlap --nodes=1 --ntasks=1 --nodelist=NODE` job step started on first use, that
+//! starts, signals and probes that node's processes (see `agent`). Without a run directory for the
+//! agents' messages, or with `SRT_GRAPH_NODE_AGENT=0`, and for MPI steps and unnamed containers, each
+//! process is its own job step, its output written by Slurm straight into the step's log (`--output`).
+//! Options are spelled `--key=value` (Slurm 25.11 rejects some space-separated forms). Steps naming a
+//! container run under pyxis; without one they run on the node's host system.
 
+use crate::agent::{Agent, AgentPool};
 use crate::plan::Container;
-use crate::process::{copy_output, drain, parse_pid_line, ChildProcess, PID_MARK};
+use crate::process::{
+    copy_output, drain, follow_last_line, parse_pid_line, ChildProcess, PID_MARK,
+};
 use crate::remote::{self, run_captured, NodeShell};
 use crate::transport::{
     open_log, GroupSignaller, Process, SpawnRequest, Transport, TransportError,
@@ -39,11 +44,17 @@ pub struct SlurmOptions {
     pub node_tool: String,
     /// Extra `--key=value` (or bare `--key`) options for every srun (`srun_options`).
     pub srun_options: Vec<String>,
+    /// Where node agents write their launchers' messages (`logs/` of the run); `None`: no agents.
+    pub agent_logs: Option<std::path::PathBuf>,
 }
+
+/// A node agent serves one node's host system (`None`) or one container on it.
+type AgentKey = (usize, Option<Container>);
 
 pub struct SlurmTransport {
     opts: SlurmOptions,
     pyxis: bool,
+    agents: Arc<AgentPool<AgentKey>>,
 }
 
 /// The allocation this process runs in, from Slurm's environment: job id and nodes (a heterogeneous job
@@ -177,24 +188,140 @@ pub fn container_args(c: &Container) -> Vec<String> {
 }
 
 impl SlurmTransport {
-    pub fn new(opts: SlurmOptions) -> SlurmTransport {
+    pub fn new(mut opts: SlurmOptions) -> SlurmTransport {
+        if std::env::var("SRT_GRAPH_NODE_AGENT").is_ok_and(|v| v == "0") {
+            opts.agent_logs = None;
+        }
         SlurmTransport {
             opts,
             pyxis: pyxis_available(),
+            agents: Arc::default(),
         }
     }
 
-    /// One command on one node through srun, its output captured, given `limit` to finish.
+    /// One command on one node (its agent, else its own srun), its output captured, given `limit`.
     fn run_on_within(
         &self,
         node: usize,
         argv: &[String],
         limit: Duration,
     ) -> Result<String, String> {
+        if let Some(agent) = self.host_agent(node)? {
+            return agent.run(argv, limit);
+        }
         let n = self.node(node).map_err(|e| e.to_string())?;
         let mut cmd = std::process::Command::new("srun");
         cmd.arg("--quiet").args(self.srun_args(n)).args(argv);
         run_captured(&mut cmd, limit)
+    }
+
+    /// The agent of `node`'s host system, started if need be (blocking); `None` without agents.
+    fn host_agent(&self, node: usize) -> Result<Option<Arc<Agent>>, String> {
+        let Some(key) = self.agent_key(node, None) else {
+            return Ok(None);
+        };
+        let start = self.agent_launcher(&key).map_err(|e| e.to_string())?;
+        self.agents.get(&key, start).map(Some)
+    }
+
+    /// Which agent runs a process on `node` in `container`: `None` when it takes its own srun (no
+    /// agents, an unnamed container, or one without the node tool mounted).
+    fn agent_key(&self, node: usize, container: Option<&Container>) -> Option<AgentKey> {
+        self.opts.agent_logs.as_ref()?;
+        match container {
+            None => Some((node, None)),
+            Some(c) if c.name.is_some() && self.tool_in(c).is_some() => {
+                Some((node, Some(c.clone())))
+            }
+            Some(_) => None,
+        }
+    }
+
+    /// The node tool as a container sees it: through the mount of the directory it is in.
+    fn tool_in(&self, c: &Container) -> Option<String> {
+        let tool = std::path::Path::new(&self.opts.node_tool);
+        let (dir, file) = (tool.parent()?.to_str()?, tool.file_name()?.to_str()?);
+        c.mounts.iter().find_map(|m| {
+            let mut parts = m.split(':');
+            let (host, inside) = (parts.next()?, parts.next()?);
+            (host.trim_end_matches('/') == dir.trim_end_matches('/'))
+                .then(|| format!("{}/{file}", inside.trim_end_matches('/')))
+        })
+    }
+
+    /// What starts the agent for `key` when it is first needed: its srun, its label, its messages' log.
+    fn agent_launcher(
+        &self,
+        key: &AgentKey,
+    ) -> Result<impl FnOnce() -> Result<Agent, String> + Send + 'static, TransportError> {
+        let (node, container) = key;
+        let n = self.node(*node)?.clone();
+        let mut cmd = std::process::Command::new("srun");
+        cmd.args(self.srun_args(&n));
+        let (label, tool) = match container {
+            None => (n.name.clone(), self.opts.node_tool.clone()),
+            Some(c) => {
+                cmd.args(container_args(c));
+                let tool = self.tool_in(c).unwrap_or_default();
+                (
+                    format!("{} (container {})", n.name, c.name.as_deref().unwrap_or("")),
+                    tool,
+                )
+            }
+        };
+        cmd.args([tool, "node-agent".to_string()]);
+        let dir = self.opts.agent_logs.clone().unwrap_or_default();
+        let log = dir.join(format!(
+            "agent-{}{}.log",
+            n.name,
+            container
+                .as_ref()
+                .and_then(|c| c.name.as_deref())
+                .map(|c| format!("-{c}"))
+                .unwrap_or_default()
+        ));
+        Ok(move || {
+            let _ = std::fs::create_dir_all(&dir);
+            Agent::start(&label, cmd, &log, crate::agent::START_LIMIT)
+        })
+    }
+
+    /// The agent for a process, started off the async runtime if need be.
+    async fn agent_for(&self, key: AgentKey) -> Result<Arc<Agent>, TransportError> {
+        if let Some(a) = self.agents.running(&key) {
+            return Ok(a);
+        }
+        let name = self.node(key.0)?.name.clone();
+        let start = self.agent_launcher(&key)?;
+        let pool = self.agents.clone();
+        tokio::task::spawn_blocking(move || pool.get(&key, start))
+            .await
+            .map_err(|e| TransportError::Unreachable {
+                node: name.clone(),
+                detail: e.to_string(),
+            })?
+            .map_err(|e| classify(&name, &e))
+    }
+
+    /// Closes every agent (those serving containers first, when `containers_only`) and waits, bounded,
+    /// for them to be gone: a container cannot be removed while its agent runs in it.
+    fn close_agents(&self, containers_only: bool, limit: Duration) {
+        let agents: Vec<Arc<Agent>> = self
+            .agents
+            .all()
+            .into_iter()
+            .filter(|((_, c), _)| !containers_only || c.is_some())
+            .map(|(_, a)| a)
+            .collect();
+        for a in &agents {
+            a.close();
+        }
+        let deadline = Instant::now() + limit;
+        for a in &agents {
+            if !a.join_reader(deadline.saturating_duration_since(Instant::now())) {
+                tracing::warn!(agent = %a.label, "the node agent is still up (its processes are)");
+            }
+        }
     }
 
     pub fn pyxis(&self) -> bool {
@@ -323,21 +450,21 @@ impl SlurmTransport {
                     })
             }
             AddressSource::Interface(iface) => {
-                let mut argv = self.srun_args(node);
-                argv.extend([
+                let k = self
+                    .opts
+                    .nodes
+                    .iter()
+                    .position(|n| n == node)
+                    .unwrap_or_default();
+                let argv = [
                     self.opts.node_tool.clone(),
                     "node-op".into(),
                     "address".into(),
                     iface.clone(),
-                ]);
-                run_captured(
-                    std::process::Command::new("srun")
-                        .arg("--quiet")
-                        .args(&argv),
-                    OP_LIMIT,
-                )
-                .map(|s| s.trim().to_string())
-                .map_err(|e| format!("address of `{}` on interface {iface}: {e}", node.name))
+                ];
+                self.run_on_within(k, &argv, OP_LIMIT)
+                    .map(|s| s.trim().to_string())
+                    .map_err(|e| format!("address of `{}` on interface {iface}: {e}", node.name))
             }
         }
     }
@@ -366,9 +493,16 @@ impl NodeShell for SlurmTransport {
 
 impl GroupSignaller for SlurmTransport {
     fn signal_group(&self, node: usize, pgid: i32, signal: i32) -> std::io::Result<()> {
-        remote::signal_group(self, node, pgid, signal)
+        if pgid <= 1 {
+            return Ok(());
+        }
+        match self.host_agent(node).map_err(std::io::Error::other)? {
+            Some(agent) => agent.signal(pgid, signal).map_err(std::io::Error::other),
+            None => remote::signal_group(self, node, pgid, signal),
+        }
     }
     fn remove_containers(&self, plan: &crate::plan::Plan) -> Result<Vec<(String, String)>, String> {
+        self.close_agents(true, Duration::from_secs(30));
         let mut named: Vec<(usize, &str)> = plan
             .steps
             .iter()
@@ -423,7 +557,14 @@ impl GroupSignaller for SlurmTransport {
         }
     }
     fn group_alive(&self, node: usize, pgid: i32) -> bool {
-        remote::group_alive(self, node, pgid)
+        if pgid <= 1 {
+            return false;
+        }
+        match self.host_agent(node) {
+            Ok(Some(agent)) => agent.alive(pgid).unwrap_or(false),
+            Ok(None) => remote::group_alive(self, node, pgid),
+            Err(_) => false,
+        }
     }
     fn machines(&self) -> Vec<usize> {
         let mut seen: Vec<&str> = Vec::new();
@@ -456,32 +597,6 @@ fn pid_in_log(log: &std::path::Path, offset: u64) -> Option<(i32, i32)> {
         .find_map(|l| parse_pid_line(&l[l.find(PID_MARK)?..]))
 }
 
-/// Follows the log Slurm writes, for the progress display's "last line".
-fn tail_last_line(
-    log: std::path::PathBuf,
-    mut offset: u64,
-    last: Arc<Mutex<String>>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            let Ok(bytes) = tokio::fs::read(&log).await else {
-                continue;
-            };
-            if (bytes.len() as u64) <= offset {
-                continue;
-            }
-            let new = String::from_utf8_lossy(&bytes[offset as usize..]).into_owned();
-            offset = bytes.len() as u64;
-            if let Some(l) = new.lines().rev().find(|l| !l.trim().is_empty()) {
-                if let Ok(mut g) = last.lock() {
-                    *g = l.to_string();
-                }
-            }
-        }
-    })
-}
-
 #[async_trait]
 impl Transport for SlurmTransport {
     fn name(&self) -> &'static str {
@@ -502,6 +617,21 @@ impl Transport for SlurmTransport {
                 node: node.name,
                 detail: "the step runs in a container, but srun has no pyxis (`--container-image` is not in `srun --help`)".into(),
             });
+        }
+        if req.mpi.is_none() {
+            if let Some(key) = self.agent_key(req.node, req.container.as_ref()) {
+                let agent = self.agent_for(key).await?;
+                return agent.spawn(req).await.map_err(|why| match agent.lost() {
+                    Some(lost) => TransportError::Unreachable {
+                        node: node.name.clone(),
+                        detail: lost,
+                    },
+                    None => TransportError::Spawn {
+                        program: req.argv[0].clone(),
+                        source: std::io::Error::other(why),
+                    },
+                });
+            }
         }
         let file = open_log(&req.log).await?;
         let offset = file.metadata().await.map_or(0, |m| m.len());
@@ -545,7 +675,7 @@ impl Transport for SlurmTransport {
         let deadline = Instant::now() + START_LIMIT;
         loop {
             if let Some((pid, pgid)) = pid_in_log(&req.log, offset) {
-                let follower = Some(tail_last_line(req.log.clone(), offset, last.clone()));
+                let follower = Some(follow_last_line(req.log.clone(), offset, last.clone()));
                 return Ok(Box::new(ChildProcess {
                     child,
                     pid,
@@ -570,6 +700,12 @@ impl Transport for SlurmTransport {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+}
+
+impl Drop for SlurmTransport {
+    fn drop(&mut self) {
+        self.close_agents(false, Duration::from_secs(5));
     }
 }
 
@@ -613,8 +749,10 @@ mod tests {
                 nodes: vec![node("n0"), node("n1"), node("n2")],
                 node_tool: "srt-graph".into(),
                 srun_options: vec![],
+                agent_logs: None,
             },
             pyxis: false,
+            agents: Arc::default(),
         };
         let mpi = crate::plan::Mpi {
             nodes: vec![1, 2],
@@ -654,8 +792,10 @@ mod tests {
                 }],
                 node_tool: "srt-graph".into(),
                 srun_options: vec!["--cpu-bind=none".into(), "--mpi=pmix".into()],
+                agent_logs: None,
             },
             pyxis: false,
+            agents: Arc::default(),
         };
         assert_eq!(
             t.srun_args(&t.opts.nodes[0]),

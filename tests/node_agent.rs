@@ -1,0 +1,162 @@
+//! The node agent the Slurm executor starts once per node: driven here through its real binary, as
+//! `srun` would start it, with the orchestrator's end (`engine::agent::Agent`).
+
+use srt_graph_engine::agent::Agent;
+use srt_graph_engine::secret::Redactor;
+use srt_graph_engine::transport::{Exit, SpawnRequest};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+fn start(dir: &std::path::Path) -> Agent {
+    let mut launcher = std::process::Command::new(env!("CARGO_BIN_EXE_srt-graph"));
+    launcher.arg("node-agent");
+    Agent::start(
+        "node7",
+        launcher,
+        &dir.join("agent.log"),
+        Duration::from_secs(20),
+    )
+    .expect("the agent starts")
+}
+
+fn request(dir: &std::path::Path, script: &str, secrets: &[&str]) -> SpawnRequest {
+    let mut env = BTreeMap::new();
+    env.insert("GREETING".to_string(), "hello from the agent".to_string());
+    SpawnRequest {
+        step: "s".into(),
+        node: 0,
+        argv: vec!["sh".into(), "-c".into(), script.into()],
+        env,
+        cwd: Some(dir.display().to_string()),
+        log: dir.join("step.log"),
+        container: None,
+        mpi: None,
+        redact: Redactor::new(secrets.iter().map(|s| s.to_string())),
+    }
+}
+
+#[tokio::test]
+async fn an_agent_starts_logs_signals_probes_and_reports_exits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agent = start(dir.path());
+
+    // A task: its environment and working directory, its output timestamped into its log, secrets
+    // replaced there, its exit code reported.
+    let mut task = agent
+        .spawn(&request(
+            dir.path(),
+            "echo \"$GREETING in $(pwd)\"; echo token s3cr3t-value; exit 3",
+            &["s3cr3t-value"],
+        ))
+        .await
+        .expect("spawned");
+    assert!(task.pid() > 1);
+    assert_eq!(task.pid(), task.pgid(), "each process leads its own group");
+    assert_eq!(task.wait().await.expect("exit"), Exit::Code(3));
+    let log = std::fs::read_to_string(dir.path().join("step.log")).expect("log");
+    let here = dir.path().canonicalize().expect("canonical");
+    assert!(
+        log.contains(&format!("hello from the agent in {}", here.display())),
+        "{log}"
+    );
+    assert!(
+        log.contains("token <redacted>") && !log.contains("s3cr3t"),
+        "{log}"
+    );
+    assert!(log.starts_with('['), "lines are timestamped: {log}");
+
+    // A service: alive while it runs, gone after SIGTERM to its group, reported as killed.
+    let mut service = agent
+        .spawn(&request(dir.path(), "sleep 300 & wait", &[]))
+        .await
+        .expect("spawned");
+    let pgid = service.pgid();
+    assert!(agent.alive(pgid).expect("probe"));
+    agent.signal(pgid, 15).expect("signal");
+    assert_eq!(service.wait().await.expect("exit"), Exit::Signal(15));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while agent.alive(pgid).expect("probe") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !agent.alive(pgid).expect("probe"),
+        "the forked sleep went with its group"
+    );
+
+    // A short command's output; a missing program is an error, not a hang.
+    assert_eq!(
+        agent
+            .run(&["echo".into(), "ok".into()], Duration::from_secs(5))
+            .expect("run")
+            .trim(),
+        "ok"
+    );
+    assert!(agent
+        .run(&["/no/such/program".into()], Duration::from_secs(5))
+        .is_err());
+    let missing = agent
+        .spawn(&SpawnRequest {
+            argv: vec!["/no/such/program".into()],
+            ..request(dir.path(), "", &[])
+        })
+        .await;
+    assert!(missing.is_err(), "a program that cannot start is an error");
+
+    // Closed with nothing running, it exits.
+    agent.close();
+    assert!(
+        agent.join_reader(Duration::from_secs(10)),
+        "the agent exits"
+    );
+}
+
+#[tokio::test]
+async fn a_killed_agent_is_named_in_what_its_processes_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agent = start(dir.path());
+    let mut service = agent
+        .spawn(&request(dir.path(), "exec sleep 300", &[]))
+        .await
+        .expect("spawned");
+    let pgid = service.pgid();
+    agent.kill();
+    let err = tokio::time::timeout(Duration::from_secs(10), service.wait())
+        .await
+        .expect("the loss is reported, not waited out")
+        .expect_err("no exit code from a lost agent");
+    assert!(
+        err.to_string()
+            .contains("the node agent on node7 was killed by signal 9"),
+        "{err}"
+    );
+    assert!(agent.lost().is_some());
+    assert!(agent.alive(pgid).is_err(), "a lost agent answers nothing");
+    // Outside Slurm nothing ends the agent's processes with it (slurmstepd does on a node): this test
+    // started it, this test ends it.
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(pgid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}
+
+#[tokio::test]
+async fn a_closed_agent_outlives_its_orchestrator_until_its_processes_end() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agent = start(dir.path());
+    let service = agent
+        .spawn(&request(dir.path(), "sleep 1; echo still logging", &[]))
+        .await
+        .expect("spawned");
+    agent.close();
+    assert!(
+        !agent.join_reader(Duration::from_millis(300)),
+        "the agent waits for its process"
+    );
+    assert!(agent.join_reader(Duration::from_secs(10)), "then exits");
+    drop(service);
+    let log = std::fs::read_to_string(dir.path().join("step.log")).expect("log");
+    assert!(
+        log.contains("still logging"),
+        "it kept writing the log: {log}"
+    );
+}
