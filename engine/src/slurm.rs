@@ -398,6 +398,16 @@ impl SlurmTransport {
             }
             d
         };
+        if matches!(source, AddressSource::NodeAddr) {
+            // One `scontrol` for every node: one process, not one per node (64 at 64 nodes).
+            let names: Vec<&str> = distinct.iter().map(|n| n.name.as_str()).collect();
+            cache = node_addrs(&names)?;
+        }
+        let pending: Vec<&SlurmNode> = distinct
+            .into_iter()
+            .filter(|n| !cache.contains_key(&n.name))
+            .collect();
+        let distinct = pending;
         let found: Vec<Result<(String, String), String>> = std::thread::scope(|s| {
             let handles: Vec<_> = distinct
                 .iter()
@@ -436,19 +446,10 @@ impl SlurmTransport {
                     node.name, node.name
                 )
             }),
-            AddressSource::NodeAddr => {
-                let out = run_captured(
-                    std::process::Command::new("scontrol").args(["show", "node", &node.name]),
-                    OP_LIMIT,
-                )
-                .map_err(|e| format!("`scontrol show node {}`: {e}", node.name))?;
-                out.split_whitespace()
-                    .find_map(|f| f.strip_prefix("NodeAddr="))
-                    .map(str::to_string)
-                    .ok_or_else(|| {
-                        format!("`scontrol show node {}` printed no NodeAddr", node.name)
-                    })
-            }
+            // `addresses` asks for every node at once; this is the one-node form.
+            AddressSource::NodeAddr => node_addrs(&[node.name.as_str()])?
+                .remove(&node.name)
+                .ok_or_else(|| format!("`scontrol show node {}` printed no NodeAddr", node.name)),
             AddressSource::Interface(iface) => {
                 let k = self
                     .opts
@@ -468,6 +469,37 @@ impl SlurmTransport {
             }
         }
     }
+}
+
+/// Slurm's `NodeAddr` of each node, from one `scontrol show node A,B,…`.
+fn node_addrs(names: &[&str]) -> Result<HashMap<String, String>, String> {
+    let list = names.join(",");
+    let out = run_captured(
+        std::process::Command::new("scontrol").args(["show", "node", &list]),
+        OP_LIMIT,
+    )
+    .map_err(|e| format!("`scontrol show node {list}`: {e}"))?;
+    let found = parse_node_addrs(&out);
+    match names.iter().find(|n| !found.contains_key(**n)) {
+        Some(missing) => Err(format!(
+            "`scontrol show node {list}` printed no NodeAddr for {missing}"
+        )),
+        None => Ok(found),
+    }
+}
+
+/// `NodeName=… NodeAddr=…` pairs from `scontrol show node` (one record per node).
+fn parse_node_addrs(text: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let mut name: Option<&str> = None;
+    for field in text.split_whitespace() {
+        if let Some(n) = field.strip_prefix("NodeName=") {
+            name = Some(n);
+        } else if let (Some(a), Some(n)) = (field.strip_prefix("NodeAddr="), name) {
+            out.insert(n.to_string(), a.to_string());
+        }
+    }
+    out
 }
 
 /// Where node addresses for URLs come from.
@@ -712,6 +744,15 @@ impl Drop for SlurmTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_addresses_come_from_one_scontrol_record_per_node() {
+        let text = "NodeName=node1 Arch=x86_64 CoresPerSocket=1\n   NodeAddr=127.0.1.1 NodeHostName=h\n\nNodeName=node2 Arch=x86_64\n   NodeAddr=10.0.0.2 NodeHostName=h\n";
+        let got = parse_node_addrs(text);
+        assert_eq!(got.get("node1").map(String::as_str), Some("127.0.1.1"));
+        assert_eq!(got.get("node2").map(String::as_str), Some("10.0.0.2"));
+        assert_eq!(got.len(), 2);
+    }
 
     #[test]
     fn node_lists_expand_like_slurm() {
