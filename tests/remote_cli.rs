@@ -524,18 +524,7 @@ fn slurm_resume_finishes_a_failed_run_in_a_new_allocation() {
     );
     std::fs::write(dir.path().join("allow"), "").expect("write");
     // A new allocation resumes it: `first` is kept, `gated` runs again.
-    let out = slurm_cmd(&env, "sbatch")
-        .current_dir(dir.path())
-        .args(["--parsable", "-N", "1", "--output"])
-        .arg(run_dir.join("resume-%j.out"))
-        .arg("--wrap")
-        .arg(format!("{} resume {}", bin().display(), run_dir.display()))
-        .output()
-        .expect("sbatch");
-    let job2 = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let code = wait_job(&env, &job2, Duration::from_secs(60));
-    let log =
-        std::fs::read_to_string(run_dir.join(format!("resume-{job2}.out"))).unwrap_or_default();
+    let (job2, code, log) = resume_in_new_allocation(&env, dir.path(), &run_dir, 1);
     assert_eq!(code, "0:0", "{log}");
     assert!(log.contains("keep    first"), "{log}");
     assert!(log.contains("run     gated"), "{log}");
@@ -625,6 +614,28 @@ fn slurm_secrets_stay_out_of_every_command_line_and_log() {
     check_secrets_run(&run_dir, &hits, samples);
 }
 
+/// `srt-graph resume RUN_DIR` as a new batch job of `nodes` nodes: its job id, exit code and output.
+fn resume_in_new_allocation(
+    env: &Path,
+    dir: &Path,
+    run_dir: &Path,
+    nodes: usize,
+) -> (String, String, String) {
+    let out = slurm_cmd(env, "sbatch")
+        .current_dir(dir)
+        .args(["--parsable", "-N", &nodes.to_string(), "--output"])
+        .arg(run_dir.join("resume-%j.out"))
+        .arg("--wrap")
+        .arg(format!("{} resume {}", bin().display(), run_dir.display()))
+        .output()
+        .expect("sbatch");
+    let job = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let code = wait_job(env, &job, Duration::from_secs(60));
+    let log =
+        std::fs::read_to_string(run_dir.join(format!("resume-{job}.out"))).unwrap_or_default();
+    (job, code, log)
+}
+
 /// The node agent of `node` in `job` (its pid), found by its command line and Slurm's environment.
 fn agent_pid(job: &str, node: &str) -> Option<i32> {
     std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
@@ -690,18 +701,7 @@ fn slurm_a_killed_node_agent_fails_the_run_by_name_and_resume_brings_a_new_one()
     assert_no_survivors(&run_dir);
     // A new allocation, new agents: the run completes.
     std::fs::write(dir.path().join("quick"), "").expect("write");
-    let out = slurm_cmd(&env, "sbatch")
-        .current_dir(dir.path())
-        .args(["--parsable", "-N", "2", "--output"])
-        .arg(run_dir.join("resume-%j.out"))
-        .arg("--wrap")
-        .arg(format!("{} resume {}", bin().display(), run_dir.display()))
-        .output()
-        .expect("sbatch");
-    let job2 = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let code = wait_job(&env, &job2, Duration::from_secs(60));
-    let log =
-        std::fs::read_to_string(run_dir.join(format!("resume-{job2}.out"))).unwrap_or_default();
+    let (_, code, log) = resume_in_new_allocation(&env, dir.path(), &run_dir, 2);
     assert_eq!(code, "0:0", "{log}");
     assert!(log.contains("run     hold"), "{log}");
     assert_eq!(
