@@ -26,10 +26,15 @@ const WRAPPER: &str = concat!("d=$1; shift; ", wrapper_body!());
 
 /// The wrapper that first takes its environment from standard input: `export NAME='value'` lines, quoted
 /// here (`env_script`), so values never appear in an argv on either end of the connection.
+/// A script cut short (its connection dropped while it was sent) would start the command without its
+/// environment, and without the run's tags `down` finds processes by: it must end with `ENV_END`.
 const WRAPPER_ENV_ON_STDIN: &str = concat!(
-    r#"d=$1; shift; e=$(cat) || exit 126; eval "$e" || exit 126; unset e; "#,
+    r#"d=$1; shift; e=$(cat) || exit 126; case $e in *'# srt-graph env end') ;; *) echo "srt-graph: the step's environment did not arrive whole; not started" >&2; exit 126;; esac; eval "$e" || exit 126; unset e; "#,
     wrapper_body!()
 );
+
+/// The last line of every `env_script`.
+const ENV_END: &str = "# srt-graph env end\n";
 
 /// The argv that runs `argv` under the wrapper in `cwd` (`.` = wherever the transport starts).
 pub fn wrapped(cwd: Option<&str>, argv: &[String]) -> Vec<String> {
@@ -63,6 +68,7 @@ pub fn env_script(
         let quoted = shlex::try_quote(value).map_err(|_| TransportError::Unquotable)?;
         script.push_str(&format!("export {name}={quoted}\n"));
     }
+    script.push_str(ENV_END);
     Ok(script)
 }
 
@@ -319,6 +325,29 @@ mod tests {
         let (_, rest) = text.split_once('\n').unwrap();
         assert_eq!(rest, value);
         assert!(!canary.exists());
+        // Cut short (the marker missing): refused, not started without its environment.
+        let script = env_script(&env).unwrap();
+        let cut = &script[..script.len() - ENV_END.len()];
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&line)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(cut.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(126));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).is_empty(),
+            "nothing started"
+        );
         let bad: std::collections::BTreeMap<String, String> =
             [("A;B".to_string(), "x".to_string())].into();
         assert!(matches!(
