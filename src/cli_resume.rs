@@ -316,21 +316,22 @@ pub fn status(args: &StatusArgs) -> CliResult {
                     format!("{r}\n{}", log_tail(&args.run_dir, &s.id, 5)),
                 )
             }
-            Recorded::Up { pgid } if placed.is_none() => (
-                "up?",
-                format!("process group {pgid} (not probed: the nodes cannot be reached)"),
-            ),
-            Recorded::Up { pgid } => {
-                let probed = placed.as_ref().is_some_and(|p| {
-                    p.recorded_reachable && service_alive(&rt, p.transport.as_ref(), s, pgid)
-                });
-                if probed {
+            Recorded::Up { pgid } => match &placed {
+                None => (
+                    "up?",
+                    format!("process group {pgid} (not probed: the nodes cannot be reached)"),
+                ),
+                Some(p)
+                    if p.recorded_reachable
+                        && service_alive(&rt, p.transport.as_ref(), s, pgid) =>
+                {
                     ("up", format!("process group {pgid}, healthy"))
-                } else {
+                }
+                Some(_) => {
                     remaining += 1;
                     ("down", format!("process group {pgid} is gone or unhealthy"))
                 }
-            }
+            },
             Recorded::Down(r) => ("stopped", r),
         };
         rows.push((s.id.clone(), prev.plan.nodes[s.node].clone(), state, detail));

@@ -306,43 +306,33 @@ mod tests {
         );
         let line = shell_line(&argv).unwrap();
         assert!(!line.contains("hf_"), "{line}");
-        let mut child = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&line)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(env_script(&env).unwrap().as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        // The wrapped command line run by a shell, `input` on its standard input.
+        let run = |input: &str| {
+            use std::io::Write;
+            let mut child = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(&line)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+            child.wait_with_output().unwrap()
+        };
+        let out = run(&env_script(&env).unwrap());
         let text = String::from_utf8(out.stdout).unwrap();
         let (_, rest) = text.split_once('\n').unwrap();
         assert_eq!(rest, value);
         assert!(!canary.exists());
         // Cut short (the marker missing): refused, not started without its environment.
         let script = env_script(&env).unwrap();
-        let cut = &script[..script.len() - ENV_END.len()];
-        let mut child = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(&line)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(cut.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = run(&script[..script.len() - ENV_END.len()]);
         assert_eq!(out.status.code(), Some(126));
         assert!(
             String::from_utf8_lossy(&out.stdout).is_empty(),

@@ -220,6 +220,10 @@ impl SlurmTransport {
         let Some(key) = self.agent_key(node, None) else {
             return Ok(None);
         };
+        // Every signal and probe comes here: the launcher is built only when there is no agent yet.
+        if let Some(a) = self.agents.running(&key) {
+            return Ok(Some(a));
+        }
         let start = self.agent_launcher(&key).map_err(|e| e.to_string())?;
         self.agents.get(&key, start).map(Some)
     }
@@ -388,43 +392,50 @@ impl SlurmTransport {
 
     /// Addresses of the nodes, looked up once per distinct node.
     pub fn addresses(&self, source: &AddressSource) -> Result<Vec<String>, String> {
-        let mut cache: HashMap<String, String> = HashMap::new();
-        let distinct: Vec<&SlurmNode> = {
-            let mut d: Vec<&SlurmNode> = Vec::new();
-            for n in &self.opts.nodes {
-                if !d.iter().any(|x| x.name == n.name) {
-                    d.push(n);
-                }
+        // `(logical node, node)`, one per distinct node name.
+        let mut distinct: Vec<(usize, &SlurmNode)> = Vec::new();
+        for (k, n) in self.opts.nodes.iter().enumerate() {
+            if !distinct.iter().any(|(_, x)| x.name == n.name) {
+                distinct.push((k, n));
             }
-            d
-        };
-        if matches!(source, AddressSource::NodeAddr) {
+        }
+        let cache: HashMap<String, String> = match source {
             // One `scontrol` for every node: one process, not one per node (64 at 64 nodes).
-            let names: Vec<&str> = distinct.iter().map(|n| n.name.as_str()).collect();
-            cache = node_addrs(&names)?;
-        }
-        let pending: Vec<&SlurmNode> = distinct
-            .into_iter()
-            .filter(|n| !cache.contains_key(&n.name))
-            .collect();
-        let distinct = pending;
-        let found: Vec<Result<(String, String), String>> = std::thread::scope(|s| {
-            let handles: Vec<_> = distinct
+            AddressSource::NodeAddr => {
+                let names: Vec<&str> = distinct.iter().map(|(_, n)| n.name.as_str()).collect();
+                node_addrs(&names)?
+            }
+            AddressSource::Map(map) => distinct
                 .iter()
-                .map(|n| s.spawn(|| self.address_of(n, source).map(|a| (n.name.clone(), a))))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err("address lookup failed".into()))
+                .map(|(_, n)| {
+                    let addr = map.get(&n.name).cloned().ok_or_else(|| {
+                        format!(
+                            "no address given for node `{}` (--node-address {}=ADDR)",
+                            n.name, n.name
+                        )
+                    })?;
+                    Ok((n.name.clone(), addr))
                 })
-                .collect()
-        });
-        for f in found {
-            let (name, addr) = f?;
-            cache.insert(name, addr);
-        }
+                .collect::<Result<_, String>>()?,
+            AddressSource::Interface(iface) => std::thread::scope(|s| {
+                let handles: Vec<_> = distinct
+                    .iter()
+                    .map(|&(k, n)| {
+                        s.spawn(move || {
+                            self.interface_address(k, iface)
+                                .map(|a| (n.name.clone(), a))
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .unwrap_or_else(|_| Err("address lookup failed".into()))
+                    })
+                    .collect::<Result<_, String>>()
+            })?,
+        };
         Ok(self
             .opts
             .nodes
@@ -438,36 +449,18 @@ impl SlurmTransport {
             .collect())
     }
 
-    fn address_of(&self, node: &SlurmNode, source: &AddressSource) -> Result<String, String> {
-        match source {
-            AddressSource::Map(map) => map.get(&node.name).cloned().ok_or_else(|| {
-                format!(
-                    "no address given for node `{}` (--node-address {}=ADDR)",
-                    node.name, node.name
-                )
-            }),
-            // `addresses` asks for every node at once; this is the one-node form.
-            AddressSource::NodeAddr => node_addrs(&[node.name.as_str()])?
-                .remove(&node.name)
-                .ok_or_else(|| format!("`scontrol show node {}` printed no NodeAddr", node.name)),
-            AddressSource::Interface(iface) => {
-                let k = self
-                    .opts
-                    .nodes
-                    .iter()
-                    .position(|n| n == node)
-                    .unwrap_or_default();
-                let argv = [
-                    self.opts.node_tool.clone(),
-                    "node-op".into(),
-                    "address".into(),
-                    iface.clone(),
-                ];
-                self.run_on_within(k, &argv, OP_LIMIT)
-                    .map(|s| s.trim().to_string())
-                    .map_err(|e| format!("address of `{}` on interface {iface}: {e}", node.name))
-            }
-        }
+    /// The address of `iface` on logical node `k` (srt-slurm's `network_interface`), asked of the node.
+    fn interface_address(&self, k: usize, iface: &str) -> Result<String, String> {
+        let argv = [
+            self.opts.node_tool.clone(),
+            "node-op".into(),
+            "address".into(),
+            iface.to_string(),
+        ];
+        let name = self.node(k).map_err(|e| e.to_string())?.name.clone();
+        self.run_on_within(k, &argv, OP_LIMIT)
+            .map(|s| s.trim().to_string())
+            .map_err(|e| format!("address of `{name}` on interface {iface}: {e}"))
     }
 }
 
