@@ -117,7 +117,7 @@ export SRT_GRAPH_TIMING=fixed
 # minute (likely a `faults` run on the same address, before tests/common/loopback.rs). Each lane runs
 # its binaries one after another, as cargo test does, from the package's directory. SRT_GRAPH_ONE_LANE=1
 # runs everything in one lane.
-cluster_lane='^tests/(remote_cli|containers_cli|faults|srtctl_cli)[.]rs$'
+cluster_lane='^tests/(remote_cli|containers_cli|faults|srtctl_cli|slurm_faults)[.]rs$'
 alone='^tests/dynamo_cli[.]rs$'
 awk -F'\t' -v re="$cluster_lane" '$3 ~ re' "$log.binaries" >"$log.cluster-list"
 awk -F'\t' -v re="$alone" '$3 ~ re' "$log.binaries" >"$log.alone-list"

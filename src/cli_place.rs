@@ -83,6 +83,9 @@ pub struct Placement {
     pub slurm_job: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub srun_options: Vec<String>,
+    /// Nodes (Slurm node names, ssh hosts) left out this time (`resume --exclude`: lost ones).
+    #[serde(skip)]
+    pub exclude: Vec<String>,
 }
 
 impl Placement {
@@ -133,6 +136,7 @@ impl Placement {
             network_interface,
             slurm_job: None,
             srun_options,
+            exclude: Vec::new(),
         })
     }
 }
@@ -173,7 +177,18 @@ pub fn place(
 ) -> Result<Placed, String> {
     let node_tool = std::env::current_exe()
         .map_or_else(|_| "srt-graph".to_string(), |p| p.display().to_string());
+    let left_out = || {
+        if p.exclude.is_empty() {
+            String::new()
+        } else {
+            format!(" once {} is left out", p.exclude.join(", "))
+        }
+    };
     match p.executor {
+        Executor::Local if !p.exclude.is_empty() => Err(format!(
+            "--exclude {}: the local executor has no nodes to leave out (it is for --executor slurm or ssh)",
+            p.exclude.join(",")
+        )),
         Executor::Local => {
             let first = p
                 .first_address
@@ -189,14 +204,21 @@ pub fn place(
             })
         }
         Executor::Ssh => {
-            if p.hosts.len() < total {
+            let hosts: Vec<String> = p
+                .hosts
+                .iter()
+                .filter(|h| !p.exclude.contains(h))
+                .cloned()
+                .collect();
+            if hosts.len() < total {
                 return Err(format!(
-                    "the recipe needs {total} node(s); {} host(s) were given ({})",
-                    p.hosts.len(),
-                    p.hosts.join(", ")
+                    "the recipe needs {total} node(s); {} host(s) were given{} ({})",
+                    hosts.len(),
+                    left_out(),
+                    hosts.join(", ")
                 ));
             }
-            let hosts: Vec<String> = p.hosts[..total].to_vec();
+            let hosts: Vec<String> = hosts[..total].to_vec();
             let mut addresses = Vec::with_capacity(total);
             for h in &hosts {
                 addresses.push(
@@ -217,7 +239,8 @@ pub fn place(
                 transport: Arc::new(transport),
                 names: hosts,
                 addresses,
-                recorded_reachable: true,
+                // Left-out hosts move the logical nodes: the recorded groups are not where they were.
+                recorded_reachable: p.exclude.is_empty(),
                 slurm_job: None,
                 refuses_containers: false,
             })
@@ -242,10 +265,15 @@ pub fn place(
                     ))
                 }
             };
+            let nodes: Vec<SlurmNode> = nodes
+                .into_iter()
+                .filter(|n| !p.exclude.contains(&n.name))
+                .collect();
             if nodes.len() < total {
                 return Err(format!(
-                    "the recipe needs {total} node(s); the allocation has {} ({})",
+                    "the recipe needs {total} node(s); the allocation has {}{} ({})",
                     nodes.len(),
+                    left_out(),
                     nodes
                         .iter()
                         .map(|n| n.name.as_str())
@@ -290,7 +318,8 @@ pub fn place(
                 transport: Arc::new(transport),
                 names,
                 addresses,
-                recorded_reachable: p.slurm_job.as_deref().is_none_or(|j| j == job),
+                recorded_reachable: p.exclude.is_empty()
+                    && p.slurm_job.as_deref().is_none_or(|j| j == job),
                 slurm_job: Some(job),
             })
         }

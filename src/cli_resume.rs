@@ -34,6 +34,10 @@ pub struct ResumeArgs {
     /// Run only this step again.
     #[arg(long, value_name = "STEP")]
     pub only: Option<String>,
+    /// Leave these nodes out (Slurm node names or ssh hosts the run used, e.g. one `status` says was
+    /// lost): what ran there is placed on the others; node-local installs are redone there.
+    #[arg(long, value_delimiter = ',', value_name = "NODE,…")]
+    pub exclude: Vec<String>,
 }
 
 #[derive(Args)]
@@ -118,14 +122,22 @@ pub fn resume(args: &ResumeArgs) -> CliResult {
         .map_err(|e| CliError::Failed(format!("cannot resume {}: {e}", run_dir.display())))?;
     let recipe = recorded_recipe(&run_dir, &prev.meta)?;
     crate::session::restrict_umask(recipe.run_dir_access);
-    let placed = place(
-        &prev.meta.placement,
-        recipe.total_nodes() as usize,
-        &run_dir,
-        None,
-    )
-    .map_err(|e| CliError::Failed(format!("{e}\nnothing was started")))?;
-    if !placed.recorded_reachable {
+    check_exclude(&args.exclude, &prev.plan.nodes)?;
+    let total = recipe.total_nodes() as usize;
+    let mut placement = prev.meta.placement.clone();
+    placement.exclude = args.exclude.clone();
+    let placed = place(&placement, total, &run_dir, None)
+        .map_err(|e| CliError::Failed(format!("{e}\nnothing was started")))?;
+    if !args.exclude.is_empty() {
+        eprintln!(
+            "note: {} left out: what ran there is placed on {}, and every service starts again",
+            args.exclude.join(", "),
+            placed.names.join(", ")
+        );
+        if !args.dry_run {
+            stop_where_recorded(&prev, total, &run_dir);
+        }
+    } else if !placed.recorded_reachable {
         eprintln!(
             "note: this is a new Slurm allocation (job {}); the processes of job {} ended with it and are started again",
             placed.slurm_job.as_deref().unwrap_or("?"),
@@ -251,6 +263,33 @@ fn stop_leftovers(
         for (_, node, pgid) in groups.iter().filter(|(s, _, _)| s == id) {
             stop_group(transport, *node, *pgid);
         }
+    }
+}
+
+/// `--exclude` names nodes the run used (a typo would otherwise leave the bad node in).
+fn check_exclude(exclude: &[String], nodes: &[String]) -> Result<(), CliError> {
+    match exclude.iter().find(|n| !nodes.contains(n)) {
+        Some(n) => Err(CliError::Invalid(format!(
+            "--exclude {n}: the run never ran on {n} (its nodes: {})",
+            nodes.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Before a resume that moves logical nodes (`--exclude`) starts anything: what the run left
+/// running where it was recorded is stopped (bounded per group: a lost node may not answer). A new
+/// allocation has nothing left of the old one.
+fn stop_where_recorded(prev: &Previous, total: usize, run_dir: &Path) {
+    let Ok(old) = place(&prev.meta.placement, total, run_dir, None) else {
+        return;
+    };
+    if !old.recorded_reachable {
+        return;
+    }
+    let transport = old.transport.as_ref();
+    for (_, node, pgid) in run_groups(&prev.journal, &prev.plan, transport, run_dir) {
+        stop_group(transport, node, pgid);
     }
 }
 

@@ -29,6 +29,10 @@ pub struct SubmitArgs {
     /// Where default run directories go (`runs/<recipe-name>-<UTC timestamp>`).
     #[arg(skip = PathBuf::from("runs"))]
     pub runs_root: PathBuf,
+    /// Submit a job that resumes this run directory (its recipe, its first job's directives), with
+    /// `--exclude` for the nodes its journal says were lost.
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["run_dir", "tags", "json"])]
+    pub resume: Option<PathBuf>,
     /// Extra arguments for `srt-graph run` inside the job (e.g. `--keep-going`), after `--`.
     #[arg(last = true)]
     pub run_args: Vec<String>,
@@ -280,7 +284,7 @@ pub fn submit_loaded(
     }
     // The clock of the run's time breakdown starts here (`status`: the Slurm queue is its first stage).
     let submitted_at = srt_graph_engine::journal::now();
-    let job = sbatch(&absolute)?;
+    let job = sbatch(&absolute, "sbatch.sh")?;
     let _ = std::fs::write(absolute.join("job_id"), format!("{job}\n"));
     let _ = std::fs::write(
         absolute.join(srt_graph_results::breakdown::SUBMIT_FILE),
@@ -309,11 +313,11 @@ pub fn submit_loaded(
     }))
 }
 
-/// `sbatch --parsable` of the run directory's script; the job id.
-fn sbatch(run_dir: &Path) -> Result<String, CliError> {
+/// `sbatch --parsable` of the run directory's `script`; the job id.
+pub fn sbatch(run_dir: &Path, script: &str) -> Result<String, CliError> {
     let out = std::process::Command::new("sbatch")
         .arg("--parsable")
-        .arg(run_dir.join("sbatch.sh"))
+        .arg(run_dir.join(script))
         .current_dir(run_dir)
         .output();
     match out {

@@ -292,6 +292,8 @@ pub enum NodeOp {
 
 /// The node agent (see `srt_graph_engine::agent`), until its input closes and its processes are gone.
 pub fn node_agent() -> CliResult {
+    // Before the runtime's threads: it changes this process's environment.
+    srt_graph_engine::agent::as_one_task_step();
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

@@ -9,6 +9,7 @@ mod cli_results;
 mod cli_resume;
 mod cli_run;
 mod cli_submit;
+mod cli_submit_resume;
 mod cli_tools;
 mod error;
 mod node_binary;
@@ -147,10 +148,14 @@ fn main() -> ExitCode {
                 dry_run: false,
                 from: None,
                 only: None,
+                exclude: Vec::new(),
             }),
             None => cli_run::run(&args),
         },
-        Command::Submit(args) => cli_submit::submit(&args),
+        Command::Submit(args) => match &args.resume {
+            Some(run_dir) => cli_submit_resume::submit(run_dir, &args),
+            None => cli_submit::submit(&args),
+        },
         Command::Apply(args) => srtctl::apply::apply(&args),
         Command::DryRun(args) => srtctl::dry_run::dry_run(&args),
         Command::Preflight(args) => srtctl::preflight::preflight(&args),

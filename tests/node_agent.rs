@@ -71,15 +71,17 @@ async fn an_agent_starts_logs_signals_probes_and_reports_exits() {
         .await
         .expect("spawned");
     let pgid = service.pgid();
-    assert!(agent.alive(pgid).expect("probe"));
-    agent.signal(pgid, 15).expect("signal");
+    assert!(agent.alive(pgid, Duration::from_secs(10)).expect("probe"));
+    agent
+        .signal(pgid, 15, Duration::from_secs(10))
+        .expect("signal");
     assert_eq!(service.wait().await.expect("exit"), Exit::Signal(15));
     let deadline = Instant::now() + Duration::from_secs(5);
-    while agent.alive(pgid).expect("probe") && Instant::now() < deadline {
+    while agent.alive(pgid, Duration::from_secs(10)).expect("probe") && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(
-        !agent.alive(pgid).expect("probe"),
+        !agent.alive(pgid, Duration::from_secs(10)).expect("probe"),
         "the forked sleep went with its group"
     );
 
@@ -130,7 +132,10 @@ async fn a_killed_agent_is_named_in_what_its_processes_report() {
         "{err}"
     );
     assert!(agent.lost().is_some());
-    assert!(agent.alive(pgid).is_err(), "a lost agent answers nothing");
+    assert!(
+        agent.alive(pgid, Duration::from_secs(10)).is_err(),
+        "a lost agent answers nothing"
+    );
     // Outside Slurm nothing ends the agent's processes with it (slurmstepd does on a node): this test
     // started it, this test ends it.
     let _ = nix::sys::signal::killpg(
@@ -158,5 +163,104 @@ async fn a_closed_agent_outlives_its_orchestrator_until_its_processes_end() {
     assert!(
         log.contains("still logging"),
         "it kept writing the log: {log}"
+    );
+}
+
+/// A launcher as `srun --nodes=2 --label --input=all` is: both agents read every request, each
+/// reply comes back behind its task's label, and srun says on its error stream which task ended.
+fn start_two(dir: &std::path::Path) -> Vec<Agent> {
+    let bin = env!("CARGO_BIN_EXE_srt-graph");
+    let script = format!(
+        "task() {{ SLURMD_NODENAME=$1 {bin} node-agent | sed -u \"s/^/ $2: /\"; \
+         [ -e {dir}/end-$1 ] && echo \"srun: error: $1: task $2: Killed\" >&2; }}; \
+         exec 3>&1; tee -p >(task nodeA 0 >&3) | task nodeB 1",
+        dir = dir.display()
+    );
+    let mut launcher = std::process::Command::new("bash");
+    launcher.args(["-c", &script]);
+    let members = ["nodeA", "nodeB"].map(|n| srt_graph_engine::agent::Member {
+        label: n.to_string(),
+        node: Some(n.to_string()),
+    });
+    Agent::start_many(
+        &members,
+        launcher,
+        &dir.join("agents.log"),
+        Duration::from_secs(20),
+    )
+    .expect("both agents start")
+}
+
+#[tokio::test]
+async fn one_launcher_serves_several_nodes_each_request_on_its_own() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agents = start_two(dir.path());
+    assert_eq!(agents.len(), 2);
+    for (agent, node) in agents.iter().zip(["nodeA", "nodeB"]) {
+        let mut req = request(dir.path(), "echo \"on $SLURMD_NODENAME\"", &[]);
+        req.log = dir.path().join(format!("{node}.log"));
+        let mut p = agent.spawn(&req).await.expect("spawned");
+        assert_eq!(p.wait().await.expect("exit"), Exit::Code(0));
+        // Started once, by the agent of its own node.
+        let log = std::fs::read_to_string(&req.log).expect("log");
+        assert_eq!(log.lines().count(), 1, "{log}");
+        assert!(log.contains(&format!("on {node}")), "{log}");
+        let out = agent
+            .run(
+                &["sh".into(), "-c".into(), "echo $SLURMD_NODENAME".into()],
+                Duration::from_secs(5),
+            )
+            .expect("run");
+        assert_eq!(out.trim(), node);
+    }
+    // nodeA's agent ends (its process with it): only nodeA's waiters hear of it, by name.
+    std::fs::write(dir.path().join("end-nodeA"), "").expect("mark");
+    let held = agents[0]
+        .spawn(&request(dir.path(), "exec sleep 30", &[]))
+        .await
+        .expect("spawned");
+    let pid = held.pid();
+    let agent_pid = std::fs::read_dir("/proc")
+        .expect("proc")
+        .flatten()
+        .find_map(|e| {
+            let p: i32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let parent: i32 = stat
+                .rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            (parent == p).then_some(p)
+        })
+        .expect("the agent holding the sleep");
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &agent_pid.to_string(), &pid.to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while agents[0].lost().is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        agents[0].lost().as_deref(),
+        Some("the node agent on nodeA ended (srun: task 0: Killed)")
+    );
+    assert!(agents[1].lost().is_none(), "{:?}", agents[1].lost());
+    assert_eq!(
+        agents[1]
+            .run(
+                &["echo".into(), "still here".into()],
+                Duration::from_secs(5)
+            )
+            .expect("nodeB serves on")
+            .trim(),
+        "still here"
+    );
+    agents[1].close();
+    assert!(
+        agents[1].join_reader(Duration::from_secs(10)),
+        "the launcher ends when its input does"
     );
 }

@@ -8,8 +8,10 @@
 
 mod common;
 
-use common::slurm::{job_log, slurm_cmd, submit, wait_job};
-use common::{assert_no_survivors, path_env};
+use common::slurm::{
+    agent_pid, job_log, resume_in_new_allocation, slurm_cmd, slurm_env, submit, wait_job,
+};
+use common::{assert_no_survivors, env_dir, path_env};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -22,31 +24,8 @@ fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_srt-graph"))
 }
 
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
-/// The environment directory, or `None` (skip, said aloud) when not root.
-fn env_dir(var: &str, script: &str) -> Option<PathBuf> {
-    if !is_root() {
-        eprintln!("SKIPPED: this test needs root to run {script} (sshd / slurmd / munged)");
-        return None;
-    }
-    match std::env::var_os(var) {
-        Some(d) => Some(PathBuf::from(d)),
-        None => panic!(
-            "{var} is not set: bring the test environment up with `bash {script} up` and export {var} \
-             (scripts/test.sh does both)"
-        ),
-    }
-}
-
 fn ssh_env() -> Option<PathBuf> {
     env_dir("SRT_GRAPH_SSH_ENV", "tests/env/ssh.sh")
-}
-
-fn slurm_env() -> Option<PathBuf> {
-    env_dir("SRT_GRAPH_SLURM_ENV", "tests/env/slurm.sh")
 }
 
 fn recipe_file(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -391,12 +370,14 @@ fn slurm_submit_runs_the_demo_on_four_nodes() {
     // Nodes from SLURM_JOB_NODELIST, addresses from Slurm's NodeAddr.
     assert_nodes(&run_dir, &["node1", "node2", "node3", "node4"]);
     assert_eq!(bench_files(&run_dir), 3, "{log}");
-    // One node agent per node started and watched every process there (one srun each, not one per
-    // process); it wrote each step's output into its log, timestamped.
+    // One node agent per node, all four started by one srun (not one per node, nor one per
+    // process), started and watched every process there; each step's output is in its log,
+    // timestamped.
+    assert!(run_dir.join("logs/agent-nodes.log").is_file(), "{log}");
     for node in ["node1", "node2", "node3", "node4"] {
         assert!(
-            run_dir.join(format!("logs/agent-{node}.log")).is_file(),
-            "no agent on {node}: {log}"
+            !run_dir.join(format!("logs/agent-{node}.log")).exists(),
+            "a host agent of its own on {node}: {log}"
         );
     }
     let worker = std::fs::read_to_string(run_dir.join("logs/decode-1.log")).expect("log");
@@ -614,44 +595,6 @@ fn slurm_secrets_stay_out_of_every_command_line_and_log() {
     check_secrets_run(&run_dir, &hits, samples);
 }
 
-/// `srt-graph resume RUN_DIR` as a new batch job of `nodes` nodes: its job id, exit code and output.
-fn resume_in_new_allocation(
-    env: &Path,
-    dir: &Path,
-    run_dir: &Path,
-    nodes: usize,
-) -> (String, String, String) {
-    let out = slurm_cmd(env, "sbatch")
-        .current_dir(dir)
-        .args(["--parsable", "-N", &nodes.to_string(), "--output"])
-        .arg(run_dir.join("resume-%j.out"))
-        .arg("--wrap")
-        .arg(format!("{} resume {}", bin().display(), run_dir.display()))
-        .output()
-        .expect("sbatch");
-    let job = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let code = wait_job(env, &job, Duration::from_secs(60));
-    let log =
-        std::fs::read_to_string(run_dir.join(format!("resume-{job}.out"))).unwrap_or_default();
-    (job, code, log)
-}
-
-/// The node agent of `node` in `job` (its pid), found by its command line and Slurm's environment.
-fn agent_pid(job: &str, node: &str) -> Option<i32> {
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        if !String::from_utf8_lossy(&cmd).ends_with("node-agent\0") {
-            return None;
-        }
-        let env = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/environ")).ok()?)
-            .into_owned();
-        let has = |kv: &str| env.split('\0').any(|v| v == kv);
-        (has(&format!("SLURM_JOB_ID={job}")) && has(&format!("SLURMD_NODENAME={node}")))
-            .then_some(pid)
-    })
-}
-
 #[test]
 fn slurm_a_killed_node_agent_fails_the_run_by_name_and_resume_brings_a_new_one() {
     let Some(env) = slurm_env() else { return };
@@ -695,7 +638,7 @@ fn slurm_a_killed_node_agent_fails_the_run_by_name_and_resume_brings_a_new_one()
         killed_at.elapsed()
     );
     assert!(
-        log.contains("the node agent on node2 exited with code 137 (killed by signal 9)"),
+        log.contains("the node agent on node2 ended (srun: task 1: Killed)"),
         "the failure names the agent: {log}"
     );
     assert_no_survivors(&run_dir);

@@ -43,6 +43,9 @@ pub enum Request {
     Signal { id: u64, pgid: i32, signal: i32 },
     /// Whether a process group on this node has a live member (`Done.ok`).
     Alive { id: u64, pgid: i32 },
+    /// Answer at once: the orchestrator's heartbeat. `Done.output` says what is wrong with the node,
+    /// if the agent can tell (its slurmd gone), else is empty.
+    Ping { id: u64 },
     /// Run a short command to its end; its standard output (or error) in `Done.output`.
     Run {
         id: u64,
@@ -51,13 +54,25 @@ pub enum Request {
     },
 }
 
+/// A request on a pipe several agents read (one launcher for many nodes, `srun --input=all`): `to`
+/// names the node it is for; the others let it pass. Without `to`, every reader serves it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Envelope {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(flatten)]
+    pub request: Request,
+}
+
 /// What an agent says.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Reply {
-    /// First line: the agent is up.
+    /// First line: the agent is up, on `node` (Slurm's name for it, when it runs under Slurm).
     Ready {
         pid: i32,
+        #[serde(default)]
+        node: Option<String>,
     },
     Started {
         id: u64,
@@ -76,24 +91,68 @@ pub enum Reply {
     },
 }
 
+/// One agent of a job step with a task per node (`srun --nodes=N --ntasks-per-node=1`) makes what it
+/// starts see the environment of a one-task step on its node, as a step's own `srun --nodes=1
+/// --ntasks=1` gives it: a process that reads `SLURM_NTASKS` or `SLURM_PROCID` (distributed set-up,
+/// a node-keyed config) must not take itself for task k of N. Changes this process's environment:
+/// call it before any thread starts.
+pub fn as_one_task_step() {
+    let tasks = std::env::var("SLURM_STEP_NUM_TASKS").ok();
+    let Some(node) = std::env::var("SLURMD_NODENAME")
+        .ok()
+        .filter(|_| tasks.as_deref().is_some_and(|t| t != "1"))
+    else {
+        return;
+    };
+    for (key, value) in [
+        ("SLURM_STEP_NODELIST", node.as_str()),
+        ("SLURM_STEP_NUM_NODES", "1"),
+        ("SLURM_STEP_NUM_TASKS", "1"),
+        ("SLURM_STEP_TASKS_PER_NODE", "1"),
+        ("SLURM_TASKS_PER_NODE", "1"),
+        ("SLURM_NNODES", "1"),
+        ("SLURM_NTASKS", "1"),
+        ("SLURM_NPROCS", "1"),
+        ("SLURM_NODEID", "0"),
+        ("SLURM_PROCID", "0"),
+        ("SLURM_LOCALID", "0"),
+        ("SLURM_GTIDS", "0"),
+    ] {
+        std::env::set_var(key, value);
+    }
+    for key in ["SLURM_NTASKS_PER_NODE", "SLURM_LABELIO"] {
+        std::env::remove_var(key);
+    }
+}
+
 /// The agent: answers requests on stdin until it closes, then waits for its processes and returns.
 pub async fn serve() -> std::io::Result<()> {
     let (tx, mut replies) = tokio::sync::mpsc::unbounded_channel::<Reply>();
     let mut out = std::io::stdout();
+    let node = std::env::var("SLURMD_NODENAME").ok();
     write_reply(
         &mut out,
         &Reply::Ready {
             pid: std::process::id() as i32,
+            node: node.clone(),
         },
     )?;
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut processes = tokio::task::JoinSet::new();
+    let slurmd = node.as_deref().and_then(find_slurmd);
     loop {
         tokio::select! {
             line = lines.next_line() => match line {
                 Ok(Some(line)) if line.trim().is_empty() => {}
-                Ok(Some(line)) => match serde_json::from_str::<Request>(&line) {
-                    Ok(req) => handle(req, &tx, &mut processes),
+                Ok(Some(line)) => match serde_json::from_str::<Envelope>(&line) {
+                    Ok(Envelope { to: Some(to), .. }) if node.as_ref() != Some(&to) => {}
+                    Ok(Envelope { request: Request::Ping { id }, .. }) => {
+                        let output = slurmd.filter(|&pid| !is_slurmd(pid)).map_or(String::new(), |pid| {
+                            format!("slurmd not running (pid {pid} is gone)")
+                        });
+                        let _ = tx.send(Reply::Done { id, ok: true, output });
+                    }
+                    Ok(envelope) => handle(envelope.request, &tx, &mut processes),
                     Err(e) => eprintln!("node agent: unreadable request ({e}): {line}"),
                 },
                 // The orchestrator is gone or done: say nothing more (nobody reads it).
@@ -107,6 +166,40 @@ pub async fn serve() -> std::io::Result<()> {
     }
     while processes.join_next().await.is_some() {}
     Ok(())
+}
+
+/// The slurmd serving `node` on this machine: one named `slurmd` started with `-N node` (several
+/// per machine, Slurm's multiple-slurmd mode) or without `-N` (one per machine). `None` when none
+/// is visible (another PID namespace): then its loss is left to Slurm to see.
+fn find_slurmd(node: &str) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        // The daemon, not one of its short-lived forks (each step launch forks one, which execs
+        // slurmstepd): a fork's parent is slurmd.
+        if !is_slurmd(pid) || is_slurmd(parent_of(pid)?) {
+            return None;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+        match args.iter().position(|a| *a == b"-N") {
+            Some(i) => (args.get(i + 1) == Some(&node.as_bytes())).then_some(pid),
+            None => Some(pid),
+        }
+    })
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')')
+        .next()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn is_slurmd(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "slurmd")
 }
 
 fn write_reply(out: &mut std::io::Stdout, reply: &Reply) -> std::io::Result<()> {
@@ -181,6 +274,13 @@ fn handle(req: Request, tx: &ReplyTx, processes: &mut tokio::task::JoinSet<()>) 
                 output: String::new(),
             });
         }
+        Request::Ping { id } => {
+            let _ = tx.send(Reply::Done {
+                id,
+                ok: true,
+                output: String::new(),
+            });
+        }
         Request::Run { id, argv, limit_ms } => {
             tokio::task::spawn_blocking(move || {
                 let outcome = match argv.split_first() {
@@ -200,6 +300,9 @@ fn handle(req: Request, tx: &ReplyTx, processes: &mut tokio::task::JoinSet<()>) 
     }
 }
 
+/// Where one answer arrives: `(ok, output)`, or why the agent is gone.
+pub type Answer = std_mpsc::Receiver<Result<(bool, String), String>>;
+
 /// Who waits for an answer to request `id`.
 #[derive(Default)]
 struct Waiting {
@@ -208,23 +311,34 @@ struct Waiting {
     done: Option<std_mpsc::Sender<Result<(bool, String), String>>>,
 }
 
-#[derive(Default)]
+/// One agent's waiters and fate.
 struct Shared {
+    /// `node2`, or `node2 (container srt-graph-…)`.
+    label: String,
     waiting: Mutex<HashMap<u64, Waiting>>,
     /// Why the agent is gone, once it is.
     lost: Mutex<Option<String>>,
 }
 
 impl Shared {
+    fn new(label: &str) -> Shared {
+        Shared {
+            label: label.to_string(),
+            waiting: Mutex::default(),
+            lost: Mutex::default(),
+        }
+    }
+
     fn lost(&self) -> Option<String> {
         self.lost.lock().ok().and_then(|l| l.clone())
     }
 
-    /// The agent is gone: everyone still waiting is told why.
+    /// The agent is gone: everyone still waiting is told why (the first reason given stands).
     fn fail_all(&self, why: &str) {
-        if let Ok(mut l) = self.lost.lock() {
-            l.get_or_insert_with(|| why.to_string());
-        }
+        let why = match self.lost.lock() {
+            Ok(mut l) => l.get_or_insert_with(|| why.to_string()).clone(),
+            Err(_) => why.to_string(),
+        };
         let waiting: Vec<Waiting> = self
             .waiting
             .lock()
@@ -232,13 +346,13 @@ impl Shared {
             .unwrap_or_default();
         for w in waiting {
             if let Some(s) = w.started {
-                let _ = s.send(Err(why.to_string()));
+                let _ = s.send(Err(why.clone()));
             }
             if let Some(s) = w.exited {
-                let _ = s.send(Err(why.to_string()));
+                let _ = s.send(Err(why.clone()));
             }
             if let Some(s) = w.done {
-                let _ = s.send(Err(why.to_string()));
+                let _ = s.send(Err(why.clone()));
             }
         }
     }
@@ -280,15 +394,28 @@ impl Shared {
     }
 }
 
+/// One launcher and its pipes, shared by the agents it started (one, or one per node).
+struct Link {
+    stdin: Mutex<Option<std::process::ChildStdin>>,
+    child: Arc<Mutex<std::process::Child>>,
+    reader: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
 /// The orchestrator's end of one agent.
 pub struct Agent {
     /// `node2`, or `node2 (container srt-graph-…)`.
     pub label: String,
-    stdin: Mutex<Option<std::process::ChildStdin>>,
+    /// The node it serves, when its launcher serves several.
+    to: Option<String>,
     shared: Arc<Shared>,
     next_id: AtomicU64,
-    child: Arc<Mutex<std::process::Child>>,
-    reader: Mutex<Option<std::thread::JoinHandle<()>>>,
+    link: Arc<Link>,
+}
+
+/// One agent a launcher starts: its label and, under Slurm, its node's name (`SLURMD_NODENAME`).
+pub struct Member {
+    pub label: String,
+    pub node: Option<String>,
 }
 
 /// How long an agent may take to say it is up: its launcher may first create a container (unpacking
@@ -300,60 +427,118 @@ impl Agent {
     /// agent says it is up. The launcher's own messages go to `errors_log`.
     pub fn start(
         label: &str,
-        mut launcher: std::process::Command,
+        launcher: std::process::Command,
         errors_log: &std::path::Path,
         limit: Duration,
     ) -> Result<Agent, String> {
+        let member = Member {
+            label: label.to_string(),
+            node: None,
+        };
+        let mut agents = Agent::start_many(&[member], launcher, errors_log, limit)?;
+        agents
+            .pop()
+            .ok_or_else(|| "no node agent started".to_string())
+    }
+
+    /// Starts one launcher that runs an agent on each member's node (`srun --nodes=N --label
+    /// --input=all`: every agent reads every request and serves those `to` its node; each reply
+    /// comes back behind its task's label) and waits until all say they are up. One member: its
+    /// launcher's lines are not labelled. An agent that ends (srun: `task N: Killed`) fails its own
+    /// waiters by name; the others serve on.
+    pub fn start_many(
+        members: &[Member],
+        mut launcher: std::process::Command,
+        errors_log: &std::path::Path,
+        limit: Duration,
+    ) -> Result<Vec<Agent>, String> {
         use std::os::unix::process::CommandExt;
         let errors = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(errors_log)
             .map_err(|e| format!("cannot open {}: {e}", errors_log.display()))?;
+        let labels = members
+            .iter()
+            .map(|m| m.label.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
         let mut child = launcher
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
-            .stderr(errors)
+            .stderr(std::process::Stdio::piped())
             // Its own group: an interrupt at the terminal reaches the orchestrator, which tears down.
             .process_group(0)
             .spawn()
-            .map_err(|e| format!("cannot start the node agent on {label}: {e}"))?;
+            .map_err(|e| format!("cannot start the node agent on {labels}: {e}"))?;
         let stdin = child.stdin.take();
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or("the node agent has no output pipe")?;
-        let child = Arc::new(Mutex::new(child));
-        let shared = Arc::new(Shared::default());
-        let (ready_tx, ready_rx) = std_mpsc::channel::<()>();
-        let reader = {
-            let (shared, child, label) = (shared.clone(), child.clone(), label.to_string());
-            std::thread::spawn(move || read_replies(stdout, &shared, &child, &label, ready_tx))
+        let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
+            return Err("the node agent has no output pipe".to_string());
         };
-        let agent = Agent {
-            label: label.to_string(),
+        let routes: Vec<Route> = members
+            .iter()
+            .map(|m| Route {
+                node: m.node.clone(),
+                shared: Arc::new(Shared::new(&m.label)),
+            })
+            .collect();
+        let routes = Arc::new(routes);
+        let child = Arc::new(Mutex::new(child));
+        let (ready_tx, ready_rx) = std_mpsc::channel::<usize>();
+        let watcher = {
+            let routes = routes.clone();
+            std::thread::spawn(move || watch_launcher_messages(stderr, errors, &routes))
+        };
+        let reader = {
+            let (routes, child) = (routes.clone(), child.clone());
+            std::thread::spawn(move || read_replies(stdout, &routes, &child, watcher, ready_tx))
+        };
+        let link = Arc::new(Link {
             stdin: Mutex::new(stdin),
-            shared,
-            next_id: AtomicU64::new(1),
             child,
             reader: Mutex::new(Some(reader)),
-        };
-        match ready_rx.recv_timeout(limit) {
-            Ok(()) => Ok(agent),
-            Err(std_mpsc::RecvTimeoutError::Disconnected) => {
-                agent.join_reader(Duration::from_secs(5));
-                let why = agent.shared.lost().unwrap_or_default();
-                let tail = crate::rundir::log_tail_of(errors_log, 6);
-                Err(format!("{why}\n{tail}").trim().to_string())
-            }
-            Err(std_mpsc::RecvTimeoutError::Timeout) => {
-                agent.kill();
-                Err(format!(
-                    "the node agent on {label} did not start within {}s",
-                    limit.as_secs()
-                ))
+        });
+        let several = routes.len() > 1;
+        let agents: Vec<Agent> = routes
+            .iter()
+            .map(|r| Agent {
+                label: r.shared.label.clone(),
+                to: r.node.clone().filter(|_| several),
+                shared: r.shared.clone(),
+                next_id: AtomicU64::new(1),
+                link: link.clone(),
+            })
+            .collect();
+        let deadline = std::time::Instant::now() + limit;
+        let mut up = vec![false; agents.len()];
+        while up.iter().any(|u| !u) {
+            match ready_rx
+                .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            {
+                Ok(i) => up[i] = true,
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => {
+                    agents[0].join_reader(Duration::from_secs(5));
+                    let why = agents.iter().find_map(|a| a.lost()).unwrap_or_default();
+                    let tail = crate::rundir::log_tail_of(errors_log, 6);
+                    return Err(format!("{why}\n{tail}").trim().to_string());
+                }
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                    agents[0].kill();
+                    let late: Vec<&str> = agents
+                        .iter()
+                        .zip(&up)
+                        .filter(|(_, u)| !**u)
+                        .map(|(a, _)| a.label.as_str())
+                        .collect();
+                    return Err(format!(
+                        "the node agent on {} did not start within {}s",
+                        late.join(", "),
+                        limit.as_secs()
+                    ));
+                }
             }
         }
+        Ok(agents)
     }
 
     /// Why it is gone, if it is.
@@ -366,12 +551,16 @@ impl Agent {
             return Err(why);
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut line = serde_json::to_string(&make(id)).map_err(|e| e.to_string())?;
+        let envelope = Envelope {
+            to: self.to.clone(),
+            request: make(id),
+        };
+        let mut line = serde_json::to_string(&envelope).map_err(|e| e.to_string())?;
         line.push('\n');
         if let Ok(mut w) = self.shared.waiting.lock() {
             w.insert(id, waiting);
         }
-        let written = match self.stdin.lock().ok().as_deref_mut() {
+        let written = match self.link.stdin.lock().ok().as_deref_mut() {
             Some(Some(stdin)) => stdin
                 .write_all(line.as_bytes())
                 .and_then(|()| stdin.flush()),
@@ -417,19 +606,31 @@ impl Agent {
         }
     }
 
-    pub fn signal(&self, pgid: i32, signal: i32) -> Result<(), String> {
-        match self.ask(
-            |id| Request::Signal { id, pgid, signal },
-            Duration::from_secs(10),
-        )? {
+    /// Signals a process group on the node, waiting at most `limit` for the agent's answer.
+    pub fn signal(&self, pgid: i32, signal: i32, limit: Duration) -> Result<(), String> {
+        match self.ask(|id| Request::Signal { id, pgid, signal }, limit)? {
             (true, _) => Ok(()),
             (false, e) => Err(e),
         }
     }
 
-    pub fn alive(&self, pgid: i32) -> Result<bool, String> {
-        self.ask(|id| Request::Alive { id, pgid }, Duration::from_secs(10))
+    /// Whether a process group on the node has a live member, waiting at most `limit`.
+    pub fn alive(&self, pgid: i32, limit: Duration) -> Result<bool, String> {
+        self.ask(|id| Request::Alive { id, pgid }, limit)
             .map(|(alive, _)| alive)
+    }
+
+    /// Sends a heartbeat; the answer (or the agent's loss) arrives on the channel returned.
+    pub fn ping(&self) -> Result<Answer, String> {
+        let (tx, rx) = std_mpsc::channel();
+        self.send(
+            |id| Request::Ping { id },
+            Waiting {
+                done: Some(tx),
+                ..Waiting::default()
+            },
+        )?;
+        Ok(rx)
     }
 
     /// Runs `argv` on the node to its end within `limit`: its standard output, else its error.
@@ -470,7 +671,7 @@ impl Agent {
             .await
             .map_err(|_| format!("the node agent on {} is gone", self.label))??;
         let last = Arc::new(Mutex::new(String::new()));
-        let offset = std::fs::metadata(&req.log).map_or(0, |m| m.len());
+        let offset = tokio::fs::metadata(&req.log).await.map_or(0, |m| m.len());
         let follower = crate::process::follow_last_line(req.log.clone(), offset, last.clone());
         Ok(Box::new(AgentProcess {
             pid,
@@ -481,24 +682,25 @@ impl Agent {
         }))
     }
 
-    /// No more requests: the agent exits once its processes have.
+    /// No more requests, for this agent and every other its launcher started: they exit once their
+    /// processes have.
     pub fn close(&self) {
-        if let Ok(mut s) = self.stdin.lock() {
+        if let Ok(mut s) = self.link.stdin.lock() {
             s.take();
         }
     }
 
-    /// Waits (bounded) for the agent to be gone after `close`; whether it is.
+    /// Waits (bounded) for the launcher to be gone after `close`; whether it is.
     pub fn join_reader(&self, limit: Duration) -> bool {
         let deadline = std::time::Instant::now() + limit;
+        let reader = &self.link.reader;
         loop {
-            let finished = self
-                .reader
+            let finished = reader
                 .lock()
                 .ok()
                 .is_none_or(|r| r.as_ref().is_none_or(|h| h.is_finished()));
             if finished {
-                if let Some(h) = self.reader.lock().ok().and_then(|mut r| r.take()) {
+                if let Some(h) = reader.lock().ok().and_then(|mut r| r.take()) {
                     let _ = h.join();
                 }
                 return true;
@@ -510,43 +712,92 @@ impl Agent {
         }
     }
 
-    /// Ends the launcher (the agent's step ends with it, and Slurm ends what the step still holds).
+    /// Ends the launcher (the agents' step ends with it, and Slurm ends what the step still holds).
     pub fn kill(&self) {
         self.close();
-        if let Ok(mut c) = self.child.lock() {
+        if let Ok(mut c) = self.link.child.lock() {
             let _ = c.kill();
         }
     }
 }
 
-impl Drop for Agent {
-    fn drop(&mut self) {
-        self.close();
+/// Where one member's replies go.
+struct Route {
+    node: Option<String>,
+    shared: Arc<Shared>,
+}
+
+/// The launcher's own messages into its log; srun's word that one task ended (`srun: error: node2:
+/// task 1: Killed`) fails that member at once, by name, while the others serve on.
+fn watch_launcher_messages(
+    stderr: std::process::ChildStderr,
+    mut log: std::fs::File,
+    routes: &[Route],
+) {
+    for line in std::io::BufReader::new(stderr).lines() {
+        let Ok(line) = line else { break };
+        let _ = writeln!(log, "{line}");
+        let Some((node, task)) = line
+            .strip_prefix("srun: error: ")
+            .and_then(|rest| rest.split_once(": task "))
+        else {
+            continue;
+        };
+        if let Some(r) = routes.iter().find(|r| r.node.as_deref() == Some(node)) {
+            r.shared.fail_all(&format!(
+                "the node agent on {} ended (srun: task {task})",
+                r.shared.label
+            ));
+        }
     }
 }
 
-/// The reader thread: replies to their waiters; at the end of the agent's output, everyone still
-/// waiting learns how the agent ended.
+/// The reader thread: replies to their waiters (by task label when the launcher serves several); at
+/// the end of the launcher's output, everyone still waiting learns how it ended.
 fn read_replies(
     stdout: std::process::ChildStdout,
-    shared: &Shared,
+    routes: &[Route],
     child: &Mutex<std::process::Child>,
-    label: &str,
-    ready: std_mpsc::Sender<()>,
+    watcher: std::thread::JoinHandle<()>,
+    ready: std_mpsc::Sender<usize>,
 ) {
-    let mut ready = Some(ready);
+    let labelled = routes.len() > 1;
+    let mut by_task: HashMap<u32, usize> = HashMap::new();
     for line in std::io::BufReader::new(stdout).lines() {
         let Ok(line) = line else { break };
-        match serde_json::from_str::<Reply>(&line) {
-            Ok(Reply::Ready { .. }) => {
-                if let Some(r) = ready.take() {
-                    let _ = r.send(());
+        let (task, body) = match line.split_once(": ").filter(|_| labelled) {
+            Some((task, body)) => (task.trim().parse::<u32>().ok(), body),
+            None => (None, line.as_str()),
+        };
+        match serde_json::from_str::<Reply>(body) {
+            Ok(Reply::Ready { node, .. }) => {
+                let at = match &node {
+                    Some(n) if labelled => routes.iter().position(|r| r.node.as_ref() == Some(n)),
+                    _ => Some(0),
+                };
+                if let (Some(at), Some(task)) = (at, task) {
+                    by_task.insert(task, at);
+                }
+                if let Some(at) = at {
+                    let _ = ready.send(at);
                 }
             }
-            Ok(reply) => shared.dispatch(reply),
-            Err(_) => tracing::debug!(agent = label, "not a reply: {line}"),
+            Ok(reply) => {
+                let at = if labelled {
+                    task.and_then(|t| by_task.get(&t).copied())
+                } else {
+                    Some(0)
+                };
+                match at.and_then(|i| routes.get(i)) {
+                    Some(r) => r.shared.dispatch(reply),
+                    None => tracing::debug!("a reply from no known agent: {line}"),
+                }
+            }
+            Err(_) => tracing::debug!("not a reply: {line}"),
         }
     }
+    // srun's last words (which task ended, and how) name the loss better than its exit code.
+    let _ = watcher.join();
     let status = child.lock().ok().and_then(|mut c| c.wait().ok());
     let how = status.map_or_else(
         || "ended".to_string(),
@@ -559,7 +810,10 @@ fn read_replies(
             Exit::Signal(s) => format!("was killed by signal {s}"),
         },
     );
-    shared.fail_all(&format!("the node agent on {label} {how}"));
+    for r in routes {
+        r.shared
+            .fail_all(&format!("the node agent on {} {how}", r.shared.label));
+    }
 }
 
 /// A process an agent started.
@@ -643,6 +897,19 @@ impl<K: std::hash::Hash + Eq + Clone> AgentPool<K> {
         let agent = Arc::new(start()?);
         *slot = Some(agent.clone());
         Ok(agent)
+    }
+
+    /// Places an agent started elsewhere (one of several from one launcher) under `key`.
+    pub fn put(&self, key: K, agent: Arc<Agent>) {
+        let slot = match self.slots.lock() {
+            Ok(mut slots) => slots.entry(key).or_default().clone(),
+            Err(_) => return,
+        };
+        let mut held = match slot.lock() {
+            Ok(held) => held,
+            Err(_) => return,
+        };
+        *held = Some(agent);
     }
 
     /// The agent for `key` if one is up.

@@ -47,6 +47,12 @@ pub enum Event {
     ServiceStopped {
         step: String,
     },
+    /// A node of the run is gone: why, and the steps that were running on it.
+    NodeLost {
+        node: String,
+        reason: String,
+        steps: Vec<String>,
+    },
     RunFinished {
         status: RunStatus,
     },

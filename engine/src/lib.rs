@@ -16,6 +16,7 @@ pub mod rundir;
 pub mod scheduler;
 pub mod secret;
 pub mod slurm;
+pub mod slurm_watch;
 pub mod ssh;
 pub mod testing;
 pub mod trace;

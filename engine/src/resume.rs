@@ -126,6 +126,18 @@ pub fn replay(records: &[Record]) -> HashMap<String, Recorded> {
             Event::ServiceStopped { step } => {
                 state.insert(step.clone(), Recorded::Down("stopped at teardown".into()));
             }
+            // A service on a lost node is not up, whatever its last record says.
+            Event::NodeLost {
+                node,
+                reason,
+                steps,
+            } => {
+                for step in steps {
+                    if let Some(s @ Recorded::Up { .. }) = state.get_mut(step) {
+                        *s = Recorded::Down(format!("its node {node} was lost ({reason})"));
+                    }
+                }
+            }
             Event::RunStarted { .. } | Event::RunFinished { .. } => {}
         }
     }

@@ -166,6 +166,8 @@ struct Executor<'a> {
     hard: bool,
     /// The plan's secret values: kept out of logs, the journal, progress and the report.
     redact: crate::secret::Redactor,
+    /// Nodes whose loss was handled.
+    lost: std::collections::BTreeSet<usize>,
 }
 
 /// Runs the plan to completion (or failure / interrupt), then tears down.
@@ -209,6 +211,7 @@ pub async fn execute(
         status: RunStatus::Succeeded,
         hard: false,
         redact: dag.plan.redactor(),
+        lost: std::collections::BTreeSet::new(),
     };
     // Kept steps are done without running, but only once their own dependencies are: a kept benchmark
     // point between a restarted service and the next point must not let that point start early.
@@ -233,7 +236,10 @@ pub async fn execute(
         tokio::select! {
             Some(msg) = rx.recv() => ex.handle(msg),
             Some(()) = interrupts.recv() => ex.interrupt(),
-            _ = ticker.tick() => ex.observer.tick(),
+            _ = ticker.tick() => {
+                ex.check_nodes();
+                ex.observer.tick();
+            }
         }
     }
     let success = ex.status == RunStatus::Succeeded;
@@ -745,6 +751,37 @@ impl Executor<'_> {
         self.stop();
     }
 
+    /// A node the transport says is lost fails the run, by name, with what ran there; the rest is torn
+    /// down (what was on the node is signalled too, bounded: it may still be there, drained).
+    fn check_nodes(&mut self) {
+        for loss in self.transport.lost_nodes() {
+            if !self.lost.insert(loss.node) {
+                continue;
+            }
+            let on_it: Vec<String> = (0..self.runs.len())
+                .filter(|&i| self.step(i).node == loss.node && self.runs[i].pgid.is_some())
+                .map(|i| self.step(i).id.clone())
+                .collect();
+            let what = match on_it.len() {
+                0 => "nothing of the run was running on it".to_string(),
+                1 => format!("{} was on it", on_it[0]),
+                _ => format!("{} were on it", on_it.join(", ")),
+            };
+            let message = format!("node {} lost ({}): {what}", loss.name, loss.reason);
+            self.record(Event::NodeLost {
+                node: loss.name.clone(),
+                reason: loss.reason.clone(),
+                steps: on_it,
+            });
+            self.observer.message(&message);
+            self.failures.push(message);
+            if self.status != RunStatus::Interrupted {
+                self.status = RunStatus::Failed;
+            }
+            self.stop();
+        }
+    }
+
     /// When a step died of "address already in use", name who holds its ports (the seed's own
     /// troubleshooting case: nginx and a router both on :8000).
     fn port_diagnosis(&self, step: &Step, tail: &str) -> String {
@@ -878,7 +915,11 @@ impl Executor<'_> {
                 } else {
                     self.opts.grace
                 };
-            while group.iter().any(|&i| self.runs[i].pgid.is_some()) {
+            // A lost node may never report its processes' end: not waited for (they were signalled).
+            let waited = |ex: &Self, i: usize| {
+                ex.runs[i].pgid.is_some() && !ex.lost.contains(&ex.step(i).node)
+            };
+            while group.iter().any(|&i| waited(self, i)) {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     break;
@@ -904,7 +945,7 @@ impl Executor<'_> {
                 }
             }
             let deadline = Instant::now() + Duration::from_secs(2);
-            while group.iter().any(|&i| self.runs[i].pgid.is_some()) && Instant::now() < deadline {
+            while group.iter().any(|&i| waited(self, i)) && Instant::now() < deadline {
                 tokio::select! {
                     Some(m) = rx.recv() => self.handle(m),
                     _ = tokio::time::sleep(Duration::from_millis(50)) => {}

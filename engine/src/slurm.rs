@@ -6,7 +6,7 @@
 //! Options are spelled `--key=value` (Slurm 25.11 rejects some space-separated forms). Steps naming a
 //! container run under pyxis; without one they run on the node's host system.
 
-use crate::agent::{Agent, AgentPool};
+use crate::agent::{Agent, AgentPool, Member};
 use crate::plan::Container;
 use crate::process::{
     copy_output, drain, follow_last_line, parse_pid_line, ChildProcess, PID_MARK,
@@ -55,6 +55,10 @@ pub struct SlurmTransport {
     opts: SlurmOptions,
     pyxis: bool,
     agents: Arc<AgentPool<AgentKey>>,
+    /// Whether the host agents of every node were started (by one srun), or that was tried.
+    hosts_started: Arc<Mutex<bool>>,
+    /// Node loss, watched from the first spawn on.
+    watch: std::sync::OnceLock<crate::slurm_watch::Watch>,
 }
 
 /// The allocation this process runs in, from Slurm's environment: job id and nodes (a heterogeneous job
@@ -196,6 +200,8 @@ impl SlurmTransport {
             opts,
             pyxis: pyxis_available(),
             agents: Arc::default(),
+            hosts_started: Arc::default(),
+            watch: std::sync::OnceLock::new(),
         }
     }
 
@@ -215,6 +221,16 @@ impl SlurmTransport {
         run_captured(&mut cmd, limit)
     }
 
+    /// How long a signal or probe waits for a node's agent: briefly once the node is lost (it may
+    /// never answer; teardown must not hang on it).
+    fn answer_limit(&self, node: usize) -> Duration {
+        if self.watch.get().is_some_and(|w| w.is_lost(node)) {
+            Duration::from_millis(500)
+        } else {
+            Duration::from_secs(10)
+        }
+    }
+
     /// The agent of `node`'s host system, started if need be (blocking); `None` without agents.
     fn host_agent(&self, node: usize) -> Result<Option<Arc<Agent>>, String> {
         let Some(key) = self.agent_key(node, None) else {
@@ -224,8 +240,73 @@ impl SlurmTransport {
         if let Some(a) = self.agents.running(&key) {
             return Ok(Some(a));
         }
+        self.host_agents_starter()()?;
+        if let Some(a) = self.agents.running(&key) {
+            return Ok(Some(a));
+        }
         let start = self.agent_launcher(&key).map_err(|e| e.to_string())?;
         self.agents.get(&key, start).map(Some)
+    }
+
+    /// What starts the host agent of every node at once, the first time any is needed: one `srun
+    /// --nodes=N --ntasks-per-node=1` job step (one process here, where one per node cost a
+    /// launch and a helper each). It does nothing after the first call; an agent lost later is
+    /// replaced by its own srun. A heterogeneous job's components take one srun per node.
+    fn host_agents_starter(&self) -> impl FnOnce() -> Result<(), String> + Send + 'static {
+        let started = self.hosts_started.clone();
+        let pool = self.agents.clone();
+        let nodes = self.opts.nodes.clone();
+        let mut names: Vec<String> = Vec::new();
+        for n in &nodes {
+            if !names.contains(&n.name) {
+                names.push(n.name.clone());
+            }
+        }
+        let mut cmd = std::process::Command::new("srun");
+        cmd.args([
+            format!("--jobid={}", self.opts.job_id),
+            "--overlap".to_string(),
+            format!("--nodes={}", names.len()),
+            format!("--ntasks={}", names.len()),
+            "--ntasks-per-node=1".to_string(),
+            format!("--nodelist={}", names.join(",")),
+            "--label".to_string(),
+            "--input=all".to_string(),
+        ]);
+        cmd.args(&self.opts.srun_options);
+        cmd.args([self.opts.node_tool.clone(), "node-agent".to_string()]);
+        let dir = self.opts.agent_logs.clone();
+        let several = names.len() > 1 && nodes.iter().all(|n| n.het_group.is_none());
+        move || {
+            let Ok(mut started) = started.lock() else {
+                return Ok(());
+            };
+            let Some(dir) = dir.filter(|_| several && !*started) else {
+                return Ok(());
+            };
+            *started = true;
+            let _ = std::fs::create_dir_all(&dir);
+            let members: Vec<Member> = names
+                .iter()
+                .map(|n| Member {
+                    label: n.clone(),
+                    node: Some(n.clone()),
+                })
+                .collect();
+            let agents = Agent::start_many(
+                &members,
+                cmd,
+                &dir.join("agent-nodes.log"),
+                crate::agent::START_LIMIT,
+            )?;
+            let agents: Vec<Arc<Agent>> = agents.into_iter().map(Arc::new).collect();
+            for (k, n) in nodes.iter().enumerate() {
+                if let Some(i) = names.iter().position(|x| *x == n.name) {
+                    pool.put((k, None), agents[i].clone());
+                }
+            }
+            Ok(())
+        }
     }
 
     /// Which agent runs a process on `node` in `container`: `None` when it takes its own srun (no
@@ -297,14 +378,23 @@ impl SlurmTransport {
         }
         let name = self.node(key.0)?.name.clone();
         let start = self.agent_launcher(&key)?;
+        let start_hosts = key.1.is_none().then(|| self.host_agents_starter());
         let pool = self.agents.clone();
-        tokio::task::spawn_blocking(move || pool.get(&key, start))
-            .await
-            .map_err(|e| TransportError::Unreachable {
-                node: name.clone(),
-                detail: e.to_string(),
-            })?
-            .map_err(|e| classify(&name, &e))
+        tokio::task::spawn_blocking(move || {
+            if let Some(start_hosts) = start_hosts {
+                start_hosts()?;
+                if let Some(a) = pool.running(&key) {
+                    return Ok(a);
+                }
+            }
+            pool.get(&key, start)
+        })
+        .await
+        .map_err(|e| TransportError::Unreachable {
+            node: name.clone(),
+            detail: e.to_string(),
+        })?
+        .map_err(|e| classify(&name, &e))
     }
 
     /// Closes every agent (those serving containers first, when `containers_only`) and waits, bounded,
@@ -320,9 +410,22 @@ impl SlurmTransport {
         for a in &agents {
             a.close();
         }
+        // A lost node's agent may never see its input close: its launcher is ended after a moment
+        // (the run is over; Slurm ends what the step still holds on the other nodes).
+        let node_lost = self.watch.get().is_some_and(|w| !w.losses().is_empty());
+        let limit = if node_lost {
+            limit.min(Duration::from_secs(1))
+        } else {
+            limit
+        };
         let deadline = Instant::now() + limit;
         for a in &agents {
-            if !a.join_reader(deadline.saturating_duration_since(Instant::now())) {
+            if a.join_reader(deadline.saturating_duration_since(Instant::now())) {
+                continue;
+            }
+            if node_lost {
+                a.kill();
+            } else {
                 tracing::warn!(agent = %a.label, "the node agent is still up (its processes are)");
             }
         }
@@ -522,7 +625,9 @@ impl GroupSignaller for SlurmTransport {
             return Ok(());
         }
         match self.host_agent(node).map_err(std::io::Error::other)? {
-            Some(agent) => agent.signal(pgid, signal).map_err(std::io::Error::other),
+            Some(agent) => agent
+                .signal(pgid, signal, self.answer_limit(node))
+                .map_err(std::io::Error::other),
             None => remote::signal_group(self, node, pgid, signal),
         }
     }
@@ -586,7 +691,7 @@ impl GroupSignaller for SlurmTransport {
             return false;
         }
         match self.host_agent(node) {
-            Ok(Some(agent)) => agent.alive(pgid).unwrap_or(false),
+            Ok(Some(agent)) => agent.alive(pgid, self.answer_limit(node)).unwrap_or(false),
             Ok(None) => remote::group_alive(self, node, pgid),
             Err(_) => false,
         }
@@ -632,10 +737,30 @@ impl Transport for SlurmTransport {
         remote::port_holder(self, node, addr, port)
     }
 
+    fn lost_nodes(&self) -> Vec<crate::transport::NodeLoss> {
+        self.watch
+            .get()
+            .map(crate::slurm_watch::Watch::losses)
+            .unwrap_or_default()
+    }
+
     async fn spawn(&self, req: &SpawnRequest) -> Result<Box<dyn Process>, TransportError> {
         if req.argv.is_empty() {
             return Err(TransportError::EmptyCommand);
         }
+        self.watch.get_or_init(|| {
+            let pool = self.agents.clone();
+            crate::slurm_watch::Watch::start(
+                self.opts.nodes.iter().map(|n| n.name.clone()).collect(),
+                Box::new(move || {
+                    pool.all()
+                        .into_iter()
+                        .filter(|((_, c), _)| c.is_none())
+                        .map(|((k, _), a)| (k, a))
+                        .collect()
+                }),
+            )
+        });
         let node = self.node(req.node)?.clone();
         if req.container.is_some() && !self.pyxis {
             return Err(TransportError::Refused {
@@ -787,6 +912,8 @@ mod tests {
             },
             pyxis: false,
             agents: Arc::default(),
+            hosts_started: Arc::default(),
+            watch: std::sync::OnceLock::new(),
         };
         let mpi = crate::plan::Mpi {
             nodes: vec![1, 2],
@@ -830,6 +957,8 @@ mod tests {
             },
             pyxis: false,
             agents: Arc::default(),
+            hosts_started: Arc::default(),
+            watch: std::sync::OnceLock::new(),
         };
         assert_eq!(
             t.srun_args(&t.opts.nodes[0]),

@@ -98,6 +98,17 @@ impl std::fmt::Display for Exit {
     }
 }
 
+/// A node of the run that is gone (Slurm took it out, or it stopped answering).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeLoss {
+    /// Logical node.
+    pub node: usize,
+    /// The node's name where it runs (`node2`).
+    pub name: String,
+    /// Why it counts as lost (`slurmd not responding`, `drained: bad dimm`).
+    pub reason: String,
+}
+
 /// A started process: its group can be signalled while someone else waits for it.
 #[async_trait]
 pub trait Process: Send {
@@ -136,6 +147,11 @@ pub trait GroupSignaller: Send + Sync {
 pub trait Transport: GroupSignaller {
     fn name(&self) -> &'static str;
     async fn spawn(&self, req: &SpawnRequest) -> Result<Box<dyn Process>, TransportError>;
+    /// The nodes lost so far (each once, in the order seen): read often, so kept cheap. Transports
+    /// that cannot tell have none.
+    fn lost_nodes(&self) -> Vec<NodeLoss> {
+        Vec::new()
+    }
     /// Who listens on `addr:port` on that node (pid and command line), for "address already in use"
     /// failures.
     fn port_holder(&self, _node: usize, _addr: &str, _port: u16) -> Option<String> {

@@ -101,6 +101,7 @@ fn submit(args: &ApplyArgs, v: &Variant) -> CliResult {
     let submit = SubmitArgs {
         recipe: v.recipe_args(&args.files, false, args.setup_script.as_deref()),
         run_dir: None,
+        resume: None,
         dry_run: args.dry_run,
         tags: args.tags.clone(),
         json: args.json,

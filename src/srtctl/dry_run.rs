@@ -30,6 +30,7 @@ pub fn dry_run(args: &DryRunArgs) -> CliResult {
             let submit = SubmitArgs {
                 recipe: v.recipe_args(&args.files, false, None),
                 run_dir: None,
+                resume: None,
                 dry_run: true,
                 tags: crate::options::Tags::default(),
                 json: false,

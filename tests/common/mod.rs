@@ -6,7 +6,7 @@ pub mod slurm;
 
 use srt_graph_engine::journal::{self, Event};
 use srt_graph_engine::local::{live_group_members, pid_file_group, tagged_processes};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// PATH with /usr/sbin, where Debian puts nginx.
@@ -241,4 +241,23 @@ pub fn assert_run_dir_keeps_secrets(dir: &Path, needles: &[&str], inputs: &[&str
         }
     }
     assert!(files > 3, "only {files} files under {}", dir.display());
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// The environment directory, or `None` (skip, said aloud) when not root.
+pub fn env_dir(var: &str, script: &str) -> Option<PathBuf> {
+    if !is_root() {
+        eprintln!("SKIPPED: this test needs root to run {script} (sshd / slurmd / munged)");
+        return None;
+    }
+    match std::env::var_os(var) {
+        Some(d) => Some(PathBuf::from(d)),
+        None => panic!(
+            "{var} is not set: bring the test environment up with `bash {script} up` and export {var} \
+             (scripts/test.sh does both)"
+        ),
+    }
 }

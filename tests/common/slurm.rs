@@ -64,3 +64,50 @@ pub fn submit(env: &Path, dir: &Path, args: &[&str]) -> (String, PathBuf) {
 pub fn job_log(run_dir: &Path, job: &str) -> String {
     std::fs::read_to_string(run_dir.join(format!("slurm-{job}.out"))).unwrap_or_default()
 }
+
+/// The test cluster's directory (`None`: skipped, said aloud, when not root).
+pub fn slurm_env() -> Option<PathBuf> {
+    super::env_dir("SRT_GRAPH_SLURM_ENV", "tests/env/slurm.sh")
+}
+
+/// `srt-graph resume RUN_DIR` as a new batch job of `nodes` nodes: its job id, exit code and output.
+pub fn resume_in_new_allocation(
+    env: &Path,
+    dir: &Path,
+    run_dir: &Path,
+    nodes: usize,
+) -> (String, String, String) {
+    let out = slurm_cmd(env, "sbatch")
+        .current_dir(dir)
+        .args(["--parsable", "-N", &nodes.to_string(), "--output"])
+        .arg(run_dir.join("resume-%j.out"))
+        .arg("--wrap")
+        .arg(format!(
+            "{} resume {}",
+            env!("CARGO_BIN_EXE_srt-graph"),
+            run_dir.display()
+        ))
+        .output()
+        .expect("sbatch");
+    let job = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let code = wait_job(env, &job, Duration::from_secs(60));
+    let log =
+        std::fs::read_to_string(run_dir.join(format!("resume-{job}.out"))).unwrap_or_default();
+    (job, code, log)
+}
+
+/// The node agent of `node` in `job` (its pid), found by its command line and Slurm's environment.
+pub fn agent_pid(job: &str, node: &str) -> Option<i32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        if !String::from_utf8_lossy(&cmd).ends_with("node-agent\0") {
+            return None;
+        }
+        let env = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/environ")).ok()?)
+            .into_owned();
+        let has = |kv: &str| env.split('\0').any(|v| v == kv);
+        (has(&format!("SLURM_JOB_ID={job}")) && has(&format!("SLURMD_NODENAME={node}")))
+            .then_some(pid)
+    })
+}
