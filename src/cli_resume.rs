@@ -379,6 +379,19 @@ pub fn status(args: &StatusArgs) -> CliResult {
         journal::Event::RunFinished { status } => Some(format!("{status:?}").to_lowercase()),
         _ => None,
     });
+    // `(node, reason, steps on it)` for each node the run lost.
+    let lost: Vec<(&str, &str, &[String])> = prev
+        .journal
+        .iter()
+        .filter_map(|r| match &r.event {
+            journal::Event::NodeLost {
+                node,
+                reason,
+                steps,
+            } => Some((node.as_str(), reason.as_str(), steps.as_slice())),
+            _ => None,
+        })
+        .collect();
     if args.json {
         let tags = srt_graph_results::job::Job::read(&args.run_dir)
             .map(|j| j.tags)
@@ -392,6 +405,7 @@ pub fn status(args: &StatusArgs) -> CliResult {
             "finished": finished,
             "remaining": remaining,
             "timing": srt_graph_results::breakdown::read(&args.run_dir),
+            "lost_nodes": lost.iter().map(|(node, reason, steps)| json!({"node": node, "reason": reason, "steps": steps})).collect::<Vec<_>>(),
             "steps": rows.iter().map(|(id, node, state, detail)| json!({"id": id, "node": node, "state": state, "detail": detail})).collect::<Vec<_>>(),
         });
         crate::cli_plan::emit(&format!(
@@ -417,6 +431,17 @@ pub fn status(args: &StatusArgs) -> CliResult {
         out.push('\n');
     }
     out.push_str(&format!("remaining: {remaining} step(s)\n"));
+    for (node, reason, steps) in &lost {
+        out.push_str(&format!(
+            "lost: node {node} ({reason}){}; `srt-graph submit --resume {}` resumes without it\n",
+            if steps.is_empty() {
+                String::new()
+            } else {
+                format!(", with {}", steps.join(", "))
+            },
+            args.run_dir.display()
+        ));
+    }
     if let Some(b) = srt_graph_results::breakdown::read(&args.run_dir) {
         out.push_str(&srt_graph_results::breakdown::render(&b));
     }

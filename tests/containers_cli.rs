@@ -523,3 +523,142 @@ fn container_kill_9_then_resume_reuses_the_containers_and_down_removes_them() {
     assert_no_survivors(&run_dir);
     assert_eq!(enroot_containers(&c.env), Vec::<String>::new());
 }
+
+/// The journal's records of `event` (`node_lost`, …), parsed.
+fn journal_events(run_dir: &Path, event: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run_dir.join("journal.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["event"] == event)
+        .collect()
+}
+
+fn set_node_state(env: &Path, node: &str, state: &str) {
+    let mut c = slurm_cmd(env, "scontrol");
+    c.args([
+        "update",
+        &format!("nodename={node}"),
+        &format!("state={state}"),
+    ]);
+    if state != "resume" {
+        c.arg("reason=srt-graph test");
+    }
+    assert!(c.status().expect("scontrol").success(), "{node} {state}");
+}
+
+#[test]
+fn container_a_node_lost_in_the_gate_or_the_benchmark_is_named_and_resume_completes() {
+    let Some((c, _cluster)) = setup() else { return };
+    let recipe = concat!(env!("CARGO_MANIFEST_DIR"), "/recipes/container-demo.yaml");
+    // node3 holds decode-0 and router-2 (and its host sampler); the gate and the benchmark run on node1.
+    // Points kept by the resume: none after a loss in the gate; after one in the benchmark, those that
+    // finished before the loss was seen (c4, and c16 if it finished within the poll), never c64.
+    for (phase, kept) in [("wait-healthy", 0..=0), ("sa-bench/c16", 1..=2)] {
+        let dir = tempfile::tempdir().expect("tmp");
+        let config = cluster_config(dir.path(), &c, "");
+        let (job, run_dir) = submit(
+            &c.env,
+            dir.path(),
+            &[
+                recipe,
+                "--cluster-config",
+                config.to_str().expect("utf-8"),
+                "--",
+                "--grace",
+                "3s",
+            ],
+        );
+        let started = format!(r#""event":"step_started","step":"{phase}""#);
+        let deadline = Instant::now() + Duration::from_secs(240);
+        while !std::fs::read_to_string(run_dir.join("journal.jsonl"))
+            .unwrap_or_default()
+            .contains(&started)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{phase} never started: {}",
+                job_log(&run_dir, &job)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        set_node_state(&c.env, "node3", "drain");
+        let drained = Instant::now();
+        let code = wait_job(&c.env, &job, Duration::from_secs(120));
+        let took = drained.elapsed();
+        set_node_state(&c.env, "node3", "resume");
+        let log = job_log(&run_dir, &job);
+        eprintln!("node3 drained in {phase} → job ended: {took:?}");
+        assert_ne!(code, "0:0", "{log}");
+        assert!(took < Duration::from_secs(30), "{phase}: {took:?}\n{log}");
+        let line = log
+            .lines()
+            .find(|l| l.starts_with("node node3 lost (drained: srt-graph test): "))
+            .unwrap_or_else(|| panic!("{phase}: the loss is not named: {log}"));
+        for step in ["decode-0", "router-2"] {
+            assert!(line.contains(step), "{line}");
+        }
+        let lost = journal_events(&run_dir, "node_lost");
+        assert_eq!(lost.len(), 1, "{lost:?}");
+        // Nothing left: no process on any node, no container.
+        assert_no_survivors(&run_dir);
+        assert_eq!(enroot_containers(&c.env), Vec::<String>::new(), "{log}");
+        // The node is back: resume in a new allocation keeps the points that finished.
+        let (_, code, log) =
+            common::slurm::resume_in_new_allocation(&c.env, dir.path(), &run_dir, 4);
+        assert_eq!(code, "0:0", "{log}");
+        assert_eq!(bench_results(&run_dir), 3, "{log}");
+        let kept_points = log
+            .lines()
+            .filter(|l| l.trim_start().starts_with("keep") && l.contains("sa-bench/c"))
+            .count();
+        assert!(
+            kept.contains(&kept_points),
+            "{phase}: {kept_points} kept: {log}"
+        );
+        assert_no_survivors(&run_dir);
+        assert_eq!(enroot_containers(&c.env), Vec::<String>::new(), "{log}");
+    }
+}
+
+#[test]
+fn container_an_image_removed_while_the_job_waits_is_refused_before_anything_starts() {
+    let Some((c, _cluster)) = setup() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let image = dir.path().join("image.sqsh");
+    std::fs::copy(&c.image, &image).expect("copy the image");
+    let config = dir.path().join("srtslurm.yaml");
+    // Real (not mock) workers: mock ones run on the host when the image is not there. The job waits
+    // in the queue (`begin`) while the image goes; it would never get to start a GPU-less worker.
+    std::fs::write(
+        &config,
+        "use_gpus_per_node_directive: false\ndefault_sbatch_directives:\n  begin: now+60\n",
+    )
+    .expect("config");
+    let recipe = boxed(dir.path(), image.to_str().expect("utf-8"), "");
+    let (job, run_dir) = submit(
+        &c.env,
+        dir.path(),
+        &[
+            recipe.to_str().expect("utf-8"),
+            "--cluster-config",
+            config.to_str().expect("utf-8"),
+        ],
+    );
+    std::fs::remove_file(&image).expect("remove the image");
+    let held = slurm_cmd(&c.env, "scontrol")
+        .args(["update", &format!("jobid={job}"), "starttime=now"])
+        .status()
+        .expect("scontrol");
+    assert!(held.success());
+    let code = wait_job(&c.env, &job, Duration::from_secs(120));
+    let log = job_log(&run_dir, &job);
+    assert_ne!(code, "0:0", "{log}");
+    assert!(
+        log.contains(&format!("{}, which does not exist", image.display()))
+            && log.contains("nothing was started"),
+        "{log}"
+    );
+    assert_eq!(enroot_containers(&c.env), Vec::<String>::new(), "{log}");
+    assert!(journal_events(&run_dir, "spawned").is_empty(), "{log}");
+}

@@ -653,3 +653,100 @@ fn slurm_a_killed_node_agent_fails_the_run_by_name_and_resume_brings_a_new_one()
     );
     assert_no_survivors(&run_dir);
 }
+
+/// Every process under `root` (by parent links), `root` first.
+fn process_tree(root: i32) -> Vec<i32> {
+    let parents: Vec<(i32, i32)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let ppid = stat
+                .rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let mut out = vec![root];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i];
+        out.extend(parents.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    out
+}
+
+#[test]
+fn ssh_a_host_that_stops_answering_fails_the_run_by_name() {
+    let Some(env) = ssh_env() else { return };
+    let _hosts = SHARED_HOSTS.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = tempfile::tempdir().expect("tmp");
+    let recipe = recipe_file(
+        dir.path(),
+        "r.yaml",
+        "name: host-loss\nsteps:\n  - {name: hold, node: 2, service: true, run: 'exec sleep 600'}\n  - {name: work, after: [hold], run: 'sleep 90'}\n",
+    );
+    let run_dir = dir.path().join("run");
+    let mut child = std::process::Command::new(bin())
+        .current_dir(dir.path())
+        .arg("run")
+        .arg(&recipe)
+        .args([
+            "--executor",
+            "ssh",
+            "--hosts",
+            "h1,h2,h3",
+            "-q",
+            "--grace",
+            "2s",
+        ])
+        .arg("--run-dir")
+        .arg(&run_dir)
+        .arg("--ssh-config")
+        .arg(env.join("ssh_config"))
+        .env("PATH", path_env())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    common::wait_for_event(&run_dir, &mut child, "spawned", "work");
+    // h3 hangs: its sshd and everything under it (the connection, the session, `hold`) frozen.
+    let sshd: i32 = std::fs::read_to_string(env.join("sshd-3.pid"))
+        .expect("sshd pid")
+        .trim()
+        .parse()
+        .expect("pid");
+    let frozen = process_tree(sshd);
+    let signal = |sig| {
+        for &p in &frozen {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), sig);
+        }
+    };
+    signal(nix::sys::signal::Signal::SIGSTOP);
+    let at = Instant::now();
+    let out = child.wait_with_output().expect("wait");
+    let took = at.elapsed();
+    signal(nix::sys::signal::Signal::SIGCONT);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    eprintln!("froze h3 → run ended: {took:?}");
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(took < Duration::from_secs(30), "{took:?}: {err}");
+    assert!(
+        err.contains("node h3 lost (host not answering: ") && err.contains("): hold was on it"),
+        "{err}"
+    );
+    // Everything else was torn down; what was on h3 could not be reached, and is ended here.
+    let left: Vec<String> = common::survivors(&run_dir)
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    assert!(left.iter().all(|s| s == "hold"), "{left:?}");
+    common::kill_all(&run_dir);
+    assert_no_survivors(&run_dir);
+}

@@ -133,6 +133,21 @@ fn slurm_a_drained_node_fails_the_run_by_name_and_resume_excludes_it() {
     assert_eq!(lost[0]["steps"], serde_json::json!(["hold"]));
     // Drained is not dead: what ran there was stopped too.
     assert_no_survivors(&run_dir);
+    // `status` says so, and how to go on.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_srt-graph"))
+        .args(["status", run_dir.to_str().expect("utf-8")])
+        .env("PATH", path_env())
+        .env_remove("SLURM_JOB_ID")
+        .output()
+        .expect("status");
+    let status = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        status.contains(&format!(
+            "lost: node {node} (drained: srt-graph test), with hold; `srt-graph submit --resume {}` resumes without it",
+            run_dir.display()
+        )),
+        "{status}"
+    );
 
     // Bad input, refused before anything starts: a node the run never used; too few nodes left.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_srt-graph"))

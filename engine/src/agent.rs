@@ -139,7 +139,11 @@ pub async fn serve() -> std::io::Result<()> {
     )?;
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     let mut processes = tokio::task::JoinSet::new();
-    let slurmd = node.as_deref().and_then(find_slurmd);
+    // The node's slurmd as this agent last saw it: `(pid, gone)`.
+    let mut slurmd = node
+        .as_deref()
+        .and_then(find_slurmd)
+        .map(|pid| (pid, false));
     loop {
         tokio::select! {
             line = lines.next_line() => match line {
@@ -147,9 +151,7 @@ pub async fn serve() -> std::io::Result<()> {
                 Ok(Some(line)) => match serde_json::from_str::<Envelope>(&line) {
                     Ok(Envelope { to: Some(to), .. }) if node.as_ref() != Some(&to) => {}
                     Ok(Envelope { request: Request::Ping { id }, .. }) => {
-                        let output = slurmd.filter(|&pid| !is_slurmd(pid)).map_or(String::new(), |pid| {
-                            format!("slurmd not running (pid {pid} is gone)")
-                        });
+                        let output = check_slurmd(&mut slurmd, node.as_deref());
                         let _ = tx.send(Reply::Done { id, ok: true, output });
                     }
                     Ok(envelope) => handle(envelope.request, &tx, &mut processes),
@@ -168,24 +170,73 @@ pub async fn serve() -> std::io::Result<()> {
     Ok(())
 }
 
-/// The slurmd serving `node` on this machine: one named `slurmd` started with `-N node` (several
-/// per machine, Slurm's multiple-slurmd mode) or without `-N` (one per machine). `None` when none
-/// is visible (another PID namespace): then its loss is left to Slurm to see.
+/// The slurmd serving `node` on this machine: the oldest live process named `slurmd` started with
+/// `-N node` (several per machine: Slurm's multiple-slurmd mode) or, where none has `-N`, without it
+/// (one per machine). Not one of its short-lived forks (each step launch forks one, which execs
+/// slurmstepd; others exit as soon as they start, their command lines already empty). `None` when
+/// none is visible (another PID namespace): then its loss is left to Slurm to see.
 fn find_slurmd(node: &str) -> Option<u32> {
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-        // The daemon, not one of its short-lived forks (each step launch forks one, which execs
-        // slurmstepd): a fork's parent is slurmd.
-        if !is_slurmd(pid) || is_slurmd(parent_of(pid)?) {
-            return None;
-        }
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-        match args.iter().position(|a| *a == b"-N") {
-            Some(i) => (args.get(i + 1) == Some(&node.as_bytes())).then_some(pid),
-            None => Some(pid),
-        }
-    })
+    // (pid, start time, the node after `-N`, if any)
+    let daemons: Vec<(u32, u64, Option<String>)> = std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+            if !is_slurmd(pid) || is_slurmd(parent_of(pid)?) {
+                return None;
+            }
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let args: Vec<String> = cmdline
+                .split(|&b| b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            if !args.first().is_some_and(|a| a.ends_with("slurmd")) {
+                return None;
+            }
+            let named = args
+                .iter()
+                .position(|a| a == "-N")
+                .and_then(|i| args.get(i + 1).cloned());
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+            // Fields after the command: state is the first, start time the 20th.
+            if matches!(fields.first(), Some(&"Z") | Some(&"X")) {
+                return None;
+            }
+            let started: u64 = fields.get(19)?.parse().ok()?;
+            Some((pid, started, named))
+        })
+        .collect();
+    let several = daemons.iter().any(|(_, _, n)| n.is_some());
+    daemons
+        .into_iter()
+        .filter(|(_, _, n)| {
+            if several {
+                n.as_deref() == Some(node)
+            } else {
+                true
+            }
+        })
+        .min_by_key(|(_, started, _)| *started)
+        .map(|(pid, _, _)| pid)
+}
+
+/// What the heartbeat says of the node's slurmd: nothing while it runs (a restarted one, found
+/// again, is as good), else that it is gone.
+fn check_slurmd(slurmd: &mut Option<(u32, bool)>, node: Option<&str>) -> String {
+    let Some((pid, gone)) = *slurmd else {
+        return String::new();
+    };
+    if !gone && !is_slurmd(pid) {
+        *slurmd = Some(match node.and_then(find_slurmd) {
+            Some(again) => (again, false),
+            None => (pid, true),
+        });
+    }
+    match *slurmd {
+        Some((pid, true)) => format!("slurmd not running (pid {pid} is gone)"),
+        _ => String::new(),
+    }
 }
 
 fn parent_of(pid: u32) -> Option<u32> {
@@ -930,5 +981,51 @@ impl<K: std::hash::Hash + Eq + Clone> AgentPool<K> {
             .into_iter()
             .filter_map(|(k, s)| Some((k, s.lock().ok()?.clone()?)))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{check_slurmd, find_slurmd};
+
+    /// A process named `slurmd` serving `node`: a copy of bash under that name, waiting on its input
+    /// (a builtin: no child), with `-N node` among its arguments.
+    fn fake_slurmd(dir: &std::path::Path, node: &str) -> std::process::Child {
+        let bin = dir.join("slurmd");
+        if !bin.exists() {
+            std::fs::copy("/bin/bash", &bin).expect("copy bash");
+        }
+        std::process::Command::new(&bin)
+            .args(["-c", "read -t 60 line", "-N", node])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the stand-in")
+    }
+
+    #[test]
+    fn a_slurmd_gone_is_said_and_one_started_again_is_found() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let node = format!("srt-graph-test-{}", std::process::id());
+        let mut first = fake_slurmd(dir.path(), &node);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let mut seen = find_slurmd(&node).map(|pid| (pid, false));
+        assert_eq!(seen, Some((first.id(), false)));
+        assert_eq!(check_slurmd(&mut seen, Some(&node)), "");
+        // Restarted (a new process): found again, no loss.
+        let _ = first.kill();
+        let _ = first.wait();
+        let mut second = fake_slurmd(dir.path(), &node);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert_eq!(check_slurmd(&mut seen, Some(&node)), "");
+        assert_eq!(seen, Some((second.id(), false)));
+        // Gone for good: said, and said again.
+        let _ = second.kill();
+        let _ = second.wait();
+        let said = format!("slurmd not running (pid {} is gone)", second.id());
+        assert_eq!(check_slurmd(&mut seen, Some(&node)), said);
+        assert_eq!(check_slurmd(&mut seen, Some(&node)), said);
+        // A node no slurmd serves is never reported.
+        let mut none = None;
+        assert_eq!(check_slurmd(&mut none, Some(&node)), "");
     }
 }

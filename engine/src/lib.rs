@@ -18,6 +18,7 @@ pub mod secret;
 pub mod slurm;
 pub mod slurm_watch;
 pub mod ssh;
+pub mod ssh_watch;
 pub mod testing;
 pub mod trace;
 pub mod transport;

@@ -758,8 +758,14 @@ impl Executor<'_> {
             if !self.lost.insert(loss.node) {
                 continue;
             }
+            // Running there, or failed there with its process group recorded (a connection to the node
+            // that died first ended the session, not the process).
             let on_it: Vec<String> = (0..self.runs.len())
-                .filter(|&i| self.step(i).node == loss.node && self.runs[i].pgid.is_some())
+                .filter(|&i| {
+                    let r = &self.runs[i];
+                    self.step(i).node == loss.node
+                        && (r.pgid.is_some() || (r.state == State::Failed && r.last_pgid.is_some()))
+                })
                 .map(|i| self.step(i).id.clone())
                 .collect();
             let what = match on_it.len() {
@@ -952,6 +958,9 @@ impl Executor<'_> {
                 }
             }
         }
+        // A node lost while the run wound down is named too (a connection that died first failed the
+        // steps there before the loss was known).
+        self.check_nodes();
         // A step that ended on its own (a crashed service, a failed task) may have left its group behind:
         // forked children locally; with ssh or srun the remote group itself, when only the connection to
         // it died.
@@ -960,6 +969,9 @@ impl Executor<'_> {
                 continue;
             }
             let node = self.step(i).node;
+            if self.lost.contains(&node) {
+                continue;
+            }
             if let Some(pgid) = self.runs[i].last_pgid {
                 if self.transport.group_alive(node, pgid) {
                     tracing::debug!(step = %self.step(i).id, pgid, "stopping what is left of a failed step");
@@ -967,6 +979,7 @@ impl Executor<'_> {
                 }
             }
         }
+        self.check_nodes();
     }
 
     fn finish(mut self, left_up: Vec<ServiceHandle>) -> RunReport {

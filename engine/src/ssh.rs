@@ -39,6 +39,8 @@ pub struct SshTransport {
     pool: Arc<Mutex<HashMap<String, Vec<usize>>>>,
     /// Serialises opening masters after start.
     opening: Mutex<()>,
+    /// Host loss, watched from the first spawn on.
+    watch: std::sync::OnceLock<crate::ssh_watch::Watch>,
 }
 
 /// A session slot on one master; freed on drop.
@@ -112,6 +114,7 @@ impl SshTransport {
             distinct,
             pool: Arc::new(Mutex::new(HashMap::new())),
             opening: Mutex::new(()),
+            watch: std::sync::OnceLock::new(),
         };
         let results: Vec<Result<(), TransportError>> = std::thread::scope(|s| {
             let handles: Vec<_> = t
@@ -193,7 +196,9 @@ impl SshTransport {
                 // reopens a master that went away (see `acquire`).
                 "ControlPersist=10m",
                 "-o",
-                "ServerAliveInterval=5",
+                // A host that stops answering ends the master within 6 s (the watch then asks
+                // whether the host answers at all).
+                "ServerAliveInterval=2",
                 "-o",
                 "ServerAliveCountMax=3",
                 "-E",
@@ -342,9 +347,60 @@ pub fn resolve_address(config: Option<&Path>, host: &str) -> Result<String, Tran
 }
 
 impl Drop for SshTransport {
-    /// Masters are closed however the transport goes away (a panic included).
+    /// Masters are closed however the transport goes away (a panic included); the watch first, so
+    /// that closing them is no loss.
     fn drop(&mut self) {
+        if let Some(w) = self.watch.get() {
+            w.stop();
+        }
         self.close();
+    }
+}
+
+impl SshTransport {
+    fn start_watch(&self) {
+        self.watch.get_or_init(|| {
+            let sockets = self
+                .distinct
+                .iter()
+                .map(|h| (h.clone(), self.control_path(h, 0)))
+                .collect();
+            let config = self.opts.config.clone();
+            crate::ssh_watch::Watch::start(
+                self.opts.hosts.clone(),
+                sockets,
+                Box::new(move |host| {
+                    let mut c = std::process::Command::new("ssh");
+                    if let Some(cfg) = &config {
+                        c.arg("-F").arg(cfg);
+                    }
+                    c.args([
+                        "-T",
+                        "-o",
+                        "BatchMode=yes",
+                        "-o",
+                        "ConnectTimeout=5",
+                        "-o",
+                        "ControlPath=none",
+                        "--",
+                        host,
+                        "true",
+                    ]);
+                    run_captured(&mut c, Duration::from_secs(10)).map(|_| ())
+                }),
+            )
+        });
+    }
+
+    /// A lost host is not waited on: it may never answer.
+    fn refuse_lost(&self, node: usize) -> std::io::Result<()> {
+        match self.watch.get().filter(|w| w.is_lost(node)) {
+            Some(_) => Err(std::io::Error::other(format!(
+                "{} is lost",
+                self.host(node).unwrap_or("the host")
+            ))),
+            None => Ok(()),
+        }
     }
 }
 
@@ -362,10 +418,11 @@ impl NodeShell for SshTransport {
 
 impl GroupSignaller for SshTransport {
     fn signal_group(&self, node: usize, pgid: i32, signal: i32) -> std::io::Result<()> {
+        self.refuse_lost(node)?;
         remote::signal_group(self, node, pgid, signal)
     }
     fn group_alive(&self, node: usize, pgid: i32) -> bool {
-        remote::group_alive(self, node, pgid)
+        self.refuse_lost(node).is_ok() && remote::group_alive(self, node, pgid)
     }
     fn machines(&self) -> Vec<usize> {
         self.distinct
@@ -391,10 +448,18 @@ impl Transport for SshTransport {
         remote::port_holder(self, node, addr, port)
     }
 
+    fn lost_nodes(&self) -> Vec<crate::transport::NodeLoss> {
+        self.watch
+            .get()
+            .map(crate::ssh_watch::Watch::losses)
+            .unwrap_or_default()
+    }
+
     async fn spawn(&self, req: &SpawnRequest) -> Result<Box<dyn Process>, TransportError> {
         if req.argv.is_empty() {
             return Err(TransportError::EmptyCommand);
         }
+        self.start_watch();
         let host = self.host(req.node)?.to_string();
         // The environment follows on the session's standard input, never in an argv: every user of
         // either machine can read argvs (`ps`), only the owner can read a process's environment.
