@@ -524,29 +524,6 @@ fn container_kill_9_then_resume_reuses_the_containers_and_down_removes_them() {
     assert_eq!(enroot_containers(&c.env), Vec::<String>::new());
 }
 
-/// The journal's records of `event` (`node_lost`, …), parsed.
-fn journal_events(run_dir: &Path, event: &str) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(run_dir.join("journal.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|r| r["event"] == event)
-        .collect()
-}
-
-fn set_node_state(env: &Path, node: &str, state: &str) {
-    let mut c = slurm_cmd(env, "scontrol");
-    c.args([
-        "update",
-        &format!("nodename={node}"),
-        &format!("state={state}"),
-    ]);
-    if state != "resume" {
-        c.arg("reason=srt-graph test");
-    }
-    assert!(c.status().expect("scontrol").success(), "{node} {state}");
-}
-
 #[test]
 fn container_a_node_lost_in_the_gate_or_the_benchmark_is_named_and_resume_completes() {
     let Some((c, _cluster)) = setup() else { return };
@@ -582,11 +559,11 @@ fn container_a_node_lost_in_the_gate_or_the_benchmark_is_named_and_resume_comple
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        set_node_state(&c.env, "node3", "drain");
+        common::slurm::set_node_state(&c.env, "node3", "drain");
         let drained = Instant::now();
         let code = wait_job(&c.env, &job, Duration::from_secs(120));
         let took = drained.elapsed();
-        set_node_state(&c.env, "node3", "resume");
+        common::slurm::set_node_state(&c.env, "node3", "resume");
         let log = job_log(&run_dir, &job);
         eprintln!("node3 drained in {phase} → job ended: {took:?}");
         assert_ne!(code, "0:0", "{log}");
@@ -598,7 +575,7 @@ fn container_a_node_lost_in_the_gate_or_the_benchmark_is_named_and_resume_comple
         for step in ["decode-0", "router-2"] {
             assert!(line.contains(step), "{line}");
         }
-        let lost = journal_events(&run_dir, "node_lost");
+        let lost = common::journal_events(&run_dir, "node_lost");
         assert_eq!(lost.len(), 1, "{lost:?}");
         // Nothing left: no process on any node, no container.
         assert_no_survivors(&run_dir);
@@ -660,5 +637,122 @@ fn container_an_image_removed_while_the_job_waits_is_refused_before_anything_sta
         "{log}"
     );
     assert_eq!(enroot_containers(&c.env), Vec::<String>::new(), "{log}");
-    assert!(journal_events(&run_dir, "spawned").is_empty(), "{log}");
+    assert!(
+        common::journal_events(&run_dir, "spawned").is_empty(),
+        "{log}"
+    );
+}
+
+/// The kill-point harness on Slurm with pyxis containers: the container demo is submitted, its
+/// orchestrator `kill -9`ed once its journal holds a chosen number of events (spread over the run by
+/// a seeded generator), and the run resumed in a new allocation, each time. Every resumed run must
+/// complete with all its results, and leave no process and no container on any node.
+/// `KILL_POINTS_SLURM` (default 2) points, `KILL_SEED` shifts them; figures in
+/// `target/kill-points-slurm.txt`.
+#[test]
+fn container_kill_9_at_random_points_then_resume_in_a_new_allocation() {
+    let Some((c, _cluster)) = setup() else { return };
+    let points: u64 = std::env::var("KILL_POINTS_SLURM")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let mut state: u64 = std::env::var("KILL_SEED")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0)
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut next = |below: u64| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % below.max(1)
+    };
+    let recipe = concat!(env!("CARGO_MANIFEST_DIR"), "/recipes/container-demo.yaml");
+    let mut report = String::new();
+    let (mut hit, mut completed) = (0, 0);
+    for k in 0..points {
+        let dir = tempfile::tempdir().expect("tmp");
+        let config = cluster_config(dir.path(), &c, "");
+        let (job, run_dir) = submit(
+            &c.env,
+            dir.path(),
+            &[
+                recipe,
+                "--cluster-config",
+                config.to_str().expect("utf-8"),
+                "--",
+                "--grace",
+                "3s",
+            ],
+        );
+        // A whole run writes about three events per step (started, spawned, finished) and two more.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let plan = loop {
+            if let Some(p) = std::fs::read(run_dir.join("plan.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            {
+                break p;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no plan: {}",
+                job_log(&run_dir, &job)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let total = 3 * plan["steps"].as_array().map_or(0, Vec::len) as u64 + 2;
+        let at = 2 + next(total - 3) as usize;
+        let events = |run_dir: &Path| {
+            std::fs::read_to_string(run_dir.join("journal.jsonl"))
+                .unwrap_or_default()
+                .lines()
+                .count()
+        };
+        while events(&run_dir) < at && Instant::now() < deadline + Duration::from_secs(120) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let orchestrator = common::journal_events(&run_dir, "run_started")
+            .first()
+            .and_then(|r| r["orchestrator_pid"].as_i64());
+        let killed = orchestrator.is_some_and(|pid| {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .is_ok()
+        });
+        let _ = wait_job(&c.env, &job, Duration::from_secs(120));
+        let ended_alone = common::journal_events(&run_dir, "run_finished").len() == 1;
+        if !killed || ended_alone {
+            report.push_str(&format!(
+                "point {k}: event {at}/{total}: the run had ended\n"
+            ));
+            continue;
+        }
+        hit += 1;
+        let (_, code, log) =
+            common::slurm::resume_in_new_allocation(&c.env, dir.path(), &run_dir, 4);
+        assert_eq!(code, "0:0", "point {k} (event {at}/{total}): {log}");
+        assert_eq!(bench_results(&run_dir), 3, "point {k}: {log}");
+        assert_no_survivors(&run_dir);
+        assert_eq!(
+            enroot_containers(&c.env),
+            Vec::<String>::new(),
+            "point {k}: {log}"
+        );
+        completed += 1;
+        report.push_str(&format!(
+            "point {k}: killed at event {at}/{total}; resumed, completed\n"
+        ));
+    }
+    report.push_str(&format!(
+        "{points} points, {hit} hit a live run, {completed} resumed and completed, 0 processes and 0 containers left\n"
+    ));
+    eprint!("{report}");
+    let _ = std::fs::write(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/kill-points-slurm.txt"),
+        &report,
+    );
 }

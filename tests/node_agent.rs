@@ -167,11 +167,12 @@ async fn a_closed_agent_outlives_its_orchestrator_until_its_processes_end() {
 }
 
 /// A launcher as `srun --nodes=2 --label --input=all` is: both agents read every request, each
-/// reply comes back behind its task's label, and srun says on its error stream which task ended.
+/// reply comes back behind its task's label, cut into labelled pieces of 1024 bytes, and srun says
+/// on its error stream which task ended.
 fn start_two(dir: &std::path::Path) -> Vec<Agent> {
     let bin = env!("CARGO_BIN_EXE_srt-graph");
     let script = format!(
-        "task() {{ SLURMD_NODENAME=$1 {bin} node-agent | sed -u \"s/^/ $2: /\"; \
+        "task() {{ SLURMD_NODENAME=$1 {bin} node-agent | stdbuf -oL fold -b -w 1024 | sed -u \"s/^/ $2: /\"; \
          [ -e {dir}/end-$1 ] && echo \"srun: error: $1: task $2: Killed\" >&2; }}; \
          exec 3>&1; tee -p >(task nodeA 0 >&3) | task nodeB 1",
         dir = dir.display()
@@ -212,6 +213,18 @@ async fn one_launcher_serves_several_nodes_each_request_on_its_own() {
             )
             .expect("run");
         assert_eq!(out.trim(), node);
+        // A reply longer than srun's pieces (and cut inside a multi-byte character) arrives whole.
+        let long = agent
+            .run(
+                &[
+                    "sh".into(),
+                    "-c".into(),
+                    "for i in $(seq 3000); do printf 'é'; done".into(),
+                ],
+                Duration::from_secs(5),
+            )
+            .expect("a long reply");
+        assert_eq!(long, "é".repeat(3000));
     }
     // nodeA's agent ends (its process with it): only nodeA's waiters hear of it, by name.
     std::fs::write(dir.path().join("end-nodeA"), "").expect("mark");

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::slurm::{agent_pid, job_log, slurm_cmd, slurm_env, submit, wait_job};
+use common::slurm::{agent_pid, job_log, set_node_state, slurm_cmd, slurm_env, submit, wait_job};
 use common::{assert_no_survivors, path_env};
 use std::path::Path;
 use std::sync::Mutex;
@@ -55,28 +55,25 @@ fn start(env: &Path, dir: &Path) -> (String, std::path::PathBuf, String) {
 }
 
 fn node_lost_records(run_dir: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(run_dir.join("journal.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|r| r["event"] == "node_lost")
-        .collect()
+    common::journal_events(run_dir, "node_lost")
 }
 
-fn scontrol_update(env: &Path, node: &str, state: &str) {
-    let mut c = slurm_cmd(env, "scontrol");
-    c.args([
-        "update",
-        &format!("nodename={node}"),
-        &format!("state={state}"),
-    ]);
-    if state != "resume" {
-        c.arg("reason=srt-graph test");
-    }
+/// Waits for the job a loss at `since` ended: bounded, failed, within 30 s, naming `expect`. Its log.
+fn ended_by_loss(env: &Path, job: &str, run_dir: &Path, since: Instant, expect: &str) -> String {
+    let code = wait_job(env, job, Duration::from_secs(90));
+    let took = since.elapsed();
+    eprintln!("{expect} → job ended: {took:?}");
+    let log = job_log(run_dir, job);
+    assert_ne!(code, "0:0", "{log}");
     assert!(
-        c.status().expect("scontrol").success(),
-        "scontrol update {node} {state}"
+        took < Duration::from_secs(30),
+        "the loss took {took:?} to end the job"
     );
+    assert!(
+        log.contains(expect),
+        "the failure names the node, why and what ran there: {log}"
+    );
+    log
 }
 
 /// `srt-graph resume RUN_DIR ARGS…` in a new allocation (`-N 3`, `-w a,b`): exit code and log.
@@ -109,24 +106,15 @@ fn slurm_a_drained_node_fails_the_run_by_name_and_resume_excludes_it() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().expect("tmp");
     let (job, run_dir, node) = start(&env, dir.path());
-    scontrol_update(&env, &node, "drain");
+    set_node_state(&env, &node, "drain");
     let drained_at = Instant::now();
-    let code = wait_job(&env, &job, Duration::from_secs(60));
-    let took = drained_at.elapsed();
-    eprintln!("drained {node} → job ended: {took:?}");
-    scontrol_update(&env, &node, "resume");
-    let log = job_log(&run_dir, &job);
-    assert_ne!(code, "0:0", "{log}");
-    assert!(
-        took < Duration::from_secs(30),
-        "the loss took {took:?} to end the job"
-    );
-    assert!(
-        log.contains(&format!(
-            "node {node} lost (drained: srt-graph test): hold was on it"
-        )),
-        "the failure names the node, why and what ran there: {log}"
-    );
+    let expect = format!("node {node} lost (drained: srt-graph test): hold was on it");
+    let ended =
+        std::panic::catch_unwind(|| ended_by_loss(&env, &job, &run_dir, drained_at, &expect));
+    set_node_state(&env, &node, "resume");
+    if let Err(e) = ended {
+        std::panic::resume_unwind(e);
+    }
     let lost = node_lost_records(&run_dir);
     assert_eq!(lost.len(), 1, "{lost:?}");
     assert_eq!(lost[0]["node"], node.as_str());
@@ -245,22 +233,14 @@ fn slurm_a_node_that_stops_answering_fails_the_run_within_seconds() {
     let frozen_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
-    let code = wait_job(&env, &job, Duration::from_secs(90));
-    let took = frozen_at.elapsed();
-    eprintln!("froze {node}'s agent → job ended: {took:?}");
+    let expect =
+        format!("node {node} lost (its node agent has not answered for 6s): hold was on it");
+    let ended =
+        std::panic::catch_unwind(|| ended_by_loss(&env, &job, &run_dir, frozen_at, &expect));
     stop(nix::sys::signal::Signal::SIGCONT);
-    let log = job_log(&run_dir, &job);
-    assert_ne!(code, "0:0", "{log}");
-    assert!(
-        took < Duration::from_secs(30),
-        "the loss took {took:?} to end the job"
-    );
-    assert!(
-        log.contains(&format!(
-            "node {node} lost (its node agent has not answered for 6s): hold was on it"
-        )),
-        "{log}"
-    );
+    if let Err(e) = ended {
+        std::panic::resume_unwind(e);
+    }
     let lost = node_lost_records(&run_dir);
     assert_eq!(lost.len(), 1, "{lost:?}");
     let seen = lost[0]["t"].as_f64().unwrap_or(0.0) - frozen_epoch;

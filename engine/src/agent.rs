@@ -803,6 +803,22 @@ fn watch_launcher_messages(
     }
 }
 
+/// srun's pieces of a longer line are this long (its I/O buffer); a shorter one ends a line.
+const CUT_AT: usize = 1000;
+/// A reply is never longer (a node operation's output): a runaway is dropped, not held.
+const MAX_REPLY: usize = 64 << 20;
+
+/// `(task, the rest)` of srun's `--label` prefix (`" 3: "`).
+fn split_label(line: &[u8]) -> Option<(u32, &[u8])> {
+    let colon = line.windows(2).position(|w| w == b": ")?;
+    let task = std::str::from_utf8(&line[..colon])
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some((task, &line[colon + 2..]))
+}
+
 /// The reader thread: replies to their waiters (by task label when the launcher serves several); at
 /// the end of the launcher's output, everyone still waiting learns how it ended.
 fn read_replies(
@@ -814,14 +830,33 @@ fn read_replies(
 ) {
     let labelled = routes.len() > 1;
     let mut by_task: HashMap<u32, usize> = HashMap::new();
-    for line in std::io::BufReader::new(stdout).lines() {
+    // srun cuts a task's line after 1024 bytes and labels each piece: a task's pieces are joined
+    // until they read as a reply (bytes: a cut may fall inside a UTF-8 character).
+    let mut pieces: HashMap<Option<u32>, Vec<u8>> = HashMap::new();
+    for line in std::io::BufReader::new(stdout).split(b'\n') {
         let Ok(line) = line else { break };
-        let (task, body) = match line.split_once(": ").filter(|_| labelled) {
-            Some((task, body)) => (task.trim().parse::<u32>().ok(), body),
-            None => (None, line.as_str()),
+        let (task, body) = match split_label(&line).filter(|_| labelled) {
+            Some((task, body)) => (Some(task), body),
+            None => (None, line.as_slice()),
         };
-        match serde_json::from_str::<Reply>(body) {
-            Ok(Reply::Ready { node, .. }) => {
+        let joined = pieces.remove(&task).map(|mut held| {
+            held.extend_from_slice(body);
+            held
+        });
+        let text = joined.as_deref().unwrap_or(body);
+        let reply = match serde_json::from_slice::<Reply>(text) {
+            Ok(reply) => reply,
+            Err(_) if labelled && body.len() >= CUT_AT && text.len() < MAX_REPLY => {
+                pieces.insert(task, text.to_vec());
+                continue;
+            }
+            Err(_) => {
+                tracing::debug!("not a reply: {}", String::from_utf8_lossy(text));
+                continue;
+            }
+        };
+        match reply {
+            Reply::Ready { node, .. } => {
                 let at = match &node {
                     Some(n) if labelled => routes.iter().position(|r| r.node.as_ref() == Some(n)),
                     _ => Some(0),
@@ -833,7 +868,7 @@ fn read_replies(
                     let _ = ready.send(at);
                 }
             }
-            Ok(reply) => {
+            reply => {
                 let at = if labelled {
                     task.and_then(|t| by_task.get(&t).copied())
                 } else {
@@ -841,10 +876,9 @@ fn read_replies(
                 };
                 match at.and_then(|i| routes.get(i)) {
                     Some(r) => r.shared.dispatch(reply),
-                    None => tracing::debug!("a reply from no known agent: {line}"),
+                    None => tracing::debug!("a reply from no known agent (task {task:?})"),
                 }
             }
-            Err(_) => tracing::debug!("not a reply: {line}"),
         }
     }
     // srun's last words (which task ended, and how) name the loss better than its exit code.

@@ -10,10 +10,10 @@
 
 use crate::agent::{Agent, Answer};
 use crate::remote::run_captured;
-use crate::transport::NodeLoss;
+use crate::transport::{Losses, NodeLoss};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often Slurm is asked and the agents pinged.
@@ -30,14 +30,14 @@ pub type Agents = Box<dyn Fn() -> Vec<(usize, Arc<Agent>)> + Send>;
 /// The running watch; stops when dropped.
 pub struct Watch {
     stop: Arc<AtomicBool>,
-    losses: Arc<Mutex<Vec<NodeLoss>>>,
+    losses: Losses,
 }
 
 impl Watch {
     /// Watches `names` (logical node → Slurm node name).
     pub fn start(names: Vec<String>, agents: Agents) -> Watch {
         let stop = Arc::new(AtomicBool::new(false));
-        let losses = Arc::new(Mutex::new(Vec::new()));
+        let losses = Losses::default();
         let (s, l) = (stop.clone(), losses.clone());
         std::thread::spawn(move || watch(&names, &agents, &s, &l));
         Watch { stop, losses }
@@ -45,14 +45,12 @@ impl Watch {
 
     /// Every loss seen so far, in the order seen.
     pub fn losses(&self) -> Vec<NodeLoss> {
-        self.losses.lock().map(|l| l.clone()).unwrap_or_default()
+        self.losses.all()
     }
 
     /// Whether `node` was lost.
     pub fn is_lost(&self, node: usize) -> bool {
-        self.losses
-            .lock()
-            .is_ok_and(|l| l.iter().any(|x| x.node == node))
+        self.losses.has(node)
     }
 }
 
@@ -62,7 +60,7 @@ impl Drop for Watch {
     }
 }
 
-fn watch(names: &[String], agents: &Agents, stop: &AtomicBool, losses: &Mutex<Vec<NodeLoss>>) {
+fn watch(names: &[String], agents: &Agents, stop: &AtomicBool, losses: &Losses) {
     let mut distinct: Vec<&str> = Vec::new();
     for n in names {
         if !distinct.contains(&n.as_str()) {
@@ -121,21 +119,8 @@ fn watch(names: &[String], agents: &Agents, stop: &AtomicBool, losses: &Mutex<Ve
             }
             false
         });
-        if !found.is_empty() {
-            if let Ok(mut l) = losses.lock() {
-                for (name, reason) in found {
-                    for (k, _) in names.iter().enumerate().filter(|(_, n)| **n == name) {
-                        if !l.iter().any(|x| x.node == k) {
-                            tracing::warn!(node = %name, %reason, "node lost");
-                            l.push(NodeLoss {
-                                node: k,
-                                name: name.clone(),
-                                reason: reason.clone(),
-                            });
-                        }
-                    }
-                }
-            }
+        for (name, reason) in found {
+            losses.record(names, &name, &reason);
         }
         std::thread::sleep(POLL.saturating_sub(ANSWER_READ));
     }

@@ -5,10 +5,10 @@
 //! A host that answers it only lost its connection (the next session reopens one: not a loss); one
 //! that does not is lost.
 
-use crate::transport::NodeLoss;
+use crate::transport::{Losses, NodeLoss};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 const POLL: Duration = Duration::from_secs(2);
@@ -19,7 +19,7 @@ pub type Probe = Box<dyn Fn(&str) -> Result<(), String> + Send>;
 /// The running watch; stops when dropped.
 pub struct Watch {
     stop: Arc<AtomicBool>,
-    losses: Arc<Mutex<Vec<NodeLoss>>>,
+    losses: Losses,
 }
 
 impl Watch {
@@ -27,15 +27,12 @@ impl Watch {
     /// socket of its first master).
     pub fn start(hosts: Vec<String>, sockets: Vec<(String, PathBuf)>, probe: Probe) -> Watch {
         let stop = Arc::new(AtomicBool::new(false));
-        let losses = Arc::new(Mutex::new(Vec::new()));
+        let losses = Losses::default();
         let (s, l) = (stop.clone(), losses.clone());
         std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 for (host, socket) in &sockets {
-                    let known = l
-                        .lock()
-                        .is_ok_and(|l| l.iter().any(|x: &NodeLoss| &x.name == host));
-                    if known || std::os::unix::net::UnixStream::connect(socket).is_ok() {
+                    if l.has_name(host) || std::os::unix::net::UnixStream::connect(socket).is_ok() {
                         continue;
                     }
                     // The master is gone (a dropped connection, or keepalives unanswered).
@@ -43,17 +40,7 @@ impl Watch {
                         return;
                     }
                     if let Err(said) = probe(host) {
-                        let reason = format!("host not answering: {said}");
-                        tracing::warn!(%host, %reason, "host lost");
-                        if let Ok(mut l) = l.lock() {
-                            for (k, _) in hosts.iter().enumerate().filter(|(_, h)| *h == host) {
-                                l.push(NodeLoss {
-                                    node: k,
-                                    name: host.clone(),
-                                    reason: reason.clone(),
-                                });
-                            }
-                        }
+                        l.record(&hosts, host, &format!("host not answering: {said}"));
                     }
                 }
                 std::thread::sleep(POLL);
@@ -63,13 +50,11 @@ impl Watch {
     }
 
     pub fn losses(&self) -> Vec<NodeLoss> {
-        self.losses.lock().map(|l| l.clone()).unwrap_or_default()
+        self.losses.all()
     }
 
     pub fn is_lost(&self, node: usize) -> bool {
-        self.losses
-            .lock()
-            .is_ok_and(|l| l.iter().any(|x| x.node == node))
+        self.losses.has(node)
     }
 
     pub fn stop(&self) {

@@ -109,6 +109,44 @@ pub struct NodeLoss {
     pub reason: String,
 }
 
+/// The nodes a watch found lost, shared by the watch and its transport.
+#[derive(Debug, Clone, Default)]
+pub struct Losses(Arc<Mutex<Vec<NodeLoss>>>);
+
+impl Losses {
+    /// Every loss so far, in the order seen.
+    pub fn all(&self) -> Vec<NodeLoss> {
+        self.0.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    pub fn has(&self, node: usize) -> bool {
+        self.0
+            .lock()
+            .is_ok_and(|l| l.iter().any(|x| x.node == node))
+    }
+
+    pub fn has_name(&self, name: &str) -> bool {
+        self.0
+            .lock()
+            .is_ok_and(|l| l.iter().any(|x| x.name == name))
+    }
+
+    /// `name` is lost: every logical node on it (`names`: logical node → name), once each.
+    pub fn record(&self, names: &[String], name: &str, reason: &str) {
+        let Ok(mut l) = self.0.lock() else { return };
+        for (k, _) in names.iter().enumerate().filter(|(_, n)| *n == name) {
+            if !l.iter().any(|x| x.node == k) {
+                tracing::warn!(node = %name, %reason, "node lost");
+                l.push(NodeLoss {
+                    node: k,
+                    name: name.to_string(),
+                    reason: reason.to_string(),
+                });
+            }
+        }
+    }
+}
+
 /// A started process: its group can be signalled while someone else waits for it.
 #[async_trait]
 pub trait Process: Send {

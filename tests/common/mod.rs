@@ -261,3 +261,13 @@ pub fn env_dir(var: &str, script: &str) -> Option<PathBuf> {
         ),
     }
 }
+
+/// The run's journal records of `event` (`node_lost`, `spawned`, …), parsed.
+pub fn journal_events(run_dir: &Path, event: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run_dir.join("journal.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r["event"] == event)
+        .collect()
+}

@@ -111,3 +111,17 @@ pub fn agent_pid(job: &str, node: &str) -> Option<i32> {
             .then_some(pid)
     })
 }
+
+/// `scontrol update nodename=NODE state=STATE` (with a reason unless resuming it).
+pub fn set_node_state(env: &Path, node: &str, state: &str) {
+    let mut c = slurm_cmd(env, "scontrol");
+    c.args([
+        "update",
+        &format!("nodename={node}"),
+        &format!("state={state}"),
+    ]);
+    if state != "resume" {
+        c.arg("reason=srt-graph test");
+    }
+    assert!(c.status().expect("scontrol").success(), "{node} {state}");
+}

@@ -54,7 +54,9 @@ pub fn packages(id: String, node: usize, python: &str, packages: &[String], summ
     s
 }
 
-/// `python3 -m venv DIR`: idempotent, so a cached venv is reused as is.
+/// `python3 -m venv DIR`, reusing a cached venv whose pip runs. One whose creation was cut short (an
+/// orchestrator killed mid-way: found by the Slurm kill-point harness) is made again: `venv` over
+/// it fails in `ensurepip` every time.
 pub fn venv(node: usize, node_name: &str, dir: &str) -> Step {
     venv_with_id(format!("venv/{node_name}"), node, dir)
 }
@@ -64,11 +66,24 @@ pub fn venv_with_id(id: String, node: usize, dir: &str) -> Step {
     let mut s = SPEC.step(id, node, Lifetime::Task);
     s.command = Some(locked(
         dir,
-        vec!["python3".into(), "-m".into(), "venv".into(), dir.into()],
+        vec![
+            "sh".into(),
+            "-c".into(),
+            MAKE_VENV.into(),
+            "make-venv".into(),
+            dir.into(),
+        ],
     ));
     s.summary = format!("create (or reuse) the virtualenv {dir}");
     s
 }
+
+/// The venv is `$1` (an argument: a recipe value never reaches the script's text).
+const MAKE_VENV: &str = concat!(
+    r#"if "$1/bin/python3" -m pip --version >/dev/null 2>&1; then echo "reusing $1"; exit 0; fi; "#,
+    r#"if [ -e "$1" ]; then echo "$1 is incomplete (no working pip): making it again"; rm -rf "$1"; fi; "#,
+    r#"exec python3 -m venv "$1""#
+);
 
 /// Wraps a pip command in `flock` on the venv: concurrent installs into one environment corrupt it
 /// (srt-slurm had to add the same lock).
