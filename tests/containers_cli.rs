@@ -137,6 +137,24 @@ fn enroot_container_dirs(env: &Path) -> Vec<(String, u64)> {
     out
 }
 
+/// `submit` of `recipes/container-demo.yaml` in `dir`, with the test image and a 3 s grace.
+fn submit_demo(c: &Containers, dir: &Path) -> (String, PathBuf) {
+    let config = cluster_config(dir, c, "");
+    let recipe = concat!(env!("CARGO_MANIFEST_DIR"), "/recipes/container-demo.yaml");
+    submit(
+        &c.env,
+        dir,
+        &[
+            recipe,
+            "--cluster-config",
+            config.to_str().expect("utf-8"),
+            "--",
+            "--grace",
+            "3s",
+        ],
+    )
+}
+
 fn bench_results(run_dir: &Path) -> usize {
     std::fs::read_dir(run_dir.join("sa-bench_isl_1024_osl_128"))
         .map(|d| {
@@ -151,20 +169,7 @@ fn bench_results(run_dir: &Path) -> usize {
 fn container_demo_runs_end_to_end_through_submit() {
     let Some((c, _cluster)) = setup() else { return };
     let dir = tempfile::tempdir().expect("tmp");
-    let config = cluster_config(dir.path(), &c, "");
-    let recipe = concat!(env!("CARGO_MANIFEST_DIR"), "/recipes/container-demo.yaml");
-    let (job, run_dir) = submit(
-        &c.env,
-        dir.path(),
-        &[
-            recipe,
-            "--cluster-config",
-            config.to_str().expect("utf-8"),
-            "--",
-            "--grace",
-            "3s",
-        ],
-    );
+    let (job, run_dir) = submit_demo(&c, dir.path());
     let code = wait_job(&c.env, &job, Duration::from_secs(300));
     let log = job_log(&run_dir, &job);
     assert_eq!(code, "0:0", "{log}");
@@ -527,26 +532,13 @@ fn container_kill_9_then_resume_reuses_the_containers_and_down_removes_them() {
 #[test]
 fn container_a_node_lost_in_the_gate_or_the_benchmark_is_named_and_resume_completes() {
     let Some((c, _cluster)) = setup() else { return };
-    let recipe = concat!(env!("CARGO_MANIFEST_DIR"), "/recipes/container-demo.yaml");
     // node3 holds decode-0 and router-2 (and its host sampler); the gate and the benchmark run on node1.
     // Points kept by the resume: none after a loss in the gate; after one in the benchmark (drained as
     // its warm-up starts, seconds before its last point ends, so that Slurm's next poll falls inside
     // it), those that finished before the loss was seen, never all three.
     for (phase, kept) in [("wait-healthy", 0..=0), ("sa-bench/warmup", 0..=2)] {
         let dir = tempfile::tempdir().expect("tmp");
-        let config = cluster_config(dir.path(), &c, "");
-        let (job, run_dir) = submit(
-            &c.env,
-            dir.path(),
-            &[
-                recipe,
-                "--cluster-config",
-                config.to_str().expect("utf-8"),
-                "--",
-                "--grace",
-                "3s",
-            ],
-        );
+        let (job, run_dir) = submit_demo(&c, dir.path());
         let started = format!(r#""event":"step_started","step":"{phase}""#);
         let deadline = Instant::now() + Duration::from_secs(240);
         while !std::fs::read_to_string(run_dir.join("journal.jsonl"))
@@ -669,24 +661,11 @@ fn container_kill_9_at_random_points_then_resume_in_a_new_allocation() {
             .wrapping_add(1442695040888963407);
         (state >> 33) % below.max(1)
     };
-    let recipe = concat!(env!("CARGO_MANIFEST_DIR"), "/recipes/container-demo.yaml");
     let mut report = String::new();
     let (mut hit, mut completed) = (0, 0);
     for k in 0..points {
         let dir = tempfile::tempdir().expect("tmp");
-        let config = cluster_config(dir.path(), &c, "");
-        let (job, run_dir) = submit(
-            &c.env,
-            dir.path(),
-            &[
-                recipe,
-                "--cluster-config",
-                config.to_str().expect("utf-8"),
-                "--",
-                "--grace",
-                "3s",
-            ],
-        );
+        let (job, run_dir) = submit_demo(&c, dir.path());
         // A whole run writes about three events per step (started, spawned, finished) and two more.
         let deadline = Instant::now() + Duration::from_secs(120);
         let plan = loop {

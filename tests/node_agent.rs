@@ -233,21 +233,8 @@ async fn one_launcher_serves_several_nodes_each_request_on_its_own() {
         .await
         .expect("spawned");
     let pid = held.pid();
-    let agent_pid = std::fs::read_dir("/proc")
-        .expect("proc")
-        .flatten()
-        .find_map(|e| {
-            let p: i32 = e.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let parent: i32 = stat
-                .rsplit(')')
-                .next()?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()?;
-            (parent == p).then_some(p)
-        })
+    let agent_pid = srt_graph_engine::local::proc_stat(pid)
+        .map(|s| s.ppid)
         .expect("the agent holding the sleep");
     let _ = std::process::Command::new("kill")
         .args(["-9", &agent_pid.to_string(), &pid.to_string()])

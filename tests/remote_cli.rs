@@ -662,15 +662,7 @@ fn process_tree(root: i32) -> Vec<i32> {
         .flatten()
         .filter_map(|e| {
             let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let ppid = stat
-                .rsplit(')')
-                .next()?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()?;
-            Some((pid, ppid))
+            Some((pid, srt_graph_engine::local::proc_stat(pid)?.ppid))
         })
         .collect();
     let mut out = vec![root];

@@ -9,7 +9,10 @@
 
 mod common;
 
-use common::slurm::{agent_pid, job_log, set_node_state, slurm_cmd, slurm_env, submit, wait_job};
+use common::slurm::{
+    agent_pid, job_log, resume_in_allocation, set_node_state, slurm_cmd, slurm_env, submit,
+    wait_job,
+};
 use common::{assert_no_survivors, path_env};
 use std::path::Path;
 use std::sync::Mutex;
@@ -76,30 +79,6 @@ fn ended_by_loss(env: &Path, job: &str, run_dir: &Path, since: Instant, expect: 
     log
 }
 
-/// `srt-graph resume RUN_DIR ARGS…` in a new allocation (`-N 3`, `-w a,b`): exit code and log.
-fn resume_in(env: &Path, dir: &Path, run_dir: &Path, nodes: &str, args: &str) -> (String, String) {
-    let out = slurm_cmd(env, "sbatch")
-        .current_dir(dir)
-        .arg("--parsable")
-        .args(nodes.split_whitespace())
-        .arg("--output")
-        .arg(run_dir.join("resume-%j.out"))
-        .arg("--wrap")
-        .arg(format!(
-            "{} resume {} {args}",
-            env!("CARGO_BIN_EXE_srt-graph"),
-            run_dir.display()
-        ))
-        .env("PATH", path_env())
-        .output()
-        .expect("sbatch");
-    let job = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let code = wait_job(env, &job, Duration::from_secs(90));
-    let log =
-        std::fs::read_to_string(run_dir.join(format!("resume-{job}.out"))).unwrap_or_default();
-    (code, log)
-}
-
 #[test]
 fn slurm_a_drained_node_fails_the_run_by_name_and_resume_excludes_it() {
     let Some(env) = slurm_env() else { return };
@@ -159,12 +138,13 @@ fn slurm_a_drained_node_fails_the_run_by_name_and_resume_excludes_it() {
         serde_json::from_slice(&std::fs::read(run_dir.join("plan.json")).expect("plan"))
             .expect("json");
     let first = plan["nodes"][0].as_str().expect("node 0").to_string();
-    let (code, log) = resume_in(
+    let (_, code, log) = resume_in_allocation(
         &env,
         dir.path(),
         &run_dir,
-        &format!("-w {first},{node}"),
-        &format!("--exclude {node}"),
+        &["-w", &format!("{first},{node}")],
+        &["--exclude", &node],
+        Duration::from_secs(90),
     );
     assert_ne!(code, "0:0", "{log}");
     assert!(

@@ -182,7 +182,8 @@ fn find_slurmd(node: &str) -> Option<u32> {
         .flatten()
         .filter_map(|e| {
             let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-            if !is_slurmd(pid) || is_slurmd(parent_of(pid)?) {
+            let stat = crate::local::proc_stat(pid as i32)?;
+            if !stat.alive() || !is_slurmd(pid) || is_slurmd(u32::try_from(stat.ppid).ok()?) {
                 return None;
             }
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
@@ -197,14 +198,7 @@ fn find_slurmd(node: &str) -> Option<u32> {
                 .iter()
                 .position(|a| a == "-N")
                 .and_then(|i| args.get(i + 1).cloned());
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
-            // Fields after the command: state is the first, start time the 20th.
-            if matches!(fields.first(), Some(&"Z") | Some(&"X")) {
-                return None;
-            }
-            let started: u64 = fields.get(19)?.parse().ok()?;
-            Some((pid, started, named))
+            Some((pid, stat.start_ticks, named))
         })
         .collect();
     let several = daemons.iter().any(|(_, _, n)| n.is_some());
@@ -237,16 +231,6 @@ fn check_slurmd(slurmd: &mut Option<(u32, bool)>, node: Option<&str>) -> String 
         Some((pid, true)) => format!("slurmd not running (pid {pid} is gone)"),
         _ => String::new(),
     }
-}
-
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(')')
-        .next()?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 fn is_slurmd(pid: u32) -> bool {

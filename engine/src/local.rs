@@ -166,16 +166,39 @@ impl GroupSignaller for LocalTransport {
     }
 }
 
-/// The process group of `pid` if it is alive and not a zombie, from `/proc/<pid>/stat`.
-fn live_pgid(pid: i32) -> Option<i32> {
+/// What `/proc/<pid>/stat` says of a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStat {
+    /// `R`, `S`, `Z` (zombie), `X` (dead), …
+    pub state: char,
+    pub ppid: i32,
+    pub pgid: i32,
+    /// Since boot, in clock ticks.
+    pub start_ticks: u64,
+}
+
+impl ProcStat {
+    pub fn alive(&self) -> bool {
+        self.state != 'Z' && self.state != 'X'
+    }
+}
+
+/// `/proc/<pid>/stat` of `pid`, if it exists.
+pub fn proc_stat(pid: i32) -> Option<ProcStat> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the `(comm)`, which may itself contain spaces and parentheses.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?;
-    let _ppid = fields.next();
-    let pgid = fields.next()?.parse::<i32>().ok()?;
-    (state != "Z" && state != "X").then_some(pgid)
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    Some(ProcStat {
+        state: fields.first()?.chars().next()?,
+        ppid: fields.get(1)?.parse().ok()?,
+        pgid: fields.get(2)?.parse().ok()?,
+        start_ticks: fields.get(19)?.parse().ok()?,
+    })
+}
+
+/// The process group of `pid` if it is alive and not a zombie.
+fn live_pgid(pid: i32) -> Option<i32> {
+    proc_stat(pid).filter(ProcStat::alive).map(|s| s.pgid)
 }
 
 /// Pids of the group's processes that are not zombies (a zombie holds no resources, and init may be slow

@@ -77,20 +77,44 @@ pub fn resume_in_new_allocation(
     run_dir: &Path,
     nodes: usize,
 ) -> (String, String, String) {
+    resume_in_allocation(
+        env,
+        dir,
+        run_dir,
+        &["-N", &nodes.to_string()],
+        &[],
+        Duration::from_secs(60),
+    )
+}
+
+/// `srt-graph resume RUN_DIR RESUME_ARGS…` as a new batch job (`sbatch SBATCH_ARGS…`: `-N 3`, `-w
+/// a,b`), waited for within `limit`: its job id, exit code and output.
+pub fn resume_in_allocation(
+    env: &Path,
+    dir: &Path,
+    run_dir: &Path,
+    sbatch_args: &[&str],
+    resume_args: &[&str],
+    limit: Duration,
+) -> (String, String, String) {
+    let mut line = vec![
+        env!("CARGO_BIN_EXE_srt-graph").to_string(),
+        "resume".to_string(),
+        run_dir.display().to_string(),
+    ];
+    line.extend(resume_args.iter().map(|a| a.to_string()));
     let out = slurm_cmd(env, "sbatch")
         .current_dir(dir)
-        .args(["--parsable", "-N", &nodes.to_string(), "--output"])
+        .arg("--parsable")
+        .args(sbatch_args)
+        .arg("--output")
         .arg(run_dir.join("resume-%j.out"))
         .arg("--wrap")
-        .arg(format!(
-            "{} resume {}",
-            env!("CARGO_BIN_EXE_srt-graph"),
-            run_dir.display()
-        ))
+        .arg(line.join(" "))
         .output()
         .expect("sbatch");
     let job = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let code = wait_job(env, &job, Duration::from_secs(60));
+    let code = wait_job(env, &job, limit);
     let log =
         std::fs::read_to_string(run_dir.join(format!("resume-{job}.out"))).unwrap_or_default();
     (job, code, log)
