@@ -376,7 +376,9 @@ pub fn status(args: &StatusArgs) -> CliResult {
         rows.push((s.id.clone(), prev.plan.nodes[s.node].clone(), state, detail));
     }
     let finished = prev.journal.iter().rev().find_map(|r| match &r.event {
-        journal::Event::RunFinished { status } => Some(format!("{status:?}").to_lowercase()),
+        journal::Event::RunFinished { status, reason } => {
+            Some((format!("{status:?}").to_lowercase(), reason.clone()))
+        }
         _ => None,
     });
     // `(node, reason, steps on it)` for each node the run lost.
@@ -402,7 +404,8 @@ pub fn status(args: &StatusArgs) -> CliResult {
             "run_dir": args.run_dir,
             "tags": tags,
             "orchestrator": orchestrator.as_ref().map(|(pid, host)| json!({"pid": pid, "host": host})),
-            "finished": finished,
+            "finished": finished.as_ref().map(|(status, _)| status),
+            "failure": finished.as_ref().and_then(|(_, reason)| reason.as_ref()),
             "remaining": remaining,
             "timing": srt_graph_results::breakdown::read(&args.run_dir),
             "lost_nodes": lost.iter().map(|(node, reason, steps)| json!({"node": node, "reason": reason, "steps": steps})).collect::<Vec<_>>(),
@@ -417,7 +420,12 @@ pub fn status(args: &StatusArgs) -> CliResult {
     let mut out = format!("run {} in {}\n", prev.plan.recipe, args.run_dir.display());
     match (&orchestrator, &finished) {
         (Some((pid, host)), _) => out.push_str(&format!("orchestrator: live, pid {pid} on {host}\n")),
-        (None, Some(f)) => out.push_str(&format!("orchestrator: gone; the run {f}\n")),
+        (None, Some((status, None))) => {
+            out.push_str(&format!("orchestrator: gone; the run {status}\n"))
+        }
+        (None, Some((status, Some(why)))) => {
+            out.push_str(&format!("orchestrator: gone; the run {status}: {why}\n"))
+        }
         (None, None) => out.push_str("orchestrator: gone without finishing (crashed or killed): `srt-graph resume` finishes it\n"),
     }
     for (id, node, state, detail) in &rows {
@@ -431,16 +439,24 @@ pub fn status(args: &StatusArgs) -> CliResult {
         out.push('\n');
     }
     out.push_str(&format!("remaining: {remaining} step(s)\n"));
+    let succeeded = finished.as_ref().is_some_and(|(s, _)| s == "succeeded");
     for (node, reason, steps) in &lost {
-        out.push_str(&format!(
-            "lost: node {node} ({reason}){}; `srt-graph submit --resume {}` resumes without it\n",
-            if steps.is_empty() {
-                String::new()
-            } else {
-                format!(", with {}", steps.join(", "))
-            },
-            args.run_dir.display()
-        ));
+        let with = if steps.is_empty() {
+            String::new()
+        } else {
+            format!(", with {}", steps.join(", "))
+        };
+        if succeeded {
+            // Lost in the teardown of a run whose work was done.
+            out.push_str(&format!(
+                "lost in teardown: node {node} ({reason}){with}; the results stand, what ran there was not seen to stop\n"
+            ));
+        } else {
+            out.push_str(&format!(
+                "lost: node {node} ({reason}){with}; `srt-graph submit --resume {}` resumes without it\n",
+                args.run_dir.display()
+            ));
+        }
     }
     if let Some(b) = srt_graph_results::breakdown::read(&args.run_dir) {
         out.push_str(&srt_graph_results::breakdown::render(&b));

@@ -636,6 +636,100 @@ fn container_an_image_removed_while_the_job_waits_is_refused_before_anything_sta
     );
 }
 
+/// A small ext4 file system on a loop device, mounted for a test and unmounted however it ends.
+struct LoopDisk(PathBuf);
+
+impl LoopDisk {
+    /// `None`: this machine does not let root mount one (said why).
+    fn mount(dir: &Path, mib: u64) -> Option<LoopDisk> {
+        let image = dir.join("disk.img");
+        let mnt = dir.join("disk");
+        std::fs::create_dir_all(&mnt).expect("mkdir");
+        std::fs::File::create(&image)
+            .and_then(|f| f.set_len(mib << 20))
+            .expect("disk image");
+        // No blocks reserved for root: the orchestrator here is root, and it must run out as a user would.
+        let made = std::process::Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-m", "0"])
+            .arg(&image)
+            .status()
+            .is_ok_and(|s| s.success());
+        let mounted = made
+            && std::process::Command::new("mount")
+                .args(["-o", "loop"])
+                .arg(&image)
+                .arg(&mnt)
+                .status()
+                .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!(
+                "SKIPPED: no loop-mounted file system here (mkfs.ext4 or mount -o loop failed)"
+            );
+            return None;
+        }
+        Some(LoopDisk(mnt))
+    }
+}
+
+impl Drop for LoopDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Fills the file system holding `dir` (a file of zeros written until the disk refuses more).
+fn fill(dir: &Path) -> PathBuf {
+    use std::io::Write;
+    let filler = dir.join("filler");
+    let mut f = std::fs::File::create(&filler).expect("filler");
+    let block = vec![0u8; 1 << 16];
+    while f.write_all(&block).is_ok() {}
+    let _ = f.sync_all();
+    filler
+}
+
+#[test]
+fn container_a_full_run_directory_disk_fails_the_run_truthfully_and_resume_completes() {
+    let Some((c, _cluster)) = setup() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let Some(disk) = LoopDisk::mount(dir.path(), 256) else {
+        return;
+    };
+    let (job, run_dir) = submit_demo(&c, &disk.0);
+    let healthy = r#""event":"step_finished","step":"wait-healthy""#;
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while !std::fs::read_to_string(run_dir.join("journal.jsonl"))
+        .unwrap_or_default()
+        .contains(healthy)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "never healthy: {}",
+            job_log(&run_dir, &job)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let filled = Instant::now();
+    let filler = fill(&disk.0);
+    let code = wait_job(&c.env, &job, Duration::from_secs(120));
+    let took = filled.elapsed();
+    eprintln!("run directory's disk full → job ended: {took:?}");
+    // The job's own output is on the full disk too: the journal and `status` are what tell.
+    assert_ne!(code, "0:0", "{}", job_log(&run_dir, &job));
+    common::assert_full_disk_recorded(&run_dir);
+    assert_no_survivors(&run_dir);
+    assert_eq!(enroot_containers(&c.env), Vec::<String>::new());
+    std::fs::remove_file(&filler).expect("free the disk");
+    let (_, code, log) = common::slurm::resume_in_new_allocation(&c.env, &disk.0, &run_dir, 4);
+    assert_eq!(code, "0:0", "{log}");
+    assert_eq!(bench_results(&run_dir), 3, "{log}");
+    assert_no_survivors(&run_dir);
+    assert_eq!(enroot_containers(&c.env), Vec::<String>::new(), "{log}");
+}
+
 /// The kill-point harness on Slurm with pyxis containers: the container demo is submitted, its
 /// orchestrator `kill -9`ed once its journal holds a chosen number of events (spread over the run by
 /// a seeded generator), and the run resumed in a new allocation, each time. Every resumed run must

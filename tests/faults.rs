@@ -358,29 +358,7 @@ fn a_full_disk_stops_the_run_cleanly_and_resume_finishes_it() {
     eprintln!("FAULT disk full: run stopped {stopped_ms:.0} ms after the disk filled");
     assert_eq!(code, Some(3), "{err}");
     assert!(err.contains("No space left on device"), "{err}");
-    // The journal is still readable: every line but a torn last one parses.
-    let text = std::fs::read_to_string(run_dir.join("journal.jsonl")).expect("journal");
-    let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    for l in &lines {
-        if l.ends_with('\n') {
-            assert!(
-                serde_json::from_str::<serde_json::Value>(l).is_ok(),
-                "corrupt journal line: {l}"
-            );
-        }
-    }
-    // No result file is a truncated JSON that looks complete.
-    if let Ok(d) = std::fs::read_dir(run_dir.join("sa-bench_isl_64_osl_8")) {
-        for f in d.flatten() {
-            let name = f.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".json") {
-                let v: serde_json::Value =
-                    serde_json::from_slice(&std::fs::read(f.path()).expect("read"))
-                        .expect("complete JSON");
-                assert!(v["completed"].as_u64().is_some(), "{name}");
-            }
-        }
-    }
+    common::assert_full_disk_recorded(&run_dir);
     assert_no_survivors(&run_dir);
     std::fs::remove_file(&filler).expect("free");
     resume(&run_dir, &[]);

@@ -290,7 +290,8 @@ fn sigint_tears_everything_down() {
     assert!(r.journal().iter().any(|e| matches!(
         e,
         Event::RunFinished {
-            status: journal::RunStatus::Interrupted
+            status: journal::RunStatus::Interrupted,
+            ..
         }
     )));
     r.assert_no_survivors();

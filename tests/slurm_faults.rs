@@ -115,6 +115,26 @@ fn slurm_a_drained_node_fails_the_run_by_name_and_resume_excludes_it() {
         )),
         "{status}"
     );
+    // And `status --json`, for CI.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_srt-graph"))
+        .args(["status", run_dir.to_str().expect("utf-8"), "--json"])
+        .env("PATH", path_env())
+        .env_remove("SLURM_JOB_ID")
+        .output()
+        .expect("status --json");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status --json");
+    assert_eq!(v["finished"], "failed", "{v}");
+    assert!(
+        v["failure"]
+            .as_str()
+            .is_some_and(|f| f.starts_with(&format!("node {node} lost (drained: srt-graph test)"))),
+        "{v}"
+    );
+    assert_eq!(
+        v["lost_nodes"],
+        serde_json::json!([{"node": node, "reason": "drained: srt-graph test", "steps": ["hold"]}]),
+        "{v}"
+    );
 
     // Bad input, refused before anything starts: a node the run never used; too few nodes left.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_srt-graph"))

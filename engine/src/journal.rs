@@ -1,5 +1,8 @@
 //! The run journal: one JSON event per line, appended and fsynced, so a crash loses at most the event
 //! being written; a torn last line is ignored when reading.
+//!
+//! The journal keeps disk blocks allocated ahead of its end ([`HEADROOM`]), so that when the run
+//! directory's file system fills, the failure, the teardown and the run's end are still recorded.
 
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -55,6 +58,9 @@ pub enum Event {
     },
     RunFinished {
         status: RunStatus,
+        /// Why a run failed: its first failure.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
 }
 
@@ -84,6 +90,27 @@ pub struct Journal {
     error: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
+/// Bytes kept allocated past the journal's end (a run's teardown writes a few KiB; a full run
+/// a few hundred). Renewed once less than half is left.
+pub const HEADROOM: u64 = 256 * 1024;
+
+/// Keeps [`HEADROOM`] bytes allocated past `len` once less than half of it is (`allocated_to`: the end
+/// of what is already allocated). A file system without `fallocate` (or a full one) leaves it as it is:
+/// the journal then works as any file does.
+fn keep_headroom(file: &std::fs::File, len: u64, allocated_to: &mut u64) {
+    use std::os::fd::AsRawFd;
+    if *allocated_to >= len + HEADROOM / 2 {
+        return;
+    }
+    let (Ok(offset), Ok(size)) = (i64::try_from(len), i64::try_from(HEADROOM)) else {
+        return;
+    };
+    let keep_size = nix::fcntl::FallocateFlags::FALLOC_FL_KEEP_SIZE;
+    if nix::fcntl::fallocate(file.as_raw_fd(), keep_size, offset, size).is_ok() {
+        *allocated_to = len + HEADROOM;
+    }
+}
+
 pub fn now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -100,6 +127,9 @@ impl Journal {
         if last_byte(path)?.is_some_and(|c| c != b'\n') {
             file.write_all(b"\n")?;
         }
+        let mut len = file.metadata()?.len();
+        let mut allocated_to = 0;
+        keep_headroom(&file, len, &mut allocated_to);
         let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
         let error = std::sync::Arc::new(std::sync::Mutex::new(None));
         let err = error.clone();
@@ -111,9 +141,15 @@ impl Journal {
                     while let Ok(more) = rx.try_recv() {
                         batch.extend_from_slice(&more);
                     }
-                    if let Err(e) = file.write_all(&batch).and_then(|()| file.sync_data()) {
-                        if let Ok(mut slot) = err.lock() {
-                            slot.get_or_insert_with(|| e.to_string());
+                    match file.write_all(&batch).and_then(|()| file.sync_data()) {
+                        Ok(()) => {
+                            len += batch.len() as u64;
+                            keep_headroom(&file, len, &mut allocated_to);
+                        }
+                        Err(e) => {
+                            if let Ok(mut slot) = err.lock() {
+                                slot.get_or_insert_with(|| e.to_string());
+                            }
                         }
                     }
                 }
@@ -192,6 +228,32 @@ pub fn read(path: &Path) -> std::io::Result<Vec<Record>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Blocks are allocated past the journal's end (where the file system allows it), and the length
+    /// a reader sees is only what was written.
+    #[test]
+    fn headroom_is_allocated_past_the_end() {
+        use std::os::unix::fs::MetadataExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("journal.jsonl");
+        let mut j = Journal::open(&p).unwrap();
+        j.append(Event::ServiceStopped { step: "a".into() })
+            .unwrap();
+        j.close().unwrap();
+        let m = std::fs::metadata(&p).unwrap();
+        let written = std::fs::read(&p).unwrap();
+        assert_eq!(m.len(), written.len() as u64);
+        let probe = d.path().join("probe");
+        let f = std::fs::File::create(&probe).unwrap();
+        let fallocate_works = {
+            use std::os::fd::AsRawFd;
+            let keep = nix::fcntl::FallocateFlags::FALLOC_FL_KEEP_SIZE;
+            nix::fcntl::fallocate(f.as_raw_fd(), keep, 0, 4096).is_ok()
+        };
+        if fallocate_works {
+            assert!(m.blocks() * 512 >= HEADROOM, "{} blocks", m.blocks());
+        }
+    }
 
     #[test]
     fn torn_last_line_is_ignored() {

@@ -33,6 +33,22 @@ fn tempfile_in(dir: &Path, target: &Path) -> std::io::Result<(PathBuf, std::fs::
     Err(std::io::Error::other("cannot create a temporary file"))
 }
 
+/// Below this much space left, a failure in the run is put down to the run directory's file system.
+const FULL_BELOW: u64 = 1 << 20;
+
+/// `Some(why)` when the file system holding `run_dir` is full (less than 1 MiB left to its users),
+/// said in the words `write(2)` uses, so a failing step's cause is named where it shows.
+pub fn disk_full(run_dir: &Path) -> Option<String> {
+    let s = nix::sys::statvfs::statvfs(run_dir).ok()?;
+    let free = s.blocks_available().saturating_mul(s.fragment_size());
+    (free < FULL_BELOW).then(|| {
+        format!(
+            "the run directory's file system is full ({} KiB left): No space left on device",
+            free / 1024
+        )
+    })
+}
+
 /// Where a step's log lives: `logs/<step id with / as _>.log`.
 pub fn log_path(run_dir: &Path, step: &str) -> PathBuf {
     run_dir

@@ -660,7 +660,11 @@ impl Executor<'_> {
     /// `cause: None` = a failure no retry can cure.
     fn attempt_failed(&mut self, i: usize, attempt: u32, reason: String, cause: Option<RetryOn>) {
         let step = self.step(i).clone();
-        let reason = self.redact.clean(&reason).into_owned();
+        let mut reason = self.redact.clean(&reason).into_owned();
+        // A step that fails as the disk fills fails for that reason, whatever it printed.
+        if let Some(full) = crate::rundir::disk_full(&self.opts.run_dir) {
+            reason = format!("{reason}; {full}");
+        }
         let will_retry = !self.stopping
             && attempt < step.policy.attempts
             && cause.is_some_and(|c| step.policy.retries(c));
@@ -753,7 +757,12 @@ impl Executor<'_> {
 
     /// A node the transport says is lost fails the run, by name, with what ran there; the rest is torn
     /// down (what was on the node is signalled too, bounded: it may still be there, drained).
+    /// A loss first seen once the run's work is all done (in its teardown) is recorded and said, and the
+    /// run keeps its outcome: its results stand, and what is named there is what could not be seen
+    /// to stop.
     fn check_nodes(&mut self) {
+        // Stopping without a failure or an interrupt: every step finished; this is the teardown.
+        let work_done = self.stopping && self.status == RunStatus::Succeeded;
         for loss in self.transport.lost_nodes() {
             if !self.lost.insert(loss.node) {
                 continue;
@@ -764,7 +773,8 @@ impl Executor<'_> {
                 .filter(|&i| {
                     let r = &self.runs[i];
                     self.step(i).node == loss.node
-                        && (r.pgid.is_some() || (r.state == State::Failed && r.last_pgid.is_some()))
+                        && ((r.state == State::Running && r.pgid.is_some())
+                            || (r.state == State::Failed && r.last_pgid.is_some()))
                 })
                 .map(|i| self.step(i).id.clone())
                 .collect();
@@ -773,13 +783,24 @@ impl Executor<'_> {
                 1 => format!("{} was on it", on_it[0]),
                 _ => format!("{} were on it", on_it.join(", ")),
             };
-            let message = format!("node {} lost ({}): {what}", loss.name, loss.reason);
+            let message = if work_done {
+                format!(
+                    "warning: node {} lost during teardown ({}): {what}; the run's work was done and its \
+                     results stand, but what was on the node could not be seen to stop",
+                    loss.name, loss.reason
+                )
+            } else {
+                format!("node {} lost ({}): {what}", loss.name, loss.reason)
+            };
             self.record(Event::NodeLost {
                 node: loss.name.clone(),
                 reason: loss.reason.clone(),
                 steps: on_it,
             });
             self.observer.message(&message);
+            if work_done {
+                continue;
+            }
             self.failures.push(message);
             if self.status != RunStatus::Interrupted {
                 self.status = RunStatus::Failed;
@@ -940,7 +961,8 @@ impl Executor<'_> {
                             }
                         }
                     }
-                    _ = tokio::time::sleep(left) => break,
+                    // A node lost now is not waited on for the rest of the grace period.
+                    _ = tokio::time::sleep(left.min(Duration::from_millis(200))) => self.check_nodes(),
                 }
             }
             // Whatever is left of each group (the leader may be gone while forked children live on).
@@ -954,7 +976,7 @@ impl Executor<'_> {
             while group.iter().any(|&i| waited(self, i)) && Instant::now() < deadline {
                 tokio::select! {
                     Some(m) = rx.recv() => self.handle(m),
-                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => self.check_nodes(),
                 }
             }
         }
@@ -1001,7 +1023,16 @@ impl Executor<'_> {
             }
         }
         let status = self.status;
-        self.record(Event::RunFinished { status });
+        let reason = match status {
+            // Its first line: the logs' tails are in the steps' own logs.
+            RunStatus::Failed => self
+                .failures
+                .first()
+                .and_then(|f| f.lines().next())
+                .map(str::to_string),
+            _ => None,
+        };
+        self.record(Event::RunFinished { status, reason });
         if let Err(e) = self.journal.close() {
             self.failures.push(format!(
                 "the journal {} is incomplete: {e}",

@@ -3,7 +3,9 @@
 //! is recorded with the time it happened. Timing uses tokio's clock, so tests run under
 //! `tokio::time::pause()` and take no wall-clock time.
 
-use crate::transport::{Exit, GroupSignaller, Process, SpawnRequest, Transport, TransportError};
+use crate::transport::{
+    Exit, GroupSignaller, NodeLoss, Process, SpawnRequest, Transport, TransportError,
+};
 use async_trait::async_trait;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -25,6 +27,9 @@ pub enum Attempt {
     IgnoresTerm,
     /// The transport cannot start it; `transient` as a refused connection, else as a refused host key.
     SpawnFails { transient: bool },
+    /// Runs until signalled; the first signal finds its node gone: the node is reported lost and the
+    /// process never reports an end.
+    LosesNodeOnSignal,
 }
 
 /// What the fake transport saw, in order.
@@ -44,6 +49,8 @@ pub enum Seen {
 struct Group {
     step: String,
     ignores_term: bool,
+    /// `Some(node)`: a signal finds this node lost (`Attempt::LosesNodeOnSignal`).
+    loses_node: Option<usize>,
     /// `None` while alive, then how it ended.
     ended: watch::Sender<Option<Exit>>,
 }
@@ -56,6 +63,7 @@ pub struct FakeTransport {
     groups: Mutex<HashMap<i32, Group>>,
     next_pid: Mutex<i32>,
     seen: Mutex<Vec<Seen>>,
+    lost: Mutex<Vec<NodeLoss>>,
 }
 
 impl Default for FakeTransport {
@@ -66,6 +74,7 @@ impl Default for FakeTransport {
             groups: Mutex::new(HashMap::new()),
             next_pid: Mutex::new(1000),
             seen: Mutex::new(Vec::new()),
+            lost: Mutex::new(Vec::new()),
         }
     }
 }
@@ -178,6 +187,18 @@ impl GroupSignaller for FakeTransport {
             signal,
             at: self.t0.elapsed(),
         });
+        if let Some(node) = g.loses_node {
+            if let Ok(mut lost) = self.lost.lock() {
+                if !lost.iter().any(|l| l.node == node) {
+                    lost.push(NodeLoss {
+                        node,
+                        name: format!("node{node}"),
+                        reason: "scripted loss".into(),
+                    });
+                }
+            }
+            return Ok(());
+        }
         if signal == SIGKILL || (signal == SIGTERM && !g.ignores_term) {
             g.ended.send_if_modified(|e| {
                 let alive = e.is_none();
@@ -217,6 +238,10 @@ impl Transport for FakeTransport {
         "fake"
     }
 
+    fn lost_nodes(&self) -> Vec<NodeLoss> {
+        self.lost.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
     async fn spawn(&self, req: &SpawnRequest) -> Result<Box<dyn Process>, TransportError> {
         let attempt = self.next_attempt(&req.step);
         self.note(Seen::Spawned {
@@ -246,6 +271,7 @@ impl Transport for FakeTransport {
                 Group {
                     step: req.step.clone(),
                     ignores_term: attempt == Attempt::IgnoresTerm,
+                    loses_node: (attempt == Attempt::LosesNodeOnSignal).then_some(req.node),
                     ended: tx.clone(),
                 },
             );

@@ -33,6 +33,7 @@ fn service(id: &str, deps: &[&str]) -> Step {
 struct Outcome {
     report: RunReport,
     fake: Arc<FakeTransport>,
+    journal: Vec<srt_graph_engine::journal::Record>,
 }
 
 /// Runs `steps` on `fake`; `interrupt_at` sends one interrupt (Ctrl-C) then.
@@ -74,7 +75,13 @@ async fn run(steps: Vec<Step>, fake: FakeTransport, interrupt_at: Option<Duratio
     }
     let mut observer = Plain { quiet: true };
     let report = execute(&dag, fake.clone(), &opts, &mut journal, &mut observer, rx).await;
-    Outcome { report, fake }
+    let journal =
+        srt_graph_engine::journal::read(&dir.path().join("journal.jsonl")).expect("journal");
+    Outcome {
+        report,
+        fake,
+        journal,
+    }
 }
 
 /// What teardown sends: SIGTERM to the running tasks, then per wave of services SIGTERM to each group
@@ -341,4 +348,55 @@ async fn a_transient_spawn_failure_is_retried_and_a_refusal_is_not() {
         "a refusal is not retried"
     );
     assert_eq!(out.report.status, RunStatus::Failed);
+}
+
+/// A node that goes as the run's teardown signals it, after every step finished: the loss is recorded
+/// with what could not be seen to stop, the run keeps its success (its results stand), and teardown
+/// does not wait out the grace period on the lost node.
+#[tokio::test(start_paused = true)]
+async fn a_node_lost_in_teardown_after_the_work_is_done_is_recorded_and_the_run_stands() {
+    let fake = FakeTransport::default()
+        .script("worker", &[Attempt::LosesNodeOnSignal])
+        .service("router");
+    let steps = vec![
+        service("worker", &[]),
+        service("router", &["worker"]),
+        task("bench", &["router"]),
+    ];
+    let out = run(steps, fake, None).await;
+    assert_eq!(
+        out.report.status,
+        RunStatus::Succeeded,
+        "{:?}",
+        out.report.failures
+    );
+    assert!(out.report.failures.is_empty(), "{:?}", out.report.failures);
+    let lost: Vec<_> = out
+        .journal
+        .iter()
+        .filter_map(|r| match &r.event {
+            srt_graph_engine::journal::Event::NodeLost { node, steps, .. } => {
+                Some((node.clone(), steps.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        lost,
+        vec![("node0".to_string(), vec!["worker".to_string()])]
+    );
+    // The worker's SIGTERM, then its SIGKILL sweep within a check's interval (the grace is 3 s).
+    let signalled: Vec<Duration> = out
+        .fake
+        .seen()
+        .into_iter()
+        .filter_map(|s| match s {
+            srt_graph_engine::testing::Seen::Signalled { step, at, .. } if step == "worker" => {
+                Some(at)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(signalled.len(), 2, "{signalled:?}");
+    assert!(signalled[1] - signalled[0] < secs(0.5), "{signalled:?}");
 }

@@ -500,6 +500,7 @@ mod tests {
                 175.0,
                 Event::RunFinished {
                     status: srt_graph_engine::journal::RunStatus::Succeeded,
+                    reason: None,
                 },
             ),
         ];

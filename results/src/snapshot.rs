@@ -130,7 +130,7 @@ pub fn read(dir: &Path, orchestrator_alive: bool) -> Result<Snapshot, crate::Res
                 duration.insert(step.clone(), *secs);
             }
             Event::RunStarted { .. } => finished = None,
-            Event::RunFinished { status } => {
+            Event::RunFinished { status, .. } => {
                 finished = Some(format!("{status:?}").to_lowercase());
             }
             _ => {}

@@ -271,3 +271,64 @@ pub fn journal_events(run_dir: &Path, event: &str) -> Vec<serde_json::Value> {
         .filter(|r| r["event"] == event)
         .collect()
 }
+
+/// After the run directory's disk filled: the journal is whole (every complete line parses, and a
+/// torn last one is all it may lose), it ends with the run failed because the disk is full, `status`
+/// says so, and no result file is a truncated JSON that looks complete.
+pub fn assert_full_disk_recorded(run_dir: &Path) {
+    let text = std::fs::read_to_string(run_dir.join("journal.jsonl")).expect("journal");
+    for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "corrupt journal line: {line}"
+        );
+    }
+    let finished = journal_events(run_dir, "run_finished");
+    let last = finished.last().expect("the run's end is recorded");
+    assert_eq!(last["status"], "failed", "{last}");
+    let reason = last["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("No space left on device"), "{last}");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_srt-graph"))
+        .arg("status")
+        .arg(run_dir)
+        .output()
+        .expect("status");
+    let said = String::from_utf8_lossy(&status.stdout);
+    eprintln!("status after the disk filled:\n{said}");
+    assert!(
+        said.contains("orchestrator: gone; the run failed: ")
+            && said.contains("No space left on device"),
+        "{said}"
+    );
+    let json = std::process::Command::new(env!("CARGO_BIN_EXE_srt-graph"))
+        .arg("status")
+        .arg(run_dir)
+        .arg("--json")
+        .output()
+        .expect("status --json");
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("status --json");
+    assert_eq!(v["finished"], "failed", "{v}");
+    assert!(
+        v["failure"]
+            .as_str()
+            .is_some_and(|f| f.contains("No space left on device")),
+        "{v}"
+    );
+    for dir in std::fs::read_dir(run_dir).into_iter().flatten().flatten() {
+        if !dir.file_name().to_string_lossy().starts_with("sa-bench_") {
+            continue;
+        }
+        for f in std::fs::read_dir(dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if f.path().extension().is_some_and(|e| e == "json") {
+                let v: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(f.path()).expect("read"))
+                        .unwrap_or_else(|e| panic!("{}: {e}", f.path().display()));
+                assert!(v["completed"].as_u64().is_some(), "{}", f.path().display());
+            }
+        }
+    }
+}
