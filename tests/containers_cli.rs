@@ -219,6 +219,29 @@ fn container_demo_runs_end_to_end_through_submit() {
         pip.contains("sglang-router") || pip.contains("sglang_router"),
         "{pip}"
     );
+    // The agents in the container on all four nodes were started by one srun (its messages' log),
+    // none by an srun of its own; and so were the host agents.
+    let logs: Vec<String> = std::fs::read_dir(run_dir.join("logs"))
+        .expect("logs")
+        .flatten()
+        .map(|f| f.file_name().to_string_lossy().into_owned())
+        .filter(|f| f.starts_with("agent-"))
+        .collect();
+    let name = plan["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["id"] == "prefill-0"))
+        .and_then(|s| s["container"]["name"].as_str())
+        .expect("a named container");
+    let mut expected = vec![
+        "agent-nodes.log".to_string(),
+        format!("agent-nodes-{name}.log"),
+    ];
+    expected.sort();
+    let mut logs = logs;
+    logs.sort();
+    let group_log =
+        std::fs::read_to_string(run_dir.join("logs").join(&expected[1])).unwrap_or_default();
+    assert_eq!(logs, expected, "{group_log}\n{log}");
     // Teardown removed the run's named containers from every node.
     assert!(log.contains("removed the run's containers"), "{log}");
     assert_eq!(enroot_containers(&c.env), Vec::<String>::new());

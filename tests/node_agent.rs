@@ -174,7 +174,7 @@ fn start_two(dir: &std::path::Path) -> Vec<Agent> {
     let script = format!(
         "task() {{ SLURMD_NODENAME=$1 {bin} node-agent | stdbuf -oL fold -b -w 1024 | sed -u \"s/^/ $2: /\"; \
          [ -e {dir}/end-$1 ] && echo \"srun: error: $1: task $2: Killed\" >&2; }}; \
-         exec 3>&1; tee -p >(task nodeA 0 >&3) | task nodeB 1",
+         exec 3>&1; tee -p {dir}/requests >(task nodeA 0 >&3) | task nodeB 1",
         dir = dir.display()
     );
     let mut launcher = std::process::Command::new("bash");
@@ -226,6 +226,30 @@ async fn one_launcher_serves_several_nodes_each_request_on_its_own() {
             .expect("a long reply");
         assert_eq!(long, "é".repeat(3000));
     }
+    // A heartbeat to both is one request both answer; the same agent listed twice is asked twice.
+    let pings = |d: &std::path::Path| {
+        std::fs::read_to_string(d.join("requests"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("\"ping\""))
+            .count()
+    };
+    let before = pings(dir.path());
+    let answers = Agent::ping_all(&[&agents[0], &agents[1], &agents[0]]);
+    assert_eq!(answers.len(), 3);
+    for answer in answers {
+        let rx = answer.expect("sent");
+        let (ok, trouble) = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("answered")
+            .expect("no loss");
+        assert!(ok && trouble.is_empty(), "{trouble}");
+    }
+    assert_eq!(
+        pings(dir.path()) - before,
+        2,
+        "one for both, one for the repeat"
+    );
     // nodeA's agent ends (its process with it): only nodeA's waiters hear of it, by name.
     std::fs::write(dir.path().join("end-nodeA"), "").expect("mark");
     let held = agents[0]

@@ -431,9 +431,25 @@ impl Shared {
 
 /// One launcher and its pipes, shared by the agents it started (one, or one per node).
 struct Link {
+    /// Request ids, unique over every agent of the launcher (a heartbeat to all carries one).
+    next_id: AtomicU64,
     stdin: Mutex<Option<std::process::ChildStdin>>,
     child: Arc<Mutex<std::process::Child>>,
     reader: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Link {
+    /// One request line to the launcher (every agent it started reads it).
+    fn write(&self, envelope: &Envelope) -> std::io::Result<()> {
+        let mut line = serde_json::to_string(envelope).map_err(std::io::Error::other)?;
+        line.push('\n');
+        match self.stdin.lock().ok().as_deref_mut() {
+            Some(Some(stdin)) => stdin
+                .write_all(line.as_bytes())
+                .and_then(|()| stdin.flush()),
+            _ => Err(std::io::Error::other("closed")),
+        }
+    }
 }
 
 /// The orchestrator's end of one agent.
@@ -443,7 +459,6 @@ pub struct Agent {
     /// The node it serves, when its launcher serves several.
     to: Option<String>,
     shared: Arc<Shared>,
-    next_id: AtomicU64,
     link: Arc<Link>,
 }
 
@@ -529,6 +544,7 @@ impl Agent {
             std::thread::spawn(move || read_replies(stdout, &routes, &child, watcher, ready_tx))
         };
         let link = Arc::new(Link {
+            next_id: AtomicU64::new(1),
             stdin: Mutex::new(stdin),
             child,
             reader: Mutex::new(Some(reader)),
@@ -540,7 +556,6 @@ impl Agent {
                 label: r.shared.label.clone(),
                 to: r.node.clone().filter(|_| several),
                 shared: r.shared.clone(),
-                next_id: AtomicU64::new(1),
                 link: link.clone(),
             })
             .collect();
@@ -585,23 +600,15 @@ impl Agent {
         if let Some(why) = self.lost() {
             return Err(why);
         }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = self.link.next_id.fetch_add(1, Ordering::Relaxed);
         let envelope = Envelope {
             to: self.to.clone(),
             request: make(id),
         };
-        let mut line = serde_json::to_string(&envelope).map_err(|e| e.to_string())?;
-        line.push('\n');
         if let Ok(mut w) = self.shared.waiting.lock() {
             w.insert(id, waiting);
         }
-        let written = match self.link.stdin.lock().ok().as_deref_mut() {
-            Some(Some(stdin)) => stdin
-                .write_all(line.as_bytes())
-                .and_then(|()| stdin.flush()),
-            _ => Err(std::io::Error::other("closed")),
-        };
-        if let Err(e) = written {
+        if let Err(e) = self.link.write(&envelope) {
             if let Ok(mut w) = self.shared.waiting.lock() {
                 w.remove(&id);
             }
@@ -655,6 +662,75 @@ impl Agent {
             .map(|(alive, _)| alive)
     }
 
+    /// A heartbeat to each of `agents`, the answers (or each agent's loss) on the channels returned,
+    /// in order. Agents that share a launcher get one request for all of them (every agent reads
+    /// every request there: one per agent would cost the launcher agents² lines).
+    pub fn ping_all(agents: &[&Agent]) -> Vec<Result<Answer, String>> {
+        let mut out: Vec<Option<Result<Answer, String>>> = agents.iter().map(|_| None).collect();
+        for (i, a) in agents.iter().enumerate() {
+            if out[i].is_some() {
+                continue;
+            }
+            if a.lost().is_some() {
+                out[i] = Some(a.ping());
+                continue;
+            }
+            // One slot per agent: the same agent listed twice (two logical nodes on one node) is
+            // asked again on its own below.
+            let mut members: Vec<usize> = Vec::new();
+            for j in i..agents.len() {
+                let same_link = Arc::ptr_eq(&agents[j].link, &a.link);
+                let listed = members.iter().any(|&m| std::ptr::eq(agents[m], agents[j]));
+                if same_link && !listed && agents[j].lost().is_none() {
+                    members.push(j);
+                }
+            }
+            if members.len() < 2 || a.to.is_none() {
+                out[i] = Some(a.ping());
+                continue;
+            }
+            let id = a.link.next_id.fetch_add(1, Ordering::Relaxed);
+            let mut channels = Vec::new();
+            for &j in &members {
+                let (tx, rx) = std_mpsc::channel();
+                if let Ok(mut w) = agents[j].shared.waiting.lock() {
+                    w.insert(
+                        id,
+                        Waiting {
+                            done: Some(tx),
+                            ..Waiting::default()
+                        },
+                    );
+                }
+                channels.push((j, rx));
+            }
+            let envelope = Envelope {
+                to: None,
+                request: Request::Ping { id },
+            };
+            let written = a.link.write(&envelope);
+            for (j, rx) in channels {
+                out[j] = Some(match &written {
+                    Ok(()) => Ok(rx),
+                    Err(e) => {
+                        if let Ok(mut w) = agents[j].shared.waiting.lock() {
+                            w.remove(&id);
+                        }
+                        Err(format!(
+                            "the node agent on {} cannot be reached: {e}",
+                            agents[j].label
+                        ))
+                    }
+                });
+            }
+        }
+        // Every slot is filled above; a lost agent's ping says it is lost.
+        out.into_iter()
+            .zip(agents)
+            .map(|(o, a)| o.unwrap_or_else(|| a.ping()))
+            .collect()
+    }
+
     /// Sends a heartbeat; the answer (or the agent's loss) arrives on the channel returned.
     pub fn ping(&self) -> Result<Answer, String> {
         let (tx, rx) = std_mpsc::channel();
@@ -705,15 +781,11 @@ impl Agent {
         let (pid, pgid) = started_rx
             .await
             .map_err(|_| format!("the node agent on {} is gone", self.label))??;
-        let last = Arc::new(Mutex::new(String::new()));
-        let offset = tokio::fs::metadata(&req.log).await.map_or(0, |m| m.len());
-        let follower = crate::process::follow_last_line(req.log.clone(), offset, last.clone());
         Ok(Box::new(AgentProcess {
             pid,
             pgid,
             exited: Some(exited_rx),
-            last,
-            follower: Some(follower),
+            last: crate::process::LastLineOf::new(req.log.clone()),
         }))
     }
 
@@ -890,8 +962,7 @@ struct AgentProcess {
     pid: i32,
     pgid: i32,
     exited: Option<oneshot::Receiver<Result<Exit, String>>>,
-    last: Arc<Mutex<String>>,
-    follower: Option<tokio::task::JoinHandle<()>>,
+    last: crate::process::LastLineOf,
 }
 
 #[async_trait]
@@ -908,9 +979,7 @@ impl Process for AgentProcess {
         };
         let outcome = rx.await;
         self.exited = None;
-        if let Some(f) = self.follower.take() {
-            f.abort();
-        }
+        self.last.stop();
         match outcome {
             Ok(Ok(exit)) => Ok(exit),
             Ok(Err(why)) => Err(std::io::Error::other(why)),
@@ -918,15 +987,7 @@ impl Process for AgentProcess {
         }
     }
     fn last_line(&self) -> Arc<Mutex<String>> {
-        self.last.clone()
-    }
-}
-
-impl Drop for AgentProcess {
-    fn drop(&mut self) {
-        if let Some(f) = self.follower.take() {
-            f.abort();
-        }
+        self.last.get()
     }
 }
 

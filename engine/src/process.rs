@@ -72,6 +72,58 @@ pub fn exit_of(status: std::process::ExitStatus) -> Exit {
     }
 }
 
+/// The last line of a log someone else writes (a node agent's process), followed from the moment it
+/// is first asked for (the progress display asks; batch output never does, and nothing polls), until
+/// `stop` or drop.
+pub struct LastLineOf {
+    log: std::path::PathBuf,
+    last: Arc<Mutex<String>>,
+    /// `None` until asked for; `Some(None)` once stopped.
+    follower: Mutex<Option<Option<tokio::task::JoinHandle<()>>>>,
+}
+
+impl LastLineOf {
+    pub fn new(log: std::path::PathBuf) -> LastLineOf {
+        LastLineOf {
+            log,
+            last: Arc::default(),
+            follower: Mutex::new(None),
+        }
+    }
+
+    /// The line, kept current from now on (what the log held before is an earlier attempt's).
+    pub fn get(&self) -> Arc<Mutex<String>> {
+        if let Ok(mut f) = self.follower.lock() {
+            if f.is_none() {
+                let offset = std::fs::metadata(&self.log).map_or(0, |m| m.len());
+                *f = Some(Some(follow_last_line(
+                    self.log.clone(),
+                    offset,
+                    self.last.clone(),
+                )));
+            }
+        }
+        self.last.clone()
+    }
+
+    pub fn stop(&self) {
+        let running = self
+            .follower
+            .lock()
+            .ok()
+            .and_then(|mut f| f.replace(None).flatten());
+        if let Some(f) = running {
+            f.abort();
+        }
+    }
+}
+
+impl Drop for LastLineOf {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// Follows a log someone else writes (Slurm's `--output`, a node agent) from `offset`, keeping its last
 /// non-empty line for the progress display. Reads only what was added since the last look.
 pub fn follow_last_line(

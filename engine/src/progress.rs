@@ -14,6 +14,11 @@ pub trait Observer: Send {
     fn failed(&mut self, step: &Step, attempt: u32, reason: &str, will_retry: bool);
     fn message(&mut self, text: &str);
     fn tick(&mut self) {}
+    /// Whether it shows each running step's last log line (`started`'s `last_line` is then kept
+    /// current by following the step's log; otherwise nothing follows it).
+    fn shows_last_lines(&self) -> bool {
+        false
+    }
 }
 
 /// One line per state change, for logs, CI and pipes. `quiet` keeps only failures and messages.
@@ -119,6 +124,9 @@ impl Observer for Bars {
             "  FAILED {} (attempt {attempt}): {reason}{next}",
             step.id
         ));
+    }
+    fn shows_last_lines(&self) -> bool {
+        true
     }
     fn message(&mut self, text: &str) {
         let _ = self.multi.println(text);

@@ -180,6 +180,7 @@ pub async fn execute(
     mut interrupts: Interrupts,
 ) -> RunReport {
     let (tx, mut rx) = mpsc::unbounded_channel();
+    transport.will_run(&dag.plan);
     let n = dag.plan.steps.len();
     let mut ex = Executor {
         dag,
@@ -383,6 +384,8 @@ impl Executor<'_> {
         };
         let transport = self.transport.clone();
         let tx = self.tx.clone();
+        // Asked for only when shown: a transport may follow the log to keep it (batch runs never do).
+        let follow_last_line = self.observer.shows_last_lines();
         tokio::spawn(async move {
             if let Some(parent) = req.log.parent() {
                 let _ = tokio::fs::create_dir_all(parent).await;
@@ -405,7 +408,11 @@ impl Executor<'_> {
                 attempt,
                 pid: proc.pid(),
                 pgid,
-                last: proc.last_line(),
+                last: if follow_last_line {
+                    proc.last_line()
+                } else {
+                    Arc::default()
+                },
             });
             let (exit, timed_out) = match timeout {
                 None => (proc.wait().await, false),

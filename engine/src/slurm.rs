@@ -1,6 +1,8 @@
-//! The Slurm transport: inside an allocation, one node agent per node (and per named container on it),
-//! each one `srun --overlap --nodes=1 --ntasks=1 --nodelist=NODE` job step started on first use, that
-//! starts, signals and probes that node's processes (see `agent`). Without a run directory for the
+//! The Slurm transport: inside an allocation, one node agent per node (and per named container on it)
+//! that starts, signals and probes that node's processes (see `agent`). The host agents of all nodes
+//! are one job step (`srun --nodes=N --ntasks-per-node=1`), started on first use, and so are the
+//! agents in each named container on the nodes the plan runs it on (pyxis creates the container on
+//! all of them at once); an agent lost later, or in a heterogeneous job, takes a step of its own. Without a run directory for the
 //! agents' messages, or with `SRT_GRAPH_NODE_AGENT=0`, and for MPI steps and unnamed containers, each
 //! process is its own job step, its output written by Slurm straight into the step's log (`--output`).
 //! Options are spelled `--key=value` (Slurm 25.11 rejects some space-separated forms). Steps naming a
@@ -55,8 +57,11 @@ pub struct SlurmTransport {
     opts: SlurmOptions,
     pyxis: bool,
     agents: Arc<AgentPool<AgentKey>>,
-    /// Whether the host agents of every node were started (by one srun), or that was tried.
-    hosts_started: Arc<Mutex<bool>>,
+    /// The agent groups started by one srun each, or tried: the host systems (`None`) and each
+    /// named container.
+    groups_started: Arc<Mutex<std::collections::HashSet<Option<Container>>>>,
+    /// The nodes each named container of the plan runs on (from `will_run`).
+    container_nodes: std::sync::OnceLock<HashMap<Container, Vec<usize>>>,
     /// Node loss, watched from the first spawn on.
     watch: std::sync::OnceLock<crate::slurm_watch::Watch>,
 }
@@ -200,7 +205,8 @@ impl SlurmTransport {
             opts,
             pyxis: pyxis_available(),
             agents: Arc::default(),
-            hosts_started: Arc::default(),
+            groups_started: Arc::default(),
+            container_nodes: std::sync::OnceLock::new(),
             watch: std::sync::OnceLock::new(),
         }
     }
@@ -240,7 +246,7 @@ impl SlurmTransport {
         if let Some(a) = self.agents.running(&key) {
             return Ok(Some(a));
         }
-        self.host_agents_starter()()?;
+        self.group_starter(None)()?;
         if let Some(a) = self.agents.running(&key) {
             return Ok(Some(a));
         }
@@ -248,20 +254,44 @@ impl SlurmTransport {
         self.agents.get(&key, start).map(Some)
     }
 
-    /// What starts the host agent of every node at once, the first time any is needed: one `srun
-    /// --nodes=N --ntasks-per-node=1` job step (one process here, where one per node cost a
-    /// launch and a helper each). It does nothing after the first call; an agent lost later is
-    /// replaced by its own srun. A heterogeneous job's components take one srun per node.
-    fn host_agents_starter(&self) -> impl FnOnce() -> Result<(), String> + Send + 'static {
-        let started = self.hosts_started.clone();
+    /// What starts the agents of a group at once, the first time any of them is needed: the host
+    /// agent of every node (`container: None`), or the agent in `container` on every node the plan
+    /// runs it on. One `srun --nodes=N --ntasks-per-node=1` job step (one process here, where one per
+    /// node cost a launch and a helper each; pyxis creates the container on all N nodes at once). It
+    /// does nothing after the first call for its group; an agent lost later, or one a failed group
+    /// start left out, is started by its own srun. A heterogeneous job's components take one srun per
+    /// node.
+    fn group_starter(
+        &self,
+        container: Option<&Container>,
+    ) -> impl FnOnce() -> Result<(), String> + Send + 'static {
+        let group = container.cloned();
+        let started = self.groups_started.clone();
         let pool = self.agents.clone();
-        let nodes = self.opts.nodes.clone();
+        // The logical nodes of the group, and the distinct Slurm nodes they are on.
+        let ks: Vec<usize> = match container {
+            None => (0..self.opts.nodes.len()).collect(),
+            Some(c) => self
+                .container_nodes
+                .get()
+                .and_then(|m| m.get(c))
+                .cloned()
+                .unwrap_or_default(),
+        };
+        let nodes: Vec<(usize, SlurmNode)> = ks
+            .iter()
+            .filter_map(|&k| Some((k, self.opts.nodes.get(k)?.clone())))
+            .collect();
         let mut names: Vec<String> = Vec::new();
-        for n in &nodes {
+        for (_, n) in &nodes {
             if !names.contains(&n.name) {
                 names.push(n.name.clone());
             }
         }
+        let tool = match container {
+            None => Some(self.opts.node_tool.clone()),
+            Some(c) => self.tool_in(c),
+        };
         let mut cmd = std::process::Command::new("srun");
         cmd.args([
             format!("--jobid={}", self.opts.job_id),
@@ -274,35 +304,48 @@ impl SlurmTransport {
             "--input=all".to_string(),
         ]);
         cmd.args(&self.opts.srun_options);
-        cmd.args([self.opts.node_tool.clone(), "node-agent".to_string()]);
+        let suffix = match container {
+            None => String::new(),
+            Some(c) => {
+                cmd.args(container_args(c));
+                format!(" (container {})", c.name.as_deref().unwrap_or(""))
+            }
+        };
+        let log_name = match container.and_then(|c| c.name.as_deref()) {
+            None => "agent-nodes.log".to_string(),
+            Some(name) => format!("agent-nodes-{name}.log"),
+        };
         let dir = self.opts.agent_logs.clone();
-        let several = names.len() > 1 && nodes.iter().all(|n| n.het_group.is_none());
+        let several = names.len() > 1 && nodes.iter().all(|(_, n)| n.het_group.is_none());
         move || {
             let Ok(mut started) = started.lock() else {
                 return Ok(());
             };
-            let Some(dir) = dir.filter(|_| several && !*started) else {
+            let (Some(dir), Some(tool)) = (dir.filter(|_| several), tool) else {
                 return Ok(());
             };
-            *started = true;
+            if !started.insert(group.clone()) {
+                return Ok(());
+            }
+            cmd.args([tool, "node-agent".to_string()]);
             let _ = std::fs::create_dir_all(&dir);
             let members: Vec<Member> = names
                 .iter()
                 .map(|n| Member {
-                    label: n.clone(),
+                    label: format!("{n}{suffix}"),
                     node: Some(n.clone()),
                 })
                 .collect();
             let agents = Agent::start_many(
                 &members,
                 cmd,
-                &dir.join("agent-nodes.log"),
+                &dir.join(log_name),
                 crate::agent::START_LIMIT,
             )?;
             let agents: Vec<Arc<Agent>> = agents.into_iter().map(Arc::new).collect();
-            for (k, n) in nodes.iter().enumerate() {
+            for (k, n) in &nodes {
                 if let Some(i) = names.iter().position(|x| *x == n.name) {
-                    pool.put((k, None), agents[i].clone());
+                    pool.put((*k, group.clone()), agents[i].clone());
                 }
             }
             Ok(())
@@ -378,14 +421,16 @@ impl SlurmTransport {
         }
         let name = self.node(key.0)?.name.clone();
         let start = self.agent_launcher(&key)?;
-        let start_hosts = key.1.is_none().then(|| self.host_agents_starter());
+        let start_group = self.group_starter(key.1.as_ref());
         let pool = self.agents.clone();
         tokio::task::spawn_blocking(move || {
-            if let Some(start_hosts) = start_hosts {
-                start_hosts()?;
-                if let Some(a) = pool.running(&key) {
-                    return Ok(a);
-                }
+            // A group that fails to start as one leaves each of its agents to its own srun, which
+            // names the node that failed.
+            if let Err(e) = start_group() {
+                tracing::warn!("the agents' group did not start as one: {e}");
+            }
+            if let Some(a) = pool.running(&key) {
+                return Ok(a);
             }
             pool.get(&key, start)
         })
@@ -733,6 +778,19 @@ impl Transport for SlurmTransport {
         "slurm"
     }
 
+    fn will_run(&self, plan: &crate::plan::Plan) {
+        let mut nodes: HashMap<Container, Vec<usize>> = HashMap::new();
+        for step in &plan.steps {
+            if let Some(c) = step.container.as_ref().filter(|c| c.name.is_some()) {
+                let on = nodes.entry(c.clone()).or_default();
+                if !on.contains(&step.node) {
+                    on.push(step.node);
+                }
+            }
+        }
+        let _ = self.container_nodes.set(nodes);
+    }
+
     fn port_holder(&self, node: usize, addr: &str, port: u16) -> Option<String> {
         remote::port_holder(self, node, addr, port)
     }
@@ -912,7 +970,8 @@ mod tests {
             },
             pyxis: false,
             agents: Arc::default(),
-            hosts_started: Arc::default(),
+            groups_started: Arc::default(),
+            container_nodes: std::sync::OnceLock::new(),
             watch: std::sync::OnceLock::new(),
         };
         let mpi = crate::plan::Mpi {
@@ -957,7 +1016,8 @@ mod tests {
             },
             pyxis: false,
             agents: Arc::default(),
-            hosts_started: Arc::default(),
+            groups_started: Arc::default(),
+            container_nodes: std::sync::OnceLock::new(),
             watch: std::sync::OnceLock::new(),
         };
         assert_eq!(

@@ -91,13 +91,19 @@ fn watch(names: &[String], agents: &Agents, stop: &AtomicBool, losses: &Losses) 
         // with trouble (its slurmd gone) too. An agent that ended is no node loss (its processes
         // fail by its name).
         let running = agents();
+        let mut to_ping: Vec<(usize, &Agent)> = Vec::new();
         for (k, agent) in &running {
             if agent.lost().is_some() {
                 pending.remove(k);
             } else if !pending.contains_key(k) {
-                if let Ok(rx) = agent.ping() {
-                    pending.insert(*k, (Instant::now(), rx));
-                }
+                to_ping.push((*k, agent));
+            }
+        }
+        let asked: Vec<&Agent> = to_ping.iter().map(|(_, a)| *a).collect();
+        let now = Instant::now();
+        for ((k, _), answer) in to_ping.iter().zip(Agent::ping_all(&asked)) {
+            if let Ok(rx) = answer {
+                pending.insert(*k, (now, rx));
             }
         }
         std::thread::sleep(ANSWER_READ);

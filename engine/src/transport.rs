@@ -184,6 +184,9 @@ pub trait GroupSignaller: Send + Sync {
 #[async_trait]
 pub trait Transport: GroupSignaller {
     fn name(&self) -> &'static str;
+    /// The plan about to run, before its first spawn (a transport that starts per-node helpers for
+    /// it, such as the Slurm one's container agents, learns where they are needed).
+    fn will_run(&self, _plan: &crate::plan::Plan) {}
     async fn spawn(&self, req: &SpawnRequest) -> Result<Box<dyn Process>, TransportError>;
     /// The nodes lost so far (each once, in the order seen): read often, so kept cheap. Transports
     /// that cannot tell have none.

@@ -116,15 +116,34 @@ up() {
   mkdir -p "$ENV_DIR/pyxis-run"
   # All test "nodes" are this one machine: each node's enroot keeps its containers apart, as on separate
   # machines. pyxis passes enroot the job's environment but none of its ENROOT_* paths, so the paths go
-  # in enroot's own config, keyed by the node list srun gives every step (a one-node step: its node). SLURMD_NODENAME would
-  # not do: pyxis lists containers with the environment the step was launched with, before slurmstepd adds it.
+  # in enroot's own config (whose values enroot evaluates), keyed by the node. No variable tells which:
+  # pyxis calls enroot with the environment the step was launched with (one node list for a step over
+  # several nodes), before slurmstepd adds SLURMD_NODENAME, and slurmd starts slurmstepd with an
+  # environment of its own. What does tell: the slurmstepd above enroot holds its node's log open
+  # (SlurmdLogFile=…/slurmd-%n.log), and `enroot-node` looks for it among enroot's ancestors.
+  cat >"$ENV_DIR/enroot-node" <<'SH'
+#!/bin/sh
+# The test node this process runs under: the slurmd-NODE.log its nearest slurmstepd ancestor holds.
+pid=$PPID
+while [ "${pid:-1}" -gt 1 ]; do
+  for fd in /proc/"$pid"/fd/*; do
+    target=$(readlink "$fd" 2>/dev/null) || continue
+    case $target in
+      */slurmd-*.log) target=${target##*/slurmd-}; echo "${target%.log}"; exit 0 ;;
+    esac
+  done
+  pid=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f2)
+done
+echo "${SLURM_STEP_NODELIST:-host}"
+SH
+  chmod 755 "$ENV_DIR/enroot-node"
   local conf=/usr/local/etc/enroot/enroot.conf
   sed -i '/^ENROOT_\(DATA\|RUNTIME\|CACHE\)_PATH /d; /^ENROOT_ROOTFS_WRITABLE /d; /srt-graph test cluster/d' "$conf"
   {
     echo "# srt-graph test cluster: one enroot per Slurm node"
-    echo "ENROOT_DATA_PATH $ENV_DIR/enroot/\${SLURM_STEP_NODELIST:-host}/data"
-    echo "ENROOT_RUNTIME_PATH $ENV_DIR/enroot/\${SLURM_STEP_NODELIST:-host}/run"
-    echo "ENROOT_CACHE_PATH $ENV_DIR/enroot/\${SLURM_STEP_NODELIST:-host}/cache"
+    echo "ENROOT_DATA_PATH $ENV_DIR/enroot/\$($ENV_DIR/enroot-node)/data"
+    echo "ENROOT_RUNTIME_PATH $ENV_DIR/enroot/\$($ENV_DIR/enroot-node)/run"
+    echo "ENROOT_CACHE_PATH $ENV_DIR/enroot/\$($ENV_DIR/enroot-node)/cache"
     # The peer cluster (benches/peer) runs srtctl, whose nginx and scripts write into the image's own
     # directories, as GPU clusters' enroot configurations allow.
     if [ "${SLURM_NETNS:-0}" = 1 ]; then echo "ENROOT_ROOTFS_WRITABLE yes"; fi
