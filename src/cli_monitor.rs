@@ -40,7 +40,7 @@ fn newest_runs(tags: &[String]) -> Vec<PathBuf> {
 pub fn snapshots(dirs: &[PathBuf]) -> Vec<Result<snapshot::Snapshot, String>> {
     dirs.iter()
         .map(|d| {
-            let alive = crate::session::live_orchestrator(d).is_some();
+            let alive = crate::run_dir::live_orchestrator(d).is_some();
             snapshot::read(d, alive).map_err(|e| e.to_string())
         })
         .collect()

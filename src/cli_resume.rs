@@ -3,14 +3,13 @@
 
 use crate::cli_place::place;
 use crate::error::{CliError, CliResult};
-use crate::session::{
-    compile_for_run, execute_run, hostname, live_orchestrator, resolve_source_dir, run_groups,
-    write_meta, ExecArgs, RunMeta,
-};
+use crate::leftovers::run_groups;
+use crate::run_dir::{live_orchestrator, read_recorded, write_meta, RecordedRun, RunMeta};
+use crate::session::{compile_for_run, execute_run, resolve_source_dir, ExecArgs};
 use clap::Args;
 use serde_json::json;
-use srt_graph_engine::journal::{self, Record};
-use srt_graph_engine::plan::{Plan, Step};
+use srt_graph_engine::journal;
+use srt_graph_engine::plan::Step;
 use srt_graph_engine::resume::{decide, replay, Decision, Inputs, Recorded};
 use srt_graph_engine::rundir::log_tail;
 use srt_graph_engine::transport::GroupSignaller;
@@ -46,30 +45,6 @@ pub struct StatusArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
-}
-
-struct Previous {
-    meta: RunMeta,
-    plan: Plan,
-    journal: Vec<Record>,
-}
-
-fn read_previous(run_dir: &Path) -> Result<Previous, String> {
-    let read = |name: &str| {
-        std::fs::read(run_dir.join(name))
-            .map_err(|e| format!("{}: {e}", run_dir.join(name).display()))
-    };
-    let meta: RunMeta =
-        serde_json::from_slice(&read("run.json")?).map_err(|e| format!("run.json: {e}"))?;
-    let plan: Plan =
-        serde_json::from_slice(&read("plan.json")?).map_err(|e| format!("plan.json: {e}"))?;
-    let journal =
-        journal::read(&run_dir.join("journal.jsonl")).map_err(|e| format!("journal.jsonl: {e}"))?;
-    Ok(Previous {
-        meta,
-        plan,
-        journal,
-    })
 }
 
 /// Is the service's process group alive here, and does it answer its probe? Any HTTP answer counts: a
@@ -118,10 +93,10 @@ pub fn resume(args: &ResumeArgs) -> CliResult {
             run_dir.display()
         )));
     }
-    let prev = read_previous(&run_dir)
+    let prev = read_recorded(&run_dir)
         .map_err(|e| CliError::Failed(format!("cannot resume {}: {e}", run_dir.display())))?;
     let recipe = recorded_recipe(&run_dir, &prev.meta)?;
-    crate::session::restrict_umask(recipe.run_dir_access);
+    crate::run_dir::restrict_umask(recipe.run_dir_access);
     check_exclude(&args.exclude, &prev.plan.nodes)?;
     let total = recipe.total_nodes() as usize;
     let mut placement = prev.meta.placement.clone();
@@ -172,11 +147,8 @@ pub fn resume(args: &ResumeArgs) -> CliResult {
     if args.dry_run {
         return Ok(());
     }
-    std::fs::write(
-        run_dir.join("lock"),
-        format!("{} {}\n", std::process::id(), hostname()),
-    )
-    .map_err(|e| CliError::Failed(format!("cannot take the lock: {e}")))?;
+    crate::run_dir::lock(&run_dir)
+        .map_err(|e| CliError::Failed(format!("cannot take the lock: {e}")))?;
     if reachable {
         stop_leftovers(&prev, &dag, &decision, transport.as_ref(), &run_dir);
     }
@@ -247,7 +219,7 @@ fn print_decision(dag: &Dag, run_dir: &Path, decision: &Decision) {
 /// recorded, by the run tag (spawns the journal missed), and by the pid file of a service that rewrites
 /// its environment.
 fn stop_leftovers(
-    prev: &Previous,
+    prev: &RecordedRun,
     dag: &Dag,
     decision: &Decision,
     transport: &dyn Transport,
@@ -280,7 +252,7 @@ fn check_exclude(exclude: &[String], nodes: &[String]) -> Result<(), CliError> {
 /// Before a resume that moves logical nodes (`--exclude`) starts anything: what the run left
 /// running where it was recorded is stopped (bounded per group: a lost node may not answer). A new
 /// allocation has nothing left of the old one.
-fn stop_where_recorded(prev: &Previous, total: usize, run_dir: &Path) {
+fn stop_where_recorded(prev: &RecordedRun, total: usize, run_dir: &Path) {
     let Ok(old) = place(&prev.meta.placement, total, run_dir, None) else {
         return;
     };
@@ -306,7 +278,7 @@ fn stop_group(t: &dyn GroupSignaller, node: usize, pgid: i32) {
 }
 
 pub fn status(args: &StatusArgs) -> CliResult {
-    let prev = read_previous(&args.run_dir).map_err(CliError::Failed)?;
+    let prev = read_recorded(&args.run_dir).map_err(CliError::Failed)?;
     let rt = crate::cli_tools::runtime()?;
     let run_dir = args
         .run_dir

@@ -264,13 +264,13 @@ pub fn submit_loaded(
         )));
     }
     let access = recipe.run_dir_access;
-    let prepared = crate::session::create_run_dir(&absolute, access)
-        .and_then(|()| crate::session::copy_inputs(&args.recipe, &absolute, access))
+    let prepared = crate::run_dir::create(&absolute, access)
+        .and_then(|()| crate::run_dir::copy_inputs(&args.recipe, &absolute, access))
         .and_then(|()| {
             // The cluster config that was found (not only one given by flag) travels with the run.
             match &cluster.file {
                 Some(f) if !absolute.join("srtslurm.yaml").exists() => {
-                    crate::session::copy_input(f, &absolute.join("srtslurm.yaml"), access)
+                    crate::run_dir::copy_input(f, &absolute.join("srtslurm.yaml"), access)
                 }
                 _ => Ok(()),
             }
@@ -296,7 +296,7 @@ pub fn submit_loaded(
     // `job.json` exists from submission on (srtctl writes its metadata then); the job rewrites it
     // with the nodes it got.
     let variant = (!loaded.variant.is_empty()).then(|| loaded.variant.clone());
-    crate::session::write_submitted_job(
+    crate::run_dir::write_submitted_job(
         recipe,
         variant,
         crate::options::mock_workers(&args.recipe, recipe),

@@ -1,6 +1,7 @@
 //! `srt-graph`: compile srt-slurm recipes into a DAG of steps and run it across nodes.
 
 mod cli_docs;
+mod cli_down;
 mod cli_monitor;
 mod cli_place;
 mod cli_plan;
@@ -12,8 +13,11 @@ mod cli_submit;
 mod cli_submit_resume;
 mod cli_tools;
 mod error;
+mod leftovers;
 mod node_binary;
 mod options;
+mod run_dir;
+mod run_end;
 mod session;
 mod srtctl;
 
@@ -80,10 +84,10 @@ enum Command {
     /// Print the man page (roff) of srt-graph and its commands.
     Man(cli_docs::ManArgs),
     /// Stop everything a run started, using its journal (also when the orchestrator is gone).
-    Down(cli_run::DownArgs),
+    Down(cli_down::DownArgs),
     /// Block while a run's processes are up (a submitted `--keep-up` job's last step).
     #[command(hide = true)]
-    Hold(cli_run::HoldArgs),
+    Hold(cli_down::HoldArgs),
     /// A GPU-less SGLang server stand-in (what `--mock-workers` launches).
     MockWorker(cli_tools::MockWorkerArgs),
     /// Load generator: sa-bench's method against any OpenAI-compatible endpoint.
@@ -165,11 +169,11 @@ fn main() -> ExitCode {
         Command::Man(args) => cli_docs::man::<Cli>(&args),
         Command::Resume(args) => cli_resume::resume(&args),
         Command::Status(args) => cli_resume::status(&args),
-        Command::Down(args) => cli_run::down(&args),
+        Command::Down(args) => cli_down::down(&args),
         Command::Report(args) => cli_results::report(&args),
         Command::Diff(args) => cli_results::diff(&args),
         Command::Monitor(args) => cli_monitor::monitor(&args),
-        Command::Hold(args) => cli_run::hold(&args),
+        Command::Hold(args) => cli_down::hold(&args),
         Command::MockWorker(args) => cli_tools::mock_worker(&args),
         Command::Bench(args) => cli_tools::bench(&args),
         Command::WaitHealthy(args) => cli_tools::wait_healthy(&args),

@@ -200,7 +200,7 @@ pub fn with_timing(mut target: Target, timing: Timing) -> Target {
     target
 }
 
-/// Stands for the directory of the static node binary until a run knows it (`session::node_binary`).
+/// Stands for the directory of the static node binary until a run knows it (`node_binary::static_node_binary`).
 pub const NODE_TOOL_DIR_PLACEHOLDER: &str = "$SRT_GRAPH_NODE_BIN_DIR";
 
 /// A file-name-safe tag for an image path.

@@ -140,6 +140,18 @@ def one_run(a, mode):
     }
 
 
+def srun_floor(a):
+    """What no orchestrator can beat here: from salloc's start to one process started and ended on
+    every node by a single srun (the lower bound of "allocation → all workers started"). Median of 3."""
+    took = []
+    for _ in range(3):
+        t0 = time.time()
+        subprocess.run(["salloc", "-N", str(a.nodes), "--", "srun", f"--nodes={a.nodes}", "--ntasks-per-node=1", "true"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        took.append(time.time() - t0)
+    return sorted(took)[1]
+
+
 ROWS = [
     ("workers_started_s", "allocation → all workers started (s)", "{:.1f}"),
     ("healthy_s", "allocation → healthy (s)", "{:.1f}"),
@@ -162,11 +174,17 @@ def report(path):
     for key, label, fmt in ROWS:
         cells = []
         for n in sizes:
-            ag, ps = data[n]["agents"][key], data[n]["per-step"][key]
-            cells.append(f"{fmt.format(ag)} / {fmt.format(ps)}")
+            ag = data[n]["agents"][key]
+            ps = data[n].get("per-step", {}).get(key)
+            cells.append(fmt.format(ag) + (f" / {fmt.format(ps)}" if ps is not None else ""))
         first, last = data[sizes[0]]["agents"][key], data[sizes[-1]]["agents"][key]
         growth = f"{last / first:.1f}×" if first else "–"
         print(f"| {label} | " + " | ".join(cells) + f" | {growth} (agents) |")
+    floors = [data[n].get("floor", {}).get("srun_all_nodes_s") for n in sizes]
+    if all(f is not None for f in floors):
+        cells = [f"{f:.2f}" for f in floors]
+        print("| floor: allocation → one srun's process on every node (s) | " + " | ".join(cells)
+              + f" | {floors[-1] / floors[0]:.1f}× |")
 
 
 def main():
@@ -177,14 +195,17 @@ def main():
     ap.add_argument("--work")
     ap.add_argument("--out")
     ap.add_argument("--report")
+    ap.add_argument("--modes", default="agents,per-step", help="which of agents,per-step to run")
     a = ap.parse_args()
     if a.report:
         return report(a.report)
     data = json.load(open(a.out)) if os.path.exists(a.out) else {}
     row = {}
-    for mode in ("agents", "per-step"):
+    for mode in a.modes.split(","):
         row[mode] = one_run(a, mode)
         print(f"{a.nodes:>3} nodes {mode:<9} {json.dumps(row[mode])}", flush=True)
+    row["floor"] = {"srun_all_nodes_s": srun_floor(a)}
+    print(f"{a.nodes:>3} nodes floor     {json.dumps(row['floor'])}", flush=True)
     data[str(a.nodes)] = row
     json.dump(data, open(a.out, "w"), indent=1)
 
