@@ -288,3 +288,48 @@ async fn one_launcher_serves_several_nodes_each_request_on_its_own() {
         "the launcher ends when its input does"
     );
 }
+
+/// A launcher whose agent on one node never comes up (its container failed there): the other is
+/// handed out as soon as it is up and serves on; the start says which node failed, without waiting
+/// out the start limit.
+#[tokio::test]
+async fn a_member_that_never_comes_up_is_named_and_the_others_serve() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bin = env!("CARGO_BIN_EXE_srt-graph");
+    let script = format!(
+        "exec 3>&1; tee -p >(SLURMD_NODENAME=nodeA {bin} node-agent | sed -u 's/^/ 0: /' >&3) \
+         | {{ cat >/dev/null & echo 'srun: error: nodeB: task 1: Exited with exit code 1' >&2; wait; }}"
+    );
+    let mut launcher = std::process::Command::new("bash");
+    launcher.args(["-c", &script]);
+    let members = ["nodeA", "nodeB"].map(|n| srt_graph_engine::agent::Member {
+        label: n.to_string(),
+        node: Some(n.to_string()),
+    });
+    let mut ready = Vec::new();
+    let started = Instant::now();
+    let outcome = Agent::start_many_with(
+        &members,
+        launcher,
+        &dir.path().join("agents.log"),
+        Duration::from_secs(60),
+        &mut |i, agent| ready.push((i, agent.clone())),
+    );
+    let err = outcome.err().expect("nodeB never came up");
+    assert!(err.contains("nodeB"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "waited out the limit"
+    );
+    assert_eq!(ready.len(), 1);
+    let (i, a) = &ready[0];
+    assert_eq!(*i, 0);
+    assert_eq!(
+        a.run(&["echo".into(), "up".into()], Duration::from_secs(5))
+            .expect("nodeA serves")
+            .trim(),
+        "up"
+    );
+    a.close();
+    assert!(a.join_reader(Duration::from_secs(10)));
+}

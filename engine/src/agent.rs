@@ -498,10 +498,26 @@ impl Agent {
     /// waiters by name; the others serve on.
     pub fn start_many(
         members: &[Member],
-        mut launcher: std::process::Command,
+        launcher: std::process::Command,
         errors_log: &std::path::Path,
         limit: Duration,
     ) -> Result<Vec<Agent>, String> {
+        let agents = Agent::start_many_with(members, launcher, errors_log, limit, &mut |_, _| {})?;
+        Ok(agents
+            .into_iter()
+            .filter_map(|a| Arc::try_unwrap(a).ok())
+            .collect())
+    }
+
+    /// As `start_many`, and `on_ready(i, agent)` as each member says it is up: its node's work need
+    /// not wait for the slowest member (a container still being unpacked elsewhere).
+    pub fn start_many_with(
+        members: &[Member],
+        mut launcher: std::process::Command,
+        errors_log: &std::path::Path,
+        limit: Duration,
+        on_ready: &mut dyn FnMut(usize, &Arc<Agent>),
+    ) -> Result<Vec<Arc<Agent>>, String> {
         use std::os::unix::process::CommandExt;
         let errors = std::fs::OpenOptions::new()
             .create(true)
@@ -550,28 +566,45 @@ impl Agent {
             reader: Mutex::new(Some(reader)),
         });
         let several = routes.len() > 1;
-        let agents: Vec<Agent> = routes
+        let agents: Vec<Arc<Agent>> = routes
             .iter()
-            .map(|r| Agent {
-                label: r.shared.label.clone(),
-                to: r.node.clone().filter(|_| several),
-                shared: r.shared.clone(),
-                link: link.clone(),
+            .map(|r| {
+                Arc::new(Agent {
+                    label: r.shared.label.clone(),
+                    to: r.node.clone().filter(|_| several),
+                    shared: r.shared.clone(),
+                    link: link.clone(),
+                })
             })
             .collect();
         let deadline = std::time::Instant::now() + limit;
         let mut up = vec![false; agents.len()];
-        while up.iter().any(|u| !u) {
-            match ready_rx
-                .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
-            {
-                Ok(i) => up[i] = true,
+        // Settled: up, or gone before it was (srun says which task ended); the others serve on.
+        let settled = |up: &[bool]| agents.iter().zip(up).all(|(a, u)| *u || a.lost().is_some());
+        let failed = |up: &[bool]| {
+            let why = agents
+                .iter()
+                .zip(up)
+                .find_map(|(a, u)| if *u { None } else { a.lost() })?;
+            let tail = crate::rundir::log_tail_of(errors_log, 6);
+            Some(format!("{why}\n{tail}").trim().to_string())
+        };
+        while !settled(&up) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match ready_rx.recv_timeout(left.min(Duration::from_millis(100))) {
+                Ok(i) => {
+                    if let Some(a) = agents.get(i).filter(|_| !up[i]) {
+                        on_ready(i, a);
+                        up[i] = true;
+                    }
+                }
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => {
                     agents[0].join_reader(Duration::from_secs(5));
                     let why = agents.iter().find_map(|a| a.lost()).unwrap_or_default();
                     let tail = crate::rundir::log_tail_of(errors_log, 6);
                     return Err(format!("{why}\n{tail}").trim().to_string());
                 }
+                Err(std_mpsc::RecvTimeoutError::Timeout) if !left.is_zero() => {}
                 Err(std_mpsc::RecvTimeoutError::Timeout) => {
                     agents[0].kill();
                     let late: Vec<&str> = agents
@@ -588,7 +621,10 @@ impl Agent {
                 }
             }
         }
-        Ok(agents)
+        match failed(&up) {
+            Some(why) => Err(why),
+            None => Ok(agents),
+        }
     }
 
     /// Why it is gone, if it is.

@@ -20,6 +20,7 @@ use crate::transport::{
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -58,8 +59,8 @@ pub struct SlurmTransport {
     pyxis: bool,
     agents: Arc<AgentPool<AgentKey>>,
     /// The agent groups started by one srun each, or tried: the host systems (`None`) and each
-    /// named container.
-    groups_started: Arc<Mutex<std::collections::HashSet<Option<Container>>>>,
+    /// named container, with whether the start has settled (every member up, or gone).
+    groups_started: Arc<Mutex<HashMap<Option<Container>, Arc<AtomicBool>>>>,
     /// The nodes each named container of the plan runs on (from `will_run`).
     container_nodes: std::sync::OnceLock<HashMap<Container, Vec<usize>>>,
     /// Node loss, watched from the first spawn on.
@@ -246,27 +247,28 @@ impl SlurmTransport {
         if let Some(a) = self.agents.running(&key) {
             return Ok(Some(a));
         }
-        self.group_starter(None)()?;
-        if let Some(a) = self.agents.running(&key) {
+        if let Some(a) = self.group_agent(None)(&key) {
             return Ok(Some(a));
         }
         let start = self.agent_launcher(&key).map_err(|e| e.to_string())?;
         self.agents.get(&key, start).map(Some)
     }
 
-    /// What starts the agents of a group at once, the first time any of them is needed: the host
-    /// agent of every node (`container: None`), or the agent in `container` on every node the plan
-    /// runs it on. One `srun --nodes=N --ntasks-per-node=1` job step (one process here, where one per
-    /// node cost a launch and a helper each; pyxis creates the container on all N nodes at once). It
-    /// does nothing after the first call for its group; an agent lost later, or one a failed group
-    /// start left out, is started by its own srun. A heterogeneous job's components take one srun per
+    /// What finds a key's agent in its group (blocking): the group's agents are started at once, the
+    /// first time any of them is needed: the host agent of every node (`container: None`), or the
+    /// agent in `container` on every node the plan runs it on. One `srun --nodes=N
+    /// --ntasks-per-node=1` job step (one process here, where one per node cost a launch and a helper
+    /// each; pyxis creates the container on all N nodes at once), and each agent serves as soon as it
+    /// is up (one node's work does not wait for another's image unpack). `None`: not in a group, or
+    /// the group's start left it out (its node failed); an agent lost later, or left out, is started
+    /// by its own srun, which names what failed. A heterogeneous job's components take one srun per
     /// node.
-    fn group_starter(
+    fn group_agent(
         &self,
         container: Option<&Container>,
-    ) -> impl FnOnce() -> Result<(), String> + Send + 'static {
+    ) -> impl FnOnce(&AgentKey) -> Option<Arc<Agent>> + Send + 'static {
         let group = container.cloned();
-        let started = self.groups_started.clone();
+        let starts = self.groups_started.clone();
         let pool = self.agents.clone();
         // The logical nodes of the group, and the distinct Slurm nodes they are on.
         let ks: Vec<usize> = match container {
@@ -317,38 +319,66 @@ impl SlurmTransport {
         };
         let dir = self.opts.agent_logs.clone();
         let several = names.len() > 1 && nodes.iter().all(|(_, n)| n.het_group.is_none());
-        move || {
-            let Ok(mut started) = started.lock() else {
-                return Ok(());
-            };
+        move |key: &AgentKey| {
             let (Some(dir), Some(tool)) = (dir.filter(|_| several), tool) else {
-                return Ok(());
+                return None;
             };
-            if !started.insert(group.clone()) {
-                return Ok(());
-            }
-            cmd.args([tool, "node-agent".to_string()]);
-            let _ = std::fs::create_dir_all(&dir);
-            let members: Vec<Member> = names
-                .iter()
-                .map(|n| Member {
-                    label: format!("{n}{suffix}"),
-                    node: Some(n.clone()),
-                })
-                .collect();
-            let agents = Agent::start_many(
-                &members,
-                cmd,
-                &dir.join(log_name),
-                crate::agent::START_LIMIT,
-            )?;
-            let agents: Vec<Arc<Agent>> = agents.into_iter().map(Arc::new).collect();
-            for (k, n) in &nodes {
-                if let Some(i) = names.iter().position(|x| *x == n.name) {
-                    pool.put((*k, group.clone()), agents[i].clone());
+            let settled = {
+                let mut starts = starts.lock().ok()?;
+                match starts.get(&group) {
+                    Some(settled) => settled.clone(),
+                    None => {
+                        let settled = Arc::new(AtomicBool::new(false));
+                        starts.insert(group.clone(), settled.clone());
+                        cmd.args([tool, "node-agent".to_string()]);
+                        let members: Vec<Member> = names
+                            .iter()
+                            .map(|n| Member {
+                                label: format!("{n}{suffix}"),
+                                node: Some(n.clone()),
+                            })
+                            .collect();
+                        let (pool, done) = (pool.clone(), settled.clone());
+                        let start = move || {
+                            let _ = std::fs::create_dir_all(&dir);
+                            let mut put = |i: usize, agent: &Arc<Agent>| {
+                                for (k, n) in &nodes {
+                                    if names.get(i) == Some(&n.name) {
+                                        pool.put((*k, group.clone()), agent.clone());
+                                    }
+                                }
+                            };
+                            if let Err(e) = Agent::start_many_with(
+                                &members,
+                                cmd,
+                                &dir.join(log_name),
+                                crate::agent::START_LIMIT,
+                                &mut put,
+                            ) {
+                                tracing::warn!("not every agent of the group started: {e}");
+                            }
+                            done.store(true, Ordering::SeqCst);
+                        };
+                        if std::thread::Builder::new()
+                            .name("agents-start".into())
+                            .spawn(start)
+                            .is_err()
+                        {
+                            settled.store(true, Ordering::SeqCst);
+                        }
+                        settled
+                    }
                 }
+            };
+            loop {
+                if let Some(a) = pool.running(key) {
+                    return Some(a);
+                }
+                if settled.load(Ordering::SeqCst) {
+                    return pool.running(key);
+                }
+                std::thread::sleep(Duration::from_millis(20));
             }
-            Ok(())
         }
     }
 
@@ -421,18 +451,11 @@ impl SlurmTransport {
         }
         let name = self.node(key.0)?.name.clone();
         let start = self.agent_launcher(&key)?;
-        let start_group = self.group_starter(key.1.as_ref());
+        let in_group = self.group_agent(key.1.as_ref());
         let pool = self.agents.clone();
-        tokio::task::spawn_blocking(move || {
-            // A group that fails to start as one leaves each of its agents to its own srun, which
-            // names the node that failed.
-            if let Err(e) = start_group() {
-                tracing::warn!("the agents' group did not start as one: {e}");
-            }
-            if let Some(a) = pool.running(&key) {
-                return Ok(a);
-            }
-            pool.get(&key, start)
+        tokio::task::spawn_blocking(move || match in_group(&key) {
+            Some(a) => Ok(a),
+            None => pool.get(&key, start),
         })
         .await
         .map_err(|e| TransportError::Unreachable {
