@@ -659,66 +659,40 @@ fn container_an_image_removed_while_the_job_waits_is_refused_before_anything_sta
     );
 }
 
-/// A small ext4 file system on a loop device, mounted for a test and unmounted however it ends.
-struct LoopDisk(PathBuf);
-
-impl LoopDisk {
-    /// `None`: this machine does not let root mount one (said why).
-    fn mount(dir: &Path, mib: u64) -> Option<LoopDisk> {
-        let image = dir.join("disk.img");
-        let mnt = dir.join("disk");
-        std::fs::create_dir_all(&mnt).expect("mkdir");
-        std::fs::File::create(&image)
-            .and_then(|f| f.set_len(mib << 20))
-            .expect("disk image");
-        // No blocks reserved for root: the orchestrator here is root, and it must run out as a user would.
-        let made = std::process::Command::new("mkfs.ext4")
-            .args(["-q", "-F", "-m", "0"])
+/// A small ext4 file system on a loop device, mounted for a test (unmounted however it ends).
+/// `None`: this machine does not let root mount one (said why).
+fn loop_disk(dir: &Path, mib: u64) -> Option<common::Mounted> {
+    let image = dir.join("disk.img");
+    let mnt = dir.join("disk");
+    std::fs::create_dir_all(&mnt).expect("mkdir");
+    std::fs::File::create(&image)
+        .and_then(|f| f.set_len(mib << 20))
+        .expect("disk image");
+    // No blocks reserved for root: the orchestrator here is root, and it must run out as a user would.
+    let made = std::process::Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-m", "0"])
+        .arg(&image)
+        .status()
+        .is_ok_and(|s| s.success());
+    let mounted = made
+        && std::process::Command::new("mount")
+            .args(["-o", "loop"])
             .arg(&image)
+            .arg(&mnt)
             .status()
             .is_ok_and(|s| s.success());
-        let mounted = made
-            && std::process::Command::new("mount")
-                .args(["-o", "loop"])
-                .arg(&image)
-                .arg(&mnt)
-                .status()
-                .is_ok_and(|s| s.success());
-        if !mounted {
-            eprintln!(
-                "SKIPPED: no loop-mounted file system here (mkfs.ext4 or mount -o loop failed)"
-            );
-            return None;
-        }
-        Some(LoopDisk(mnt))
+    if !mounted {
+        eprintln!("SKIPPED: no loop-mounted file system here (mkfs.ext4 or mount -o loop failed)");
+        return None;
     }
-}
-
-impl Drop for LoopDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
-/// Fills the file system holding `dir` (a file of zeros written until the disk refuses more).
-fn fill(dir: &Path) -> PathBuf {
-    use std::io::Write;
-    let filler = dir.join("filler");
-    let mut f = std::fs::File::create(&filler).expect("filler");
-    let block = vec![0u8; 1 << 16];
-    while f.write_all(&block).is_ok() {}
-    let _ = f.sync_all();
-    filler
+    Some(common::Mounted(mnt))
 }
 
 #[test]
 fn container_a_full_run_directory_disk_fails_the_run_truthfully_and_resume_completes() {
     let Some((c, _cluster)) = setup() else { return };
     let dir = tempfile::tempdir().expect("tmp");
-    let Some(disk) = LoopDisk::mount(dir.path(), 256) else {
+    let Some(disk) = loop_disk(dir.path(), 256) else {
         return;
     };
     let (job, run_dir) = submit_demo(&c, &disk.0);
@@ -736,7 +710,7 @@ fn container_a_full_run_directory_disk_fails_the_run_truthfully_and_resume_compl
         std::thread::sleep(Duration::from_millis(50));
     }
     let filled = Instant::now();
-    let filler = fill(&disk.0);
+    let filler = common::fill_disk(&disk.0);
     let code = wait_job(&c.env, &job, Duration::from_secs(120));
     let took = filled.elapsed();
     eprintln!("run directory's disk full → job ended: {took:?}");

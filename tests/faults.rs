@@ -305,18 +305,6 @@ fn pip_install_of_a_bad_package_is_retried_then_reported() {
     resume(&run_dir, &[]);
 }
 
-/// A tmpfs mounted for the test (the disk that fills), unmounted however the test ends.
-struct Tmpfs(PathBuf);
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
 #[test]
 fn a_full_disk_stops_the_run_cleanly_and_resume_finishes_it() {
     if !nix::unistd::geteuid().is_root() {
@@ -336,7 +324,7 @@ fn a_full_disk_stops_the_run_cleanly_and_resume_finishes_it() {
         eprintln!("SKIPPED: this machine does not let root mount a tmpfs (no disk to fill)");
         return;
     }
-    let _guard = Tmpfs(mnt.clone());
+    let _guard = common::Mounted(mnt.clone());
     let mut live = start(
         &mnt,
         &demo("0.3", "", 60, "4x16x64x128"),
@@ -344,15 +332,8 @@ fn a_full_disk_stops_the_run_cleanly_and_resume_finishes_it() {
     );
     live.wait_event("step_finished", "wait-healthy");
     // Fill the disk.
-    let filler = mnt.join("filler");
     let at = unix_now();
-    {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&filler).expect("filler");
-        let block = vec![0u8; 1 << 16];
-        while f.write_all(&block).is_ok() {}
-        let _ = f.sync_all();
-    }
+    let filler = common::fill_disk(&mnt);
     let (code, err, _dir, run_dir) = live.finish();
     let stopped_ms = (unix_now() - at) * 1e3;
     eprintln!("FAULT disk full: run stopped {stopped_ms:.0} ms after the disk filled");

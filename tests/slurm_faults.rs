@@ -101,13 +101,7 @@ fn slurm_a_drained_node_fails_the_run_by_name_and_resume_excludes_it() {
     // Drained is not dead: what ran there was stopped too.
     assert_no_survivors(&run_dir);
     // `status` says so, and how to go on.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_srt-graph"))
-        .args(["status", run_dir.to_str().expect("utf-8")])
-        .env("PATH", path_env())
-        .env_remove("SLURM_JOB_ID")
-        .output()
-        .expect("status");
-    let status = String::from_utf8_lossy(&out.stdout);
+    let status = common::status(&run_dir);
     assert!(
         status.contains(&format!(
             "lost: node {node} (drained: srt-graph test), with hold; `srt-graph submit --resume {}` resumes without it",
@@ -116,13 +110,7 @@ fn slurm_a_drained_node_fails_the_run_by_name_and_resume_excludes_it() {
         "{status}"
     );
     // And `status --json`, for CI.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_srt-graph"))
-        .args(["status", run_dir.to_str().expect("utf-8"), "--json"])
-        .env("PATH", path_env())
-        .env_remove("SLURM_JOB_ID")
-        .output()
-        .expect("status --json");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status --json");
+    let v = common::status_json(&run_dir);
     assert_eq!(v["finished"], "failed", "{v}");
     assert!(
         v["failure"]

@@ -288,25 +288,14 @@ pub fn assert_full_disk_recorded(run_dir: &Path) {
     assert_eq!(last["status"], "failed", "{last}");
     let reason = last["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("No space left on device"), "{last}");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_srt-graph"))
-        .arg("status")
-        .arg(run_dir)
-        .output()
-        .expect("status");
-    let said = String::from_utf8_lossy(&status.stdout);
+    let said = status(run_dir);
     eprintln!("status after the disk filled:\n{said}");
     assert!(
         said.contains("orchestrator: gone; the run failed: ")
             && said.contains("No space left on device"),
         "{said}"
     );
-    let json = std::process::Command::new(env!("CARGO_BIN_EXE_srt-graph"))
-        .arg("status")
-        .arg(run_dir)
-        .arg("--json")
-        .output()
-        .expect("status --json");
-    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("status --json");
+    let v = status_json(run_dir);
     assert_eq!(v["finished"], "failed", "{v}");
     assert!(
         v["failure"]
@@ -331,4 +320,49 @@ pub fn assert_full_disk_recorded(run_dir: &Path) {
             }
         }
     }
+}
+
+fn status_output(run_dir: &Path, extra: &[&str]) -> Vec<u8> {
+    std::process::Command::new(env!("CARGO_BIN_EXE_srt-graph"))
+        .arg("status")
+        .arg(run_dir)
+        .args(extra)
+        .env("PATH", path_env())
+        .env_remove("SLURM_JOB_ID")
+        .output()
+        .expect("status")
+        .stdout
+}
+
+/// `srt-graph status RUN_DIR` as a user runs it, outside any allocation: what it prints.
+pub fn status(run_dir: &Path) -> String {
+    String::from_utf8_lossy(&status_output(run_dir, &[])).into_owned()
+}
+
+/// `srt-graph status RUN_DIR --json`, parsed.
+pub fn status_json(run_dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&status_output(run_dir, &["--json"])).expect("status --json")
+}
+
+/// A file system mounted for a test (a disk to fill), unmounted however the test ends.
+pub struct Mounted(pub PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Fills the file system holding `dir` (zeros written until it refuses more): the filler's path.
+pub fn fill_disk(dir: &Path) -> PathBuf {
+    use std::io::Write;
+    let filler = dir.join("filler");
+    let mut f = std::fs::File::create(&filler).expect("filler");
+    let block = vec![0u8; 1 << 16];
+    while f.write_all(&block).is_ok() {}
+    let _ = f.sync_all();
+    filler
 }
