@@ -213,12 +213,20 @@ impl SlurmTransport {
     }
 
     /// One command on one node (its agent, else its own srun), its output captured, given `limit`.
+    /// A lost node is not asked: a dead NIC would hold the call for all of `limit` (a container
+    /// removal's is minutes).
     fn run_on_within(
         &self,
         node: usize,
         argv: &[String],
         limit: Duration,
     ) -> Result<String, String> {
+        if self.watch.get().is_some_and(|w| w.is_lost(node)) {
+            let name = self
+                .node(node)
+                .map_or_else(|_| node.to_string(), |n| n.name.clone());
+            return Err(format!("not asked: node {name} was lost during the run"));
+        }
         if let Some(agent) = self.host_agent(node)? {
             return agent.run(argv, limit);
         }
