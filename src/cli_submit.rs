@@ -31,7 +31,7 @@ pub struct SubmitArgs {
     pub runs_root: PathBuf,
     /// Submit a job that resumes this run directory (its recipe, its first job's directives), with
     /// `--exclude` for the nodes its journal says were lost.
-    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["run_dir", "tags", "json"])]
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["run_dir", "tags"])]
     pub resume: Option<PathBuf>,
     /// Extra arguments for `srt-graph run` inside the job (e.g. `--keep-going`), after `--`.
     #[arg(last = true)]

@@ -86,8 +86,22 @@ pub fn submit(run_dir: &Path, args: &crate::cli_submit::SubmitArgs) -> CliResult
         .map_err(|e| CliError::Failed(format!("{}: {e}", run_dir.join(SCRIPT).display())))?;
     let job = crate::cli_submit::sbatch(&run_dir, SCRIPT)?;
     let _ = std::fs::write(run_dir.join("job_id"), format!("{job}\n"));
-    crate::cli_plan::emit(&format!("{job}\n"));
     let lost = lost_nodes(&run_dir);
+    if args.json {
+        // srtctl's keys where they apply, as `submit --json` prints them; CI reads the job id here.
+        let line = serde_json::json!({
+            "status": "submitted",
+            "slurm_job_id": job,
+            "output_dir": run_dir,
+            "metadata_path": run_dir.join(srt_graph_results::job::FILE),
+            "run_dir": run_dir,
+            "resumes": true,
+            "excluded_nodes": lost,
+        });
+        crate::cli_plan::emit(&format!("{line}\n"));
+    } else {
+        crate::cli_plan::emit(&format!("{job}\n"));
+    }
     let d = run_dir.display();
     eprintln!(
         "submitted job {job}, resuming {d}{}\n  follow: tail -f {d}/slurm-{job}.out",

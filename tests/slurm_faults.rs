@@ -166,7 +166,12 @@ fn slurm_a_drained_node_fails_the_run_by_name_and_resume_excludes_it() {
     // resume's, and the run completes on the others.
     std::fs::write(dir.path().join("quick"), "").expect("write");
     let out = slurm_cmd(&env, env!("CARGO_BIN_EXE_srt-graph"))
-        .args(["submit", "--resume", run_dir.to_str().expect("utf-8")])
+        .args([
+            "submit",
+            "--json",
+            "--resume",
+            run_dir.to_str().expect("utf-8"),
+        ])
         .output()
         .expect("submit --resume");
     assert!(
@@ -174,7 +179,11 @@ fn slurm_a_drained_node_fails_the_run_by_name_and_resume_excludes_it() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let job = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    // The line CI reads, as `submit --json` prints it, saying which nodes the job leaves out.
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
+    assert_eq!(line["status"], "submitted", "{line}");
+    assert_eq!(line["excluded_nodes"], serde_json::json!([node]), "{line}");
+    let job = line["slurm_job_id"].as_str().expect("job id").to_string();
     let script = std::fs::read_to_string(run_dir.join("sbatch-resume.sh")).expect("script");
     assert!(
         script.contains(&format!("#SBATCH --exclude={node}\n")),
