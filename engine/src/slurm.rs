@@ -213,27 +213,43 @@ impl SlurmTransport {
     }
 
     /// One command on one node (its agent, else its own srun), its output captured, given `limit`.
-    /// A lost node is not asked: a dead NIC would hold the call for all of `limit` (a container
-    /// removal's is minutes).
+    /// A lost node is asked only while its agent still answers (a drained node does; a dead NIC
+    /// would hold the call for all of `limit`, minutes for a container removal).
     fn run_on_within(
         &self,
         node: usize,
         argv: &[String],
         limit: Duration,
     ) -> Result<String, String> {
-        if self.watch.get().is_some_and(|w| w.is_lost(node)) {
+        let lost = self.watch.get().is_some_and(|w| w.is_lost(node));
+        if lost && !self.agent_answers(node) {
             let name = self
                 .node(node)
                 .map_or_else(|_| node.to_string(), |n| n.name.clone());
-            return Err(format!("not asked: node {name} was lost during the run"));
+            return Err(format!(
+                "not asked: node {name} was lost during the run and does not answer"
+            ));
         }
         if let Some(agent) = self.host_agent(node)? {
             return agent.run(argv, limit);
         }
+        let limit = if lost { limit.min(OP_LIMIT) } else { limit };
         let n = self.node(node).map_err(|e| e.to_string())?;
         let mut cmd = std::process::Command::new("srun");
         cmd.arg("--quiet").args(self.srun_args(n)).args(argv);
         run_captured(&mut cmd, limit)
+    }
+
+    /// Whether `node`'s host agent answers a heartbeat within a second (true without agents: the
+    /// srun of a lost node is then held to `OP_LIMIT`).
+    fn agent_answers(&self, node: usize) -> bool {
+        let Some(key) = self.agent_key(node, None) else {
+            return true;
+        };
+        self.agents.running(&key).is_some_and(|a| {
+            a.ping()
+                .is_ok_and(|rx| matches!(rx.recv_timeout(Duration::from_secs(1)), Ok(Ok(_))))
+        })
     }
 
     /// How long a signal or probe waits for a node's agent: briefly once the node is lost (it may

@@ -148,6 +148,9 @@ SH
     # directories, as GPU clusters' enroot configurations allow.
     if [ "${SLURM_NETNS:-0}" = 1 ]; then echo "ENROOT_ROOTFS_WRITABLE yes"; fi
   } >>"$conf"
+  # A cluster comes up with no container on its nodes: what an earlier session's failed tests left
+  # would otherwise be counted as this session's leftovers (the tests assert there are none).
+  rm -rf "$ENV_DIR"/enroot/*/data/pyxis_*
   echo "required $CACHE/pyxis/spank_pyxis.so runtime_path=$ENV_DIR/pyxis-run" >"$ENV_DIR/plugstack.conf"
   {
     echo "PYXIS_SO=$CACHE/pyxis/spank_pyxis.so"
