@@ -17,30 +17,17 @@ Measured and checked:
 Exits non-zero when a check fails; writes every sample to --out.
 """
 
-import argparse
-import glob
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(__file__))
-from run import EXPECTED_RESULTS, Tool, job_state, leftover_containers, netns_pids, sh, wait  # noqa: E402
-
-
-def journal(run_dir):
-    out = []
-    try:
-        for line in open(os.path.join(run_dir, "journal.jsonl")):
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                pass
-    except OSError:
-        pass
-    return out
+here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [here, os.path.dirname(here)]
+import journal  # noqa: E402
+from run import (EXPECTED_RESULTS, CLUSTER_NODES, Tool, containers, job_state, leftover_containers,  # noqa: E402
+                 netns_pids, parser, sh, wait)
 
 
 def job_nodes(job):
@@ -56,27 +43,8 @@ def status_json(a, run_dir):
         return {"unreadable": out.stdout + out.stderr}
 
 
-def containers():
-    """pyxis containers on the nodes, as `node/name`."""
-    root = os.path.join(os.environ.get("SLURM_ENV", "/tmp/srt-graph-peer-slurm"), "enroot")
-    return sorted(os.path.relpath(d, root).replace("/data/", "/") for d in glob.glob(os.path.join(root, "node*", "data", "pyxis_*")))
-
-
 def node_state(node):
     return sh("sinfo", "-h", "-N", "-n", node, "-o", "%T").stdout.strip().lower()
-
-
-def pids_on(node):
-    """The processes in `node`'s namespace but its slurmd."""
-    out = []
-    for p in sh("ip", "netns", "pids", f"srtg-n{int(node.removeprefix('node'))}").stdout.split():
-        try:
-            cmd = open(f"/proc/{p}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if not re.match(r"^\S*slurmd ", cmd):
-            out.append(p)
-    return out
 
 
 def one(a, i):
@@ -87,19 +55,21 @@ def one(a, i):
     time.sleep(2.0)
     nodes = job_nodes(t.job)
     victim = nodes[-1]
-    ns = f"srtg-n{int(victim.removeprefix('node'))}"
+    k = int(victim.removeprefix("node"))
+    others = [n for n in range(1, CLUSTER_NODES + 1) if n != k]
+    ns = f"srtg-n{k}"
     t_cut = time.time()
     sh("ip", "-n", ns, "link", "set", "eth0", "down")
     try:
-        lost = wait(lambda: next((r for r in journal(t.dir) if r.get("event") == "node_lost"), None), 60, 0.1)
+        lost = wait(lambda: next((r for r in journal.read(t.dir) if r.get("event") == "node_lost"), None), 60, 0.1)
         # The orchestrator's end (the job then stays COMPLETING until Slurm hears from the dead node).
-        end = wait(lambda: next((r for r in journal(t.dir) if r.get("event") == "run_finished"), None), a.timeout, 0.1)
+        end = wait(lambda: next((r for r in journal.read(t.dir) if r.get("event") == "run_finished"), None), a.timeout, 0.1)
         t_end = end["t"] if end else None
         # Only the batch script's own end is left on the other nodes.
         wait(lambda: job_state(t.job) in ("ENDED", "COMPLETING"), 60, 0.1)
         time.sleep(2.0)
         # The other nodes: nothing of the run may be left there.
-        others_left = [c for p, c in netns_pids() if str(p) not in pids_on(victim)]
+        others_left = [c for _, c in netns_pids(others)]
         st = status_json(a, t.dir)
     finally:
         sh("ip", "-n", ns, "link", "set", "eth0", "up")
@@ -108,7 +78,7 @@ def one(a, i):
     if "down" in node_state(victim):
         sh("scontrol", "update", f"nodename={victim}", "state=resume")
     wait(lambda: node_state(victim).startswith("idle"), 120, 1.0)
-    victim_gone = wait(lambda: not pids_on(victim), 60, 0.5)
+    victim_gone = wait(lambda: not netns_pids([k]), 60, 0.5)
     wait(lambda: job_state(t.job) == "ENDED", 120, 0.5)
     before = len(t.results())
     t_resume = time.time()
@@ -158,14 +128,7 @@ def check(r):
 
 
 def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("-n", type=int, default=1)
-    p.add_argument("--src", required=True)
-    p.add_argument("--bin", required=True)
-    p.add_argument("--recipe", required=True)
-    p.add_argument("--work", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--timeout", type=float, default=600)
+    p = parser(rounds=1, timeout=600)
     a = p.parse_args()
     samples, failed = [], []
     for i in range(a.n):

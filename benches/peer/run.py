@@ -37,10 +37,11 @@ def sh(*args, **kw):
     return subprocess.run(args, capture_output=True, text=True, **kw)
 
 
-def netns_pids():
-    """Every process in the peer nodes' namespaces but the slurmd daemons (and pids that vanished)."""
+def netns_pids(nodes=None):
+    """Every process in the peer nodes' namespaces (or those of `nodes`, numbers K of nodeK) but the
+    slurmd daemons (and pids that vanished)."""
     pids = []
-    for k in range(1, CLUSTER_NODES + 1):
+    for k in nodes or range(1, CLUSTER_NODES + 1):
         out = sh("ip", "netns", "pids", f"srtg-n{k}").stdout.split()
         for p in out:
             try:
@@ -232,12 +233,24 @@ def orchestrator_kill(t, a):
             "kill_to_old_job_end_s": t1 - tk}
 
 
+def enroot_root():
+    return os.path.join(os.environ.get("SLURM_ENV", "/tmp/srt-graph-peer-slurm"), "enroot")
+
+
+def containers():
+    """pyxis container file systems on the nodes (named or per-step), as `nodeK/pyxis_…`."""
+    root = enroot_root()
+    return sorted(os.path.relpath(d, root).replace("/data/", "/", 1)
+                  for d in glob.glob(os.path.join(root, "node*", "data", "pyxis_*")))
+
+
 def leftover_containers():
-    """pyxis container file systems still on the nodes (named or per-step), removed after counting: what a
-    tool leaves behind fills the nodes' disks."""
-    left = glob.glob(os.path.join(os.environ.get("SLURM_ENV", "/tmp/srt-graph-peer-slurm"), "enroot", "node*", "data", "pyxis_*"))
-    for d in left:
-        subprocess.run(["rm", "-rf", d])
+    """pyxis containers still on the nodes, removed after counting: what a tool leaves behind fills the
+    nodes' disks."""
+    left = containers()
+    for c in left:
+        node, name = c.split("/", 1)
+        subprocess.run(["rm", "-rf", os.path.join(enroot_root(), node, "data", name)])
     return len(left)
 
 
@@ -263,15 +276,21 @@ def median(xs):
     return statistics.median(xs) if xs else None
 
 
-def main():
+def parser(rounds, timeout):
+    """The arguments run.sh and node-loss.sh pass: what setup.sh prepared, and where samples go."""
     p = argparse.ArgumentParser()
-    p.add_argument("-n", type=int, default=3)
+    p.add_argument("-n", type=int, default=rounds)
     p.add_argument("--src", required=True)
     p.add_argument("--bin", required=True)
     p.add_argument("--recipe", required=True)
     p.add_argument("--work", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--timeout", type=float, default=900)
+    p.add_argument("--timeout", type=float, default=timeout)
+    return p
+
+
+def main():
+    p = parser(rounds=3, timeout=900)
     p.add_argument("--only", default="happy,cancel,worker,orch")
     a = p.parse_args()
     a.srtctl = os.path.join(a.src, ".venv-compute", "bin", "srtctl")

@@ -15,18 +15,8 @@ import tempfile
 import threading
 import time
 
-
-def journal(run_dir):
-    out = []
-    try:
-        for line in open(os.path.join(run_dir, "journal.jsonl")):
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                pass
-    except OSError:
-        pass
-    return out
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import journal  # noqa: E402
 
 
 def proc_children(pid):
@@ -120,7 +110,7 @@ def one_run(a, mode):
         peak["cpu"] = float(user) + float(system)
     except (OSError, ValueError):
         sys.exit(f"no CPU figure from /usr/bin/time in {times}")
-    j = journal(os.path.join(run_dir, "run"))
+    j = journal.read(os.path.join(run_dir, "run"))
     if rc != 0 or not j:
         sys.exit(f"{mode} at {a.nodes} nodes failed (rc {rc}): see {run_dir}/out.log")
     start = t0  # salloc started: the allocation is granted at once on this idle cluster
